@@ -1,0 +1,538 @@
+package steady
+
+import (
+	"fmt"
+	"math/bits"
+	"sync"
+	"sync/atomic"
+)
+
+// Channel is a typed, bounded queue from one producer actor to one consumer
+// actor. The graph owns it, so its messages and the attempt count of its
+// head message outlive any run of either actor.
+//
+// The buffer is a single-producer single-consumer ring. The producer writes
+// staged messages straight into free slots past the published tail and
+// publishes them by moving the tail when its step commits; the consumer reads
+// between head and tail and moves the head when its step commits. Neither
+// side takes a lock or allocates per message; each side caches the other's
+// index and reloads it only when the cached value says the ring is full or
+// empty.
+type Channel[T any] struct {
+	chanCore
+	buf  []T
+	mask uint64
+
+	tx *Sender[T]
+	rx *Receiver[T]
+
+	// replayed holds dead letters put back by [Graph.Replay]; the consumer
+	// takes them before the ring. replayMu guards it; chanCore.replayN
+	// mirrors its length so the consumer's fast path reads one atomic.
+	replayMu sync.Mutex
+	replayed []T
+}
+
+// cacheLine separates fields written by different goroutines.
+type cacheLine [64]byte
+
+// chanCore is the part of a channel that does not depend on its type.
+type chanCore struct {
+	g        *Graph
+	name     string
+	typeName string
+	capacity uint64
+	err      error // set when the channel could not be built
+
+	producer *Actor
+	consumer *Actor
+	in       Input // the consumer's end, for quarantine
+
+	_    cacheLine
+	tail atomic.Uint64 // messages published, ever; written by the producer
+	_    cacheLine
+	head atomic.Uint64 // messages consumed from the ring, ever; written by the consumer
+	_    cacheLine
+
+	closed          atomic.Bool
+	consumerWaiting atomic.Bool
+	producerWaiting atomic.Bool
+	replayN         atomic.Int64
+
+	// attempts counts the failed steps that peeked the head message alone;
+	// narrowUntil keeps peeks to one message per step until consumed reaches
+	// it. Only the consumer's goroutine touches them, and they reset when
+	// the head message is consumed.
+	attempts    int
+	consumed    uint64 // messages consumed, ever, ring and replayed
+	narrowUntil uint64
+}
+
+// NewChannel adds a channel to the graph. Capacity is the most messages it
+// holds; it must be positive. Bind its ends with [Channel.Sender] and
+// [Channel.Receiver]. Mistakes (a duplicate name, a bad capacity, a graph
+// already running) are reported by [Graph.Run] and by [Channel.Err].
+func NewChannel[T any](g *Graph, name string, capacity int) *Channel[T] {
+	c := &Channel[T]{}
+	c.g, c.name, c.typeName = g, name, fmt.Sprintf("%T", *new(T))
+	if capacity < 1 {
+		c.err = wiringErr("channel %q: capacity %d must be at least 1", name, capacity)
+		g.addBuildErr(c.err)
+		return c
+	}
+	size := uint64(1) << bits.Len64(uint64(capacity-1))
+	c.capacity, c.buf, c.mask = uint64(capacity), make([]T, size), size-1
+	c.err = g.register(kindChannel, name, c)
+	return c
+}
+
+// Name is the channel's name in the graph.
+func (c *Channel[T]) Name() string { return c.name }
+
+// Cap is the channel's capacity.
+func (c *Channel[T]) Cap() int { return int(c.capacity) }
+
+// Len is the number of messages in the channel not yet consumed by a
+// committed step, replayed dead letters included. It may be called from any
+// goroutine.
+func (c *Channel[T]) Len() int {
+	return int(c.tail.Load()-c.head.Load()) + int(c.replayN.Load())
+}
+
+// Err is the error that made the channel unusable, or nil.
+func (c *Channel[T]) Err() error { return c.err }
+
+// Closed reports whether the producer has closed the channel.
+func (c *Channel[T]) Closed() bool { return c.closed.Load() }
+
+// Sender binds the channel's producing end to actor a. Each channel has one
+// producer; binding a second is a wiring error, reported by [Graph.Run], and
+// the second handle fails every step that uses it.
+func (c *Channel[T]) Sender(a *Actor) *Sender[T] {
+	tx := &Sender[T]{ch: c, actor: a, err: c.err}
+	if tx.err == nil {
+		tx.err = c.g.bindEnd(c, &c.producer, a, "producer")
+	}
+	if tx.err == nil {
+		c.tx = tx
+		a.outputs = append(a.outputs, tx)
+	}
+	return tx
+}
+
+// Receiver binds the channel's consuming end to actor a. Each channel has
+// one consumer; binding a second is a wiring error.
+func (c *Channel[T]) Receiver(a *Actor) *Receiver[T] {
+	rx := &Receiver[T]{ch: c, actor: a, err: c.err}
+	if rx.err == nil {
+		rx.err = c.g.bindEnd(c, &c.consumer, a, "consumer")
+	}
+	if rx.err == nil {
+		c.rx, c.in = rx, rx
+		a.inputs = append(a.inputs, rx)
+	}
+	return rx
+}
+
+// closedAndEmpty reports, from any goroutine, that the channel is closed
+// and every message in it was consumed.
+func (c *chanCore) closedAndEmpty() bool {
+	// closed is loaded before tail: the producer stores tail before closed,
+	// so a closed channel's final tail is visible here.
+	return c.closed.Load() && c.tail.Load() == c.head.Load() && c.replayN.Load() == 0
+}
+
+func (c *chanCore) close() {
+	if !c.closed.Swap(true) && c.consumer != nil {
+		c.consumer.wake()
+	}
+}
+
+// replayValue puts a dead letter back; see [Graph.Replay].
+func (c *Channel[T]) replayValue(v any) error {
+	t, ok := v.(T)
+	if !ok {
+		return fmt.Errorf("steady: replay into channel %q: value of type %T, want %s", c.name, v, c.typeName)
+	}
+	c.replayMu.Lock()
+	c.replayed = append(c.replayed, t)
+	c.replayN.Store(int64(len(c.replayed)))
+	c.replayMu.Unlock()
+	if c.consumer != nil {
+		c.consumer.wake()
+	}
+	return nil
+}
+
+func (c *Channel[T]) core() *chanCore { return &c.chanCore }
+
+// Sender is the producing end of a [Channel], bound to one actor.
+type Sender[T any] struct {
+	ch    *Channel[T]
+	actor *Actor
+	err   error
+
+	tail      uint64 // the published tail; only this end writes it
+	staged    uint64 // messages written past tail in the open step
+	headCache uint64 // the consumer's head when last loaded
+	closing   bool   // Close was called in the open step
+	closed    bool   // a committed step closed the channel
+	_         cacheLine
+}
+
+// Name is the channel's name.
+func (tx *Sender[T]) Name() string { return tx.ch.name }
+
+// Err is the binding error, or nil.
+func (tx *Sender[T]) Err() error { return tx.err }
+
+// Vacant is the number of free slots, counting those staged in an open
+// step as taken.
+func (tx *Sender[T]) Vacant() int {
+	return int(tx.ch.capacity - (tx.tail + tx.staged - tx.ch.head.Load()))
+}
+
+func (tx *Sender[T]) check(s *Step) error {
+	switch {
+	case tx.err != nil:
+		return s.fail(tx.err)
+	case s == nil || !s.open:
+		return s.fail(misuseErr("send on channel %q outside a step", tx.ch.name))
+	case s.actor != tx.actor:
+		return s.fail(misuseErr("actor %q sent on channel %q, whose producer is %q",
+			s.actor.name, tx.ch.name, tx.actor.name))
+	case tx.closed || tx.closing:
+		return s.fail(fmt.Errorf("%w: send on channel %q after Close", ErrClosed, tx.ch.name))
+	}
+	return nil
+}
+
+// room makes sure n more messages fit, reloading the consumer's head only
+// when the cached one says they do not.
+func (tx *Sender[T]) room(s *Step, n uint64) error {
+	if tx.tail+tx.staged+n-tx.headCache <= tx.ch.capacity {
+		return nil
+	}
+	tx.headCache = tx.ch.head.Load()
+	if tx.tail+tx.staged+n-tx.headCache <= tx.ch.capacity {
+		return nil
+	}
+	return s.fail(fmt.Errorf("%w: channel %q: sending %d with %d vacant (wait with Actor.WaitVacant before the step)",
+		ErrNoVacancy, tx.ch.name, n, tx.ch.capacity-(tx.tail+tx.staged-tx.headCache)))
+}
+
+// Send stages v; it is published when the step commits. A step may send at
+// most the vacancy the channel had when the step began; the vacancy can only
+// grow while the producer waits, so sending no more than a successful
+// [Actor.WaitVacant] asked for never fails. More is [ErrNoVacancy], and the
+// step fails even if the error is ignored.
+func (tx *Sender[T]) Send(s *Step, v T) error {
+	if err := tx.check(s); err != nil {
+		return err
+	}
+	if err := tx.room(s, 1); err != nil {
+		return err
+	}
+	tx.ch.buf[(tx.tail+tx.staged)&tx.ch.mask] = v
+	if tx.staged == 0 {
+		s.touched = append(s.touched, tx)
+	}
+	tx.staged++
+	return nil
+}
+
+// SendMany stages every value of vs, in order, or none of them.
+func (tx *Sender[T]) SendMany(s *Step, vs []T) error {
+	if err := tx.check(s); err != nil {
+		return err
+	}
+	if len(vs) == 0 {
+		return nil
+	}
+	if err := tx.room(s, uint64(len(vs))); err != nil {
+		return err
+	}
+	start := (tx.tail + tx.staged) & tx.ch.mask
+	n := copy(tx.ch.buf[start:], vs)
+	copy(tx.ch.buf, vs[n:])
+	if tx.staged == 0 {
+		s.touched = append(s.touched, tx)
+	}
+	tx.staged += uint64(len(vs))
+	return nil
+}
+
+// Close closes the channel when the step commits. The consumer takes every
+// message sent before it, then its waits return [ErrClosed]. Channels are
+// also closed when their producer stops for good.
+func (tx *Sender[T]) Close(s *Step) error {
+	if err := tx.check(s); err != nil {
+		return err
+	}
+	if tx.staged == 0 {
+		s.touched = append(s.touched, tx)
+	}
+	tx.closing = true
+	return nil
+}
+
+func (tx *Sender[T]) commit() {
+	c := &tx.ch.chanCore
+	if tx.staged > 0 {
+		tx.tail += tx.staged
+		tx.staged = 0
+		c.tail.Store(tx.tail)
+	}
+	if tx.closing {
+		tx.closing, tx.closed = false, true
+		c.close()
+		return
+	}
+	if c.consumerWaiting.Load() {
+		c.consumer.wake()
+	}
+}
+
+func (tx *Sender[T]) abort(bool) { tx.staged, tx.closing = 0, false }
+
+func (tx *Sender[T]) core() *chanCore { return &tx.ch.chanCore }
+
+// vacant is Vacant for the waits; it refreshes the cached head.
+func (tx *Sender[T]) vacant() uint64 {
+	tx.headCache = tx.ch.head.Load()
+	return tx.ch.capacity - (tx.tail + tx.staged - tx.headCache)
+}
+
+func (tx *Sender[T]) owner() *Actor { return tx.actor }
+
+// Receiver is the consuming end of a [Channel], bound to one actor.
+type Receiver[T any] struct {
+	ch    *Channel[T]
+	actor *Actor
+	err   error
+
+	head         uint64 // the committed head; only this end writes it
+	peeked       uint64 // ring messages peeked in the open step
+	peekedReplay int    // replayed messages peeked in the open step
+	tailCache    uint64 // the producer's tail when last loaded
+	_            cacheLine
+}
+
+// Name is the channel's name.
+func (rx *Receiver[T]) Name() string { return rx.ch.name }
+
+// Err is the binding error, or nil.
+func (rx *Receiver[T]) Err() error { return rx.err }
+
+// Len is the number of messages the owning actor can still peek in its open
+// step (or in its next one).
+func (rx *Receiver[T]) Len() int {
+	return int(rx.ch.tail.Load()-rx.head-rx.peeked) + int(rx.ch.replayN.Load()) - rx.peekedReplay
+}
+
+// Attempts is the number of failed steps that peeked the head message alone.
+func (rx *Receiver[T]) Attempts() int { return rx.ch.attempts }
+
+func (rx *Receiver[T]) check(s *Step) bool {
+	switch {
+	case rx.err != nil:
+		s.fail(rx.err)
+	case s == nil || !s.open:
+		s.fail(misuseErr("peek on channel %q outside a step", rx.ch.name))
+	case s.actor != rx.actor:
+		s.fail(misuseErr("actor %q peeked channel %q, whose consumer is %q",
+			s.actor.name, rx.ch.name, rx.actor.name))
+	default:
+		return true
+	}
+	return false
+}
+
+// limit is how many more messages this step may peek: one in all while the
+// channel is narrowed after a failed step, otherwise want.
+func (rx *Receiver[T]) limit(want int) int {
+	if rx.ch.consumed < rx.ch.narrowUntil {
+		if rx.peeked > 0 || rx.peekedReplay > 0 {
+			return 0
+		}
+		return min(want, 1)
+	}
+	return want
+}
+
+// Peek returns the next message and true, or false if there is none (or,
+// after a failed step, this step already peeked its one message). Every
+// message peeked is consumed when the step commits and stays in the channel
+// if it fails.
+//
+// On failure, the attempt is charged to the message peeked last (when it was
+// the only message peeked from its channel), so peek the message you work
+// on last.
+func (rx *Receiver[T]) Peek(s *Step) (T, bool) {
+	var v T
+	if !rx.check(s) || rx.limit(1) == 0 {
+		return v, false
+	}
+	if rx.ch.replayN.Load() > int64(rx.peekedReplay) {
+		rx.ch.replayMu.Lock()
+		v = rx.ch.replayed[rx.peekedReplay]
+		rx.ch.replayMu.Unlock()
+		rx.touch(s)
+		rx.peekedReplay++
+		return v, true
+	}
+	pos := rx.head + rx.peeked
+	if pos == rx.tailCache {
+		rx.tailCache = rx.ch.tail.Load()
+		if pos == rx.tailCache {
+			return v, false
+		}
+	}
+	v = rx.ch.buf[pos&rx.ch.mask]
+	rx.touch(s)
+	rx.peeked++
+	return v, true
+}
+
+// PeekMany copies up to len(dst) next messages into dst and returns how many
+// it copied. After a failed step it copies at most one.
+func (rx *Receiver[T]) PeekMany(s *Step, dst []T) int {
+	if !rx.check(s) {
+		return 0
+	}
+	want := rx.limit(len(dst))
+	n := 0
+	for n < want && rx.ch.replayN.Load() > int64(rx.peekedReplay) {
+		v, _ := rx.Peek(s)
+		dst[n] = v
+		n++
+	}
+	if n == want {
+		return n
+	}
+	pos := rx.head + rx.peeked
+	if rx.tailCache-pos < uint64(want-n) {
+		rx.tailCache = rx.ch.tail.Load()
+	}
+	k := int(min(uint64(want-n), rx.tailCache-pos))
+	if k == 0 {
+		return n
+	}
+	start := pos & rx.ch.mask
+	c := copy(dst[n:n+k], rx.ch.buf[start:])
+	copy(dst[n+c:n+k], rx.ch.buf)
+	rx.touch(s)
+	rx.peeked += uint64(k)
+	return n + k
+}
+
+func (rx *Receiver[T]) touch(s *Step) {
+	if rx.peeked == 0 && rx.peekedReplay == 0 {
+		s.touched = append(s.touched, rx)
+	}
+	s.lastPeek = &rx.ch.chanCore
+}
+
+func (rx *Receiver[T]) commit() {
+	c := &rx.ch.chanCore
+	if rx.peekedReplay > 0 {
+		rx.ch.replayMu.Lock()
+		k := copy(rx.ch.replayed, rx.ch.replayed[rx.peekedReplay:])
+		clear(rx.ch.replayed[k:])
+		rx.ch.replayed = rx.ch.replayed[:k]
+		c.replayN.Store(int64(k))
+		rx.ch.replayMu.Unlock()
+	}
+	c.consumed += rx.peeked + uint64(rx.peekedReplay)
+	c.attempts = 0
+	rx.peekedReplay = 0
+	if rx.peeked > 0 {
+		rx.head += rx.peeked
+		rx.peeked = 0
+		c.head.Store(rx.head)
+		if c.producerWaiting.Load() {
+			c.producer.wake()
+		}
+	}
+}
+
+// abort undoes the step's peeks. A failed step narrows the channel to one
+// message per step until everything it peeked has been consumed, so the
+// message that fails is found alone; blamed charges the attempt to the head
+// message when the step peeked only it.
+func (rx *Receiver[T]) abort(blamed bool) {
+	c := &rx.ch.chanCore
+	n := rx.peeked + uint64(rx.peekedReplay)
+	if blamed && n == 1 {
+		c.attempts++
+	}
+	c.narrowUntil = max(c.narrowUntil, c.consumed+n)
+	rx.peeked, rx.peekedReplay = 0, 0
+}
+
+func (rx *Receiver[T]) core() *chanCore { return &rx.ch.chanCore }
+
+// available is Len for the waits; it refreshes the cached tail.
+func (rx *Receiver[T]) available() uint64 {
+	rx.tailCache = rx.ch.tail.Load()
+	return rx.tailCache - rx.head - rx.peeked + uint64(rx.ch.replayN.Load()-int64(rx.peekedReplay))
+}
+
+func (rx *Receiver[T]) owner() *Actor { return rx.actor }
+
+// takeHead removes the head message, outside any step, for quarantine.
+func (rx *Receiver[T]) takeHead() (any, bool) {
+	c := &rx.ch.chanCore
+	if c.replayN.Load() > 0 {
+		rx.ch.replayMu.Lock()
+		v := rx.ch.replayed[0]
+		rx.ch.replayed = append(rx.ch.replayed[:0], rx.ch.replayed[1:]...)
+		c.replayN.Store(int64(len(rx.ch.replayed)))
+		rx.ch.replayMu.Unlock()
+		c.consumed++
+		c.attempts = 0
+		return v, true
+	}
+	if rx.head == c.tail.Load() {
+		return nil, false
+	}
+	v := rx.ch.buf[rx.head&rx.ch.mask]
+	rx.head++
+	c.head.Store(rx.head)
+	c.consumed++
+	c.attempts = 0
+	if c.producerWaiting.Load() {
+		c.producer.wake()
+	}
+	return v, true
+}
+
+// port is one end of a channel, or a state, as the step sees it.
+type port interface {
+	commit()
+	abort(blamed bool)
+}
+
+// Input is the consuming end of a channel of any type: a [*Receiver].
+// The actor's waits take it.
+type Input interface {
+	port
+	core() *chanCore
+	owner() *Actor
+	available() uint64
+	takeHead() (any, bool)
+}
+
+// Output is the producing end of a channel of any type: a [*Sender].
+type Output interface {
+	port
+	core() *chanCore
+	owner() *Actor
+	vacant() uint64
+}
+
+// anyChannel is a Channel without its type, as the graph keeps it.
+type anyChannel interface {
+	core() *chanCore
+	replayValue(v any) error
+}

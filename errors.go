@@ -1,0 +1,155 @@
+package steady
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Sentinel errors. Compare with [errors.Is].
+var (
+	// ErrFinished, returned by an actor, says it has done all its work: it is
+	// not restarted and its output channels are closed. Returning nil means
+	// the same.
+	ErrFinished = errors.New("steady: actor finished")
+
+	// ErrStopGraph, returned by an actor, finishes the actor and asks the
+	// graph to shut down in order.
+	ErrStopGraph = errors.New("steady: actor asked the graph to stop")
+
+	// ErrClosed is returned by a wait on an input channel that is closed
+	// and empty, and by a send on a closed channel. An actor that returns
+	// it (wrapped or not) is treated as finished: its input has ended.
+	ErrClosed = errors.New("steady: channel closed")
+
+	// ErrStopped is returned by waits when the actor has to stop: the graph
+	// is shutting down and nothing is left for this actor to do, or the
+	// shutdown timeout has passed. An actor returning it is not restarted.
+	ErrStopped = errors.New("steady: actor stopped")
+
+	// ErrNoVacancy is the error of a step that sends more messages than its
+	// output channel has vacant slots. See [Actor.WaitVacant].
+	ErrNoVacancy = errors.New("steady: no vacant slot in channel")
+
+	// ErrMisuse marks a handle used the wrong way: from an actor that does
+	// not own it, outside a step, or after the step ended.
+	ErrMisuse = errors.New("steady: misuse")
+
+	// ErrWiring marks a mistake in how the graph was built. [Graph.Run]
+	// reports every such mistake before it starts any actor.
+	ErrWiring = errors.New("steady: wiring")
+
+	// ErrGraphRunning is returned when the graph is changed, or run again,
+	// after Run was called.
+	ErrGraphRunning = errors.New("steady: graph already running")
+
+	// ErrDeadLetterNotFound is returned by [Graph.Replay] for an unknown id.
+	ErrDeadLetterNotFound = errors.New("steady: dead letter not found")
+)
+
+// stackDepth bounds the program counters kept for a panic. 32 frames show
+// the panic site and its callers up to the actor function while keeping the
+// capture to one small allocation (256 bytes).
+const stackDepth = 32
+
+// PanicError is a panic recovered from an actor, as a value. It is the
+// failure reported in events, dead letters and [GaveUpError].
+type PanicError struct {
+	Actor string // the actor that panicked
+	Value any    // the value passed to panic
+	pcs   []uintptr
+}
+
+var _ error = (*PanicError)(nil)
+
+// newPanicError captures the stack of the panicking goroutine. It must be
+// called from the deferred function that recovered, where the panicking
+// frames are still on the stack. runtime.Callers costs about a microsecond
+// and no formatting happens until Stack is called.
+func newPanicError(actor string, value any) *PanicError {
+	var buf [stackDepth]uintptr
+	n := runtime.Callers(3, buf[:])
+	return &PanicError{Actor: actor, Value: value, pcs: append([]uintptr(nil), buf[:n]...)}
+}
+
+func (p *PanicError) Error() string {
+	return fmt.Sprintf("actor %q panicked: %v", p.Actor, p.Value)
+}
+
+// Unwrap returns the panic value when it is an error.
+func (p *PanicError) Unwrap() error {
+	err, _ := p.Value.(error)
+	return err
+}
+
+// Stack formats the stack of the panic, one "function\n\tfile:line" pair per
+// frame, from the panic site outwards, skipping the runtime's own frames.
+func (p *PanicError) Stack() string {
+	var b strings.Builder
+	frames := runtime.CallersFrames(p.pcs)
+	for {
+		f, more := frames.Next()
+		if !strings.HasPrefix(f.Function, "runtime.") {
+			fmt.Fprintf(&b, "%s\n\t%s:%d\n", f.Function, f.File, f.Line)
+		}
+		if !more {
+			break
+		}
+	}
+	return b.String()
+}
+
+// GaveUpError says an actor failed more often than its restart intensity
+// allows ([Intensity]) and was not restarted again.
+type GaveUpError struct {
+	Actor    string
+	Restarts int           // restarts before giving up
+	Window   time.Duration // the intensity window
+	Last     error         // the failure that exceeded the limit
+}
+
+func (e *GaveUpError) Error() string {
+	return fmt.Sprintf("actor %q gave up after %d restarts (limit exceeded within %v): %v",
+		e.Actor, e.Restarts, e.Window, e.Last)
+}
+
+func (e *GaveUpError) Unwrap() error { return e.Last }
+
+// ShutdownTimeoutError is returned by [Graph.Run] when actors were still
+// running when the shutdown timeout passed.
+type ShutdownTimeoutError struct {
+	Timeout time.Duration
+	Pending []PendingActor
+}
+
+// PendingActor names an actor that had not stopped at the shutdown timeout,
+// and the reason it gave with [Actor.HoldShutdown], if any.
+type PendingActor struct {
+	Actor  string
+	Reason string
+}
+
+func (e *ShutdownTimeoutError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "steady: shutdown timed out after %v; still running:", e.Timeout)
+	for i, p := range e.Pending {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, " %q", p.Actor)
+		if p.Reason != "" {
+			fmt.Fprintf(&b, " (holding: %s)", p.Reason)
+		}
+	}
+	return b.String()
+}
+
+func wiringErr(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrWiring}, args...)...)
+}
+
+func misuseErr(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrMisuse}, args...)...)
+}

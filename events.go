@@ -1,0 +1,125 @@
+package steady
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// EventKind says what an [Event] reports.
+type EventKind uint8
+
+// The kinds of [Event].
+const (
+	EventPanicked          EventKind = iota + 1 // an actor panicked; Err is a *PanicError
+	EventFailed                                 // an actor returned an error; Err is the error
+	EventRestarting                             // an actor will run again after Delay
+	EventGaveUp                                 // an actor exceeded its restart limit; Err is a *GaveUpError
+	EventDeadLettered                           // a poison message was quarantined; DeadLetter is set
+	EventShutdownRequested                      // the graph began shutting down; Reason says why
+	EventVetoed                                 // an actor holds the shutdown; Reason is its reason
+	EventStopped                                // an actor stopped for good; Err is nil unless it gave up
+)
+
+var eventNames = [...]string{
+	EventPanicked:          "panicked",
+	EventFailed:            "failed",
+	EventRestarting:        "restarting",
+	EventGaveUp:            "gave up",
+	EventDeadLettered:      "dead-lettered",
+	EventShutdownRequested: "shutdown requested",
+	EventVetoed:            "shutdown vetoed",
+	EventStopped:           "stopped",
+}
+
+func (k EventKind) String() string {
+	if int(k) < len(eventNames) && eventNames[k] != "" {
+		return eventNames[k]
+	}
+	return fmt.Sprintf("EventKind(%d)", k)
+}
+
+// Event is one thing that happened to the graph or one of its actors.
+// Events are delivered to [Config.OnEvent] synchronously, on the goroutine of
+// the actor concerned, so a hook must be quick and must not block.
+type Event struct {
+	Kind     EventKind
+	Time     time.Time
+	Actor    string        // the actor concerned; empty for graph events
+	Restarts int           // the actor's restart count when the event happened
+	Delay    time.Duration // EventRestarting: the backoff before the next run
+	Err      error         // the failure, for panics, failures and giving up
+	Reason   string        // shutdown and veto reasons
+
+	// DeadLetter is the quarantined message, for EventDeadLettered.
+	DeadLetter *DeadLetter
+}
+
+func (e Event) String() string {
+	switch e.Kind {
+	case EventPanicked, EventFailed:
+		return fmt.Sprintf("actor %q %s (restarts %d): %v", e.Actor, e.Kind, e.Restarts, e.Err)
+	case EventRestarting:
+		return fmt.Sprintf("actor %q restarting in %v (restart %d)", e.Actor, e.Delay, e.Restarts+1)
+	case EventGaveUp:
+		return fmt.Sprintf("actor %q gave up: %v", e.Actor, e.Err)
+	case EventDeadLettered:
+		d := e.DeadLetter
+		return fmt.Sprintf("actor %q dead-lettered message %v from channel %q after %d attempts: %v",
+			e.Actor, d.Value, d.Channel, d.Attempts, d.Err)
+	case EventShutdownRequested:
+		return fmt.Sprintf("shutdown requested: %s", e.Reason)
+	case EventVetoed:
+		return fmt.Sprintf("actor %q holds the shutdown: %s", e.Actor, e.Reason)
+	case EventStopped:
+		if e.Err != nil {
+			return fmt.Sprintf("actor %q stopped: %v", e.Actor, e.Err)
+		}
+		return fmt.Sprintf("actor %q stopped", e.Actor)
+	}
+	return e.Kind.String()
+}
+
+// level is the slog level the default logging uses for the event.
+func (e Event) level() slog.Level {
+	switch e.Kind {
+	case EventPanicked, EventFailed, EventDeadLettered:
+		return slog.LevelWarn
+	case EventGaveUp:
+		return slog.LevelError
+	case EventStopped:
+		if e.Err != nil {
+			return slog.LevelError
+		}
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
+}
+
+// logEvent writes the event to the logger, with its fields as attributes.
+func logEvent(l *slog.Logger, e Event) {
+	lvl := e.level()
+	if !l.Enabled(context.Background(), lvl) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 6)
+	attrs = append(attrs, slog.String("event", e.Kind.String()))
+	if e.Actor != "" {
+		attrs = append(attrs, slog.String("actor", e.Actor), slog.Int("restarts", e.Restarts))
+	}
+	if e.Delay > 0 {
+		attrs = append(attrs, slog.Duration("delay", e.Delay))
+	}
+	if e.Err != nil {
+		attrs = append(attrs, slog.Any("err", e.Err))
+	}
+	if e.Reason != "" {
+		attrs = append(attrs, slog.String("reason", e.Reason))
+	}
+	if d := e.DeadLetter; d != nil {
+		attrs = append(attrs, slog.String("channel", d.Channel), slog.Any("value", d.Value),
+			slog.Int("attempts", d.Attempts), slog.Uint64("id", d.ID))
+	}
+	l.LogAttrs(context.Background(), lvl, e.String(), attrs...)
+}

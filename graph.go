@@ -1,0 +1,456 @@
+package steady
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config configures a [Graph]. The zero value is ready to use; see each
+// field for its default.
+type Config struct {
+	// Logger receives every event at a level that fits it (failures at
+	// Warn, giving up at Error, the rest at Info or Debug). Default:
+	// slog.Default(). Use slog.New(slog.DiscardHandler) for silence.
+	Logger *slog.Logger
+
+	// OnEvent, if set, receives every event as well, synchronously on the
+	// goroutine of the actor concerned; it must not block.
+	OnEvent func(Event)
+
+	// ShutdownTimeout bounds an orderly shutdown, from the request to the
+	// last actor stopping. Past it, actors' waits return ErrStopped, their
+	// contexts are cancelled, and Run returns a *ShutdownTimeoutError
+	// naming those still running. Default: DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+
+	// Seed seeds the backoff jitter of every actor, for reproducible runs.
+	// Zero picks a random seed.
+	Seed uint64
+
+	// PassThroughPanics lets actor panics crash the program instead of
+	// restarting the actor, to debug them with a full traceback.
+	PassThroughPanics bool
+}
+
+// DefaultShutdownTimeout is long enough to drain full channels of a busy
+// pipeline and short enough that a stuck actor does not hold a deploy.
+const DefaultShutdownTimeout = 5 * time.Second
+
+// stopGrace is how long Run waits, after the shutdown timeout has cancelled
+// every actor's context, for the actors' goroutines to return. An actor
+// stuck outside steady's waits past that leaks its goroutine; Run reports
+// it rather than hang.
+const stopGrace = time.Second
+
+// GraphStatus is the state of the graph as a whole.
+type GraphStatus int32
+
+// The statuses of a graph.
+const (
+	GraphBuilding     GraphStatus = iota // Run not called yet
+	GraphRunning                         // every actor is running or restarting
+	GraphDegraded                        // an actor gave up; the rest run on
+	GraphShuttingDown                    // a shutdown was requested
+	GraphStopped                         // Run returned
+)
+
+func (s GraphStatus) String() string {
+	switch s {
+	case GraphBuilding:
+		return "building"
+	case GraphRunning:
+		return "running"
+	case GraphDegraded:
+		return "degraded"
+	case GraphShuttingDown:
+		return "shutting down"
+	case GraphStopped:
+		return "stopped"
+	}
+	return fmt.Sprintf("GraphStatus(%d)", int32(s))
+}
+
+// Graph is a set of named actors joined by channels, with the states they
+// own. Build it with [NewGraph], [NewChannel], [NewState] and [Graph.Actor],
+// then call [Graph.Run] once.
+type Graph struct {
+	cfg Config
+	log *slog.Logger
+
+	mu        sync.Mutex // guards the build phase
+	started   bool
+	buildErrs []error
+	actors    []*Actor
+	actorByID map[string]*Actor
+	channels  map[string]anyChannel
+	chanOrder []anyChannel
+	states    map[string]bool
+	stateOwnr map[string]**Actor
+
+	deadLetters deadLetterStore
+
+	hardCtx      context.Context // done at the shutdown timeout, or when Run returns
+	hardCancel   context.CancelFunc
+	shuttingDown atomic.Bool
+	hardStopped  atomic.Bool // hardCtx is done; an atomic, as Err takes a lock
+	shutdownOnce sync.Once
+	shutdownCh   chan struct{}
+	reason       atomic.Pointer[string]
+	degraded     atomic.Bool
+	stoppedAll   atomic.Bool
+	live         atomic.Int64 // actors not yet stopped for good
+	allStopped   chan struct{}
+	wg           sync.WaitGroup
+
+	errMu   sync.Mutex
+	runErrs []error // actors that gave up
+}
+
+// NewGraph returns an empty graph.
+func NewGraph(cfg Config) *Graph {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if cfg.Seed == 0 {
+		cfg.Seed = rand.Uint64()
+	}
+	g := &Graph{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		actorByID:  map[string]*Actor{},
+		channels:   map[string]anyChannel{},
+		states:     map[string]bool{},
+		stateOwnr:  map[string]**Actor{},
+		shutdownCh: make(chan struct{}),
+		allStopped: make(chan struct{}),
+	}
+	g.hardCtx, g.hardCancel = context.WithCancel(context.Background())
+	return g
+}
+
+type kind uint8
+
+const (
+	kindActor kind = iota
+	kindChannel
+	kindState
+)
+
+func (g *Graph) addBuildErr(err error) {
+	g.mu.Lock()
+	g.buildErrs = append(g.buildErrs, err)
+	g.mu.Unlock()
+}
+
+// register adds a named actor, channel or state; names are unique per kind.
+func (g *Graph) register(k kind, name string, v any) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var err error
+	switch {
+	case g.started:
+		err = fmt.Errorf("%w: cannot add %q", ErrGraphRunning, name)
+	case name == "":
+		err = wiringErr("empty name")
+	case k == kindActor && g.actorByID[name] != nil:
+		err = wiringErr("duplicate actor name %q", name)
+	case k == kindChannel && g.channels[name] != nil:
+		err = wiringErr("duplicate channel name %q", name)
+	case k == kindState && g.states[name]:
+		err = wiringErr("duplicate state name %q", name)
+	}
+	if err != nil {
+		g.buildErrs = append(g.buildErrs, err)
+		return err
+	}
+	switch k {
+	case kindActor:
+		a := v.(*Actor)
+		a.rng = rand.New(rand.NewPCG(g.cfg.Seed, uint64(len(g.actors))))
+		g.actors = append(g.actors, a)
+		g.actorByID[name] = a
+	case kindChannel:
+		c := v.(anyChannel)
+		g.channels[name] = c
+		g.chanOrder = append(g.chanOrder, c)
+	case kindState:
+		g.states[name] = true
+	}
+	return nil
+}
+
+// bindEnd makes a the producer or consumer of c.
+func (g *Graph) bindEnd(c anyChannel, end **Actor, a *Actor, role string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	name := c.core().name
+	var err error
+	switch {
+	case g.started:
+		err = fmt.Errorf("%w: cannot bind channel %q", ErrGraphRunning, name)
+	case a == nil || a.g != g || a.err != nil:
+		err = wiringErr("channel %q: %s is not a valid actor of this graph", name, role)
+	case *end != nil:
+		err = wiringErr("channel %q has two %ss: %q and %q", name, role, (*end).name, a.name)
+	}
+	if err != nil {
+		g.buildErrs = append(g.buildErrs, err)
+		return err
+	}
+	*end = a
+	return nil
+}
+
+// bindState makes a the owner of the named state.
+func (g *Graph) bindState(name string, owner **Actor, a *Actor) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var err error
+	switch {
+	case g.started:
+		err = fmt.Errorf("%w: cannot bind state %q", ErrGraphRunning, name)
+	case a == nil || a.g != g || a.err != nil:
+		err = wiringErr("state %q: owner is not a valid actor of this graph", name)
+	case *owner != nil:
+		err = wiringErr("state %q is bound by two actors: %q and %q", name, (*owner).name, a.name)
+	}
+	if err != nil {
+		g.buildErrs = append(g.buildErrs, err)
+		return err
+	}
+	*owner = a
+	g.stateOwnr[name] = owner
+	return nil
+}
+
+// validate lists every wiring mistake.
+func (g *Graph) validate() error {
+	errs := append([]error(nil), g.buildErrs...)
+	for _, c := range g.chanOrder {
+		cc := c.core()
+		if cc.producer == nil {
+			errs = append(errs, wiringErr("channel %q has no producer", cc.name))
+		}
+		if cc.consumer == nil {
+			errs = append(errs, wiringErr("channel %q has no consumer", cc.name))
+		}
+	}
+	for name := range g.states {
+		if o := g.stateOwnr[name]; o == nil || *o == nil {
+			errs = append(errs, wiringErr("state %q is not bound to any actor", name))
+		}
+	}
+	if len(g.actors) == 0 && len(errs) == 0 {
+		errs = append(errs, wiringErr("graph has no actors"))
+	}
+	return errors.Join(errs...)
+}
+
+// Run starts every actor and returns after they have all stopped: when they
+// finish on their own, or after a shutdown requested by cancelling ctx,
+// calling [Graph.Shutdown], or an actor ([Actor.RequestShutdown],
+// [ErrStopGraph], a [StopGraph] policy). It returns nil after an orderly
+// shutdown; otherwise the wiring mistakes found before starting (wrapping
+// [ErrWiring]), each actor that gave up (*GaveUpError), and a
+// *ShutdownTimeoutError if actors were still running at the timeout.
+// A graph runs once.
+func (g *Graph) Run(ctx context.Context) error {
+	g.mu.Lock()
+	if g.started {
+		g.mu.Unlock()
+		return ErrGraphRunning
+	}
+	g.started = true
+	err := g.validate()
+	g.mu.Unlock()
+	if err != nil {
+		g.hardCancel()
+		return err
+	}
+	defer g.hardStop()
+
+	for _, a := range g.actors {
+		n := len(a.inputs) + len(a.outputs) + len(a.states)
+		a.step = Step{actor: a, touched: make([]port, 0, n)}
+	}
+	g.live.Store(int64(len(g.actors)))
+	g.wg.Add(len(g.actors))
+	for _, a := range g.actors {
+		go g.supervise(a)
+	}
+
+	done, shutdown := ctx.Done(), g.shutdownCh
+	var timeout <-chan time.Time
+	var timedOut *ShutdownTimeoutError
+wait:
+	for {
+		select {
+		case <-g.allStopped:
+			break wait
+		case <-done:
+			done = nil
+			g.Shutdown("context: " + context.Cause(ctx).Error())
+		case <-shutdown:
+			shutdown = nil
+			t := time.NewTimer(g.cfg.ShutdownTimeout)
+			defer t.Stop()
+			timeout = t.C
+		case <-timeout:
+			timedOut = &ShutdownTimeoutError{Timeout: g.cfg.ShutdownTimeout, Pending: g.pending()}
+			g.hardStop()
+			for _, a := range g.actors {
+				a.wake()
+			}
+			grace := time.NewTimer(stopGrace)
+			defer grace.Stop()
+			select {
+			case <-g.allStopped:
+			case <-grace.C:
+			}
+			break wait
+		}
+	}
+	g.stoppedAll.Store(true)
+	if timedOut == nil || g.live.Load() == 0 {
+		g.wg.Wait()
+	}
+	g.errMu.Lock()
+	errs := append([]error(nil), g.runErrs...)
+	g.errMu.Unlock()
+	if timedOut != nil {
+		errs = append(errs, timedOut)
+	}
+	return errors.Join(errs...)
+}
+
+// hardStop ends every wait and cancels every actor's context.
+func (g *Graph) hardStop() {
+	g.hardStopped.Store(true)
+	g.hardCancel()
+}
+
+// pending lists the actors not yet stopped, with the reasons they hold the
+// shutdown.
+func (g *Graph) pending() []PendingActor {
+	var out []PendingActor
+	for _, a := range g.actors {
+		if st := a.Status(); st == StatusStopped || st == StatusDegraded {
+			continue
+		}
+		p := PendingActor{Actor: a.name}
+		if r := a.hold.Load(); r != nil {
+			p.Reason = *r
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// Shutdown asks the graph to shut down in order, for the given reason:
+// producers stop and close their outputs, consumers drain their inputs and
+// stop. It returns at once; [Graph.Run] returns when the shutdown is done.
+// Calls after the first do nothing.
+func (g *Graph) Shutdown(reason string) {
+	g.shutdownOnce.Do(func() {
+		g.reason.Store(&reason)
+		g.shuttingDown.Store(true)
+		g.emit(Event{Kind: EventShutdownRequested, Reason: reason})
+		close(g.shutdownCh)
+		for _, a := range g.actors {
+			if r := a.hold.Load(); r != nil {
+				g.emit(Event{Kind: EventVetoed, Actor: a.name, Restarts: a.Restarts(), Reason: *r})
+			}
+			a.wake()
+		}
+	})
+}
+
+// ShutdownReason is the reason given for the shutdown, or "" if none was
+// requested.
+func (g *Graph) ShutdownReason() string {
+	if r := g.reason.Load(); r != nil {
+		return *r
+	}
+	return ""
+}
+
+// Status is the state of the graph as a whole.
+func (g *Graph) Status() GraphStatus {
+	switch {
+	case g.stoppedAll.Load():
+		return GraphStopped
+	case g.shuttingDown.Load():
+		return GraphShuttingDown
+	case g.degraded.Load():
+		return GraphDegraded
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.started {
+		return GraphBuilding
+	}
+	return GraphRunning
+}
+
+// Actors returns the graph's actors in the order they were added.
+func (g *Graph) Actors() []*Actor {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]*Actor(nil), g.actors...)
+}
+
+// stopActor ends an actor for good: its hold is released, its outputs
+// closed (so consumers can drain and finish), and the last one to stop ends
+// Run's wait.
+func (g *Graph) stopActor(a *Actor, st ActorStatus, gaveUp error) {
+	now := time.Now()
+	a.stats.mu.Lock()
+	a.stats.stopped = now
+	if !a.stats.downSince.IsZero() {
+		a.stats.down += now.Sub(a.stats.downSince)
+		a.stats.downSince = time.Time{}
+	}
+	a.stats.mu.Unlock()
+	a.hold.Store(nil)
+	a.status.Store(int32(st))
+	if gaveUp != nil {
+		g.degraded.Store(true)
+		g.errMu.Lock()
+		g.runErrs = append(g.runErrs, gaveUp)
+		g.errMu.Unlock()
+	}
+	for _, out := range a.outputs {
+		out.core().close()
+	}
+	// Producers of this actor's inputs may be waiting for room that will
+	// never come; let them look again.
+	for _, in := range a.inputs {
+		if p := in.core().producer; p != nil {
+			p.wake()
+		}
+	}
+	g.emit(Event{Kind: EventStopped, Time: now, Actor: a.name, Restarts: a.Restarts(), Err: gaveUp})
+	if g.live.Add(-1) == 0 {
+		close(g.allStopped)
+	}
+}
+
+// emit delivers an event to the logger and the hook.
+func (g *Graph) emit(e Event) {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	logEvent(g.log, e)
+	if g.cfg.OnEvent != nil {
+		g.cfg.OnEvent(e)
+	}
+}

@@ -1,0 +1,148 @@
+package steady
+
+import (
+	"slices"
+	"time"
+)
+
+// ActorStats is a snapshot of what the supervisor measured for one actor.
+type ActorStats struct {
+	Name        string
+	Status      ActorStatus
+	Panics      int64
+	Errors      int64
+	Restarts    int64
+	Commits     int64 // committed steps
+	DeadLetters int64 // messages this actor quarantined
+
+	// Downtime is the time spent between a failure and the next run;
+	// Availability is the share of the actor's lifetime it was not down.
+	Downtime     time.Duration
+	Availability float64
+
+	// Recovery times, from a failure to the next committed step: how many
+	// were measured, and their percentiles over the last
+	// recoveryWindow measurements.
+	Recoveries  int64
+	RecoveryP50 time.Duration
+	RecoveryP99 time.Duration
+	RecoveryMax time.Duration
+
+	LastError   error
+	LastErrorAt time.Time
+}
+
+// recoveryWindow bounds the recovery samples kept per actor: 4096 samples
+// (32 KiB) give a stable p99 and keep a crash loop's memory flat.
+const recoveryWindow = 4096
+
+// recoverySamples keeps the latest recovery times in a ring and the maximum
+// of all of them.
+type recoverySamples struct {
+	ring  []time.Duration
+	next  int
+	count int64
+	max   time.Duration
+}
+
+func (r *recoverySamples) add(d time.Duration) {
+	if len(r.ring) < recoveryWindow {
+		r.ring = append(r.ring, d)
+	} else {
+		r.ring[r.next] = d
+		r.next = (r.next + 1) % recoveryWindow
+	}
+	r.count++
+	r.max = max(r.max, d)
+}
+
+// percentile returns the q-quantile (0 < q ≤ 1) of the kept samples by the
+// nearest-rank method.
+func percentile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(sorted))+0.999999) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// Stats returns a snapshot of the actor's measurements. It may be called
+// from any goroutine, while the graph runs or after.
+func (a *Actor) Stats() ActorStats {
+	st := &a.stats
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	now := time.Now()
+	end := now
+	if !st.stopped.IsZero() {
+		end = st.stopped
+	}
+	down := st.down
+	if !st.downSince.IsZero() {
+		down += end.Sub(st.downSince)
+	}
+	out := ActorStats{
+		Name:        a.name,
+		Status:      a.Status(),
+		Panics:      st.panics.Load(),
+		Errors:      st.errors.Load(),
+		Restarts:    a.restarts.Load(),
+		Commits:     st.commits.Load(),
+		DeadLetters: st.deadLetters.Load(),
+		Downtime:    down,
+		Recoveries:  st.recoveries.count,
+		RecoveryMax: st.recoveries.max,
+		LastError:   st.lastErr,
+		LastErrorAt: st.lastErrAt,
+	}
+	out.Availability = 1
+	if life := end.Sub(st.started); !st.started.IsZero() && life > 0 {
+		out.Availability = max(0, 1-float64(down)/float64(life))
+	}
+	sorted := slices.Clone(st.recoveries.ring)
+	slices.Sort(sorted)
+	out.RecoveryP50 = percentile(sorted, 0.50)
+	out.RecoveryP99 = percentile(sorted, 0.99)
+	return out
+}
+
+// failed records a failure at now.
+func (a *Actor) failed(err error, panicked bool, now time.Time) {
+	st := &a.stats
+	if panicked {
+		st.panics.Add(1)
+	} else {
+		st.errors.Add(1)
+	}
+	st.mu.Lock()
+	if st.downSince.IsZero() {
+		st.downSince = now
+	}
+	if !a.recovering {
+		st.failedAt = now
+	}
+	st.lastErr, st.lastErrAt = err, now
+	st.mu.Unlock()
+	a.recovering = true
+}
+
+// up records that the actor runs again.
+func (a *Actor) up(now time.Time) {
+	st := &a.stats
+	st.mu.Lock()
+	if !st.downSince.IsZero() {
+		st.down += now.Sub(st.downSince)
+		st.downSince = time.Time{}
+	}
+	st.mu.Unlock()
+}
+
+// recovered records the first committed step after a failure.
+func (a *Actor) recovered() {
+	now := time.Now()
+	st := &a.stats
+	st.mu.Lock()
+	st.recoveries.add(now.Sub(st.failedAt))
+	st.mu.Unlock()
+	a.recovering = false
+}
