@@ -102,19 +102,19 @@ func DefaultPolicy() Policy {
 func (p Policy) validate() error {
 	switch {
 	case p.InitialBackoff < 0:
-		return fmt.Errorf("InitialBackoff %v is negative", p.InitialBackoff)
+		return fmt.Errorf("initial backoff %v is negative", p.InitialBackoff)
 	case p.MaxBackoff < p.InitialBackoff:
-		return fmt.Errorf("MaxBackoff %v is below InitialBackoff %v", p.MaxBackoff, p.InitialBackoff)
+		return fmt.Errorf("max backoff %v is below initial backoff %v", p.MaxBackoff, p.InitialBackoff)
 	case p.Multiplier < 1 || math.IsNaN(p.Multiplier) || math.IsInf(p.Multiplier, 0):
-		return fmt.Errorf("Multiplier %v is below 1", p.Multiplier)
+		return fmt.Errorf("multiplier %v is below 1", p.Multiplier)
 	case p.Jitter < 0 || p.Jitter > 1 || math.IsNaN(p.Jitter):
-		return fmt.Errorf("Jitter %v is outside [0, 1]", p.Jitter)
+		return fmt.Errorf("jitter %v is outside [0, 1]", p.Jitter)
 	case p.MaxRestarts > 0 && p.Window <= 0:
-		return fmt.Errorf("Window %v must be positive with MaxRestarts %d", p.Window, p.MaxRestarts)
+		return fmt.Errorf("window %v must be positive with %d max restarts", p.Window, p.MaxRestarts)
 	case p.PoisonAfter < 0:
-		return fmt.Errorf("PoisonAfter %d is negative", p.PoisonAfter)
+		return fmt.Errorf("poison-after count %d is negative", p.PoisonAfter)
 	case p.OnLimit != Degrade && p.OnLimit != StopGraph:
-		return fmt.Errorf("OnLimit %d is unknown", p.OnLimit)
+		return fmt.Errorf("limit action %d is unknown", p.OnLimit)
 	}
 	return nil
 }

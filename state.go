@@ -1,6 +1,9 @@
 package steady
 
-import "fmt"
+import (
+	"fmt"
+	"sync"
+)
 
 // State is a typed value kept by the graph for one actor. It survives
 // restarts of the actor: after a failure the actor sees the value of its
@@ -24,6 +27,7 @@ type State[T any] struct {
 	err   error
 	clone bool // T has a Clone method
 
+	mu        sync.Mutex // guards committed against readers on other goroutines
 	committed T
 	work      T
 	inStep    bool // work is this step's copy
@@ -75,6 +79,7 @@ func (st *State[T]) Get(s *Step) *T {
 		s.fail(misuseErr("actor %q used state %q, which belongs to %s", s.actor.name, st.name, st.ownerName()))
 	default:
 		if !st.inStep {
+			// Only the owner writes committed, so it reads it unlocked.
 			if st.clone {
 				st.work = any(&st.committed).(Cloner[T]).Clone()
 			} else {
@@ -95,13 +100,22 @@ func (st *State[T]) ownerName() string {
 	return fmt.Sprintf("%q", st.owner.name)
 }
 
-// Value returns the committed value. It is safe to call before Run, after
-// Run has returned, and from the owning actor outside a step; while the
-// owner runs, other goroutines may see a value being installed.
-func (st *State[T]) Value() T { return st.committed }
+// Value returns a copy of the committed value. It may be called from any
+// goroutine at any time; it never sees a step's uncommitted changes. For a
+// state holding maps or slices the copy is shallow: the owner's next
+// Clone-and-commit replaces them, but do not modify them.
+func (st *State[T]) Value() T {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.committed
+}
 
+// commit installs the working copy. The lock costs about 10 ns uncontended
+// and is taken only by steps that called Get.
 func (st *State[T]) commit() {
+	st.mu.Lock()
 	st.committed = st.work
+	st.mu.Unlock()
 	st.inStep = false
 }
 

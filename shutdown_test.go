@@ -1,0 +1,316 @@
+package steady_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/steady-go/steady"
+)
+
+// pipe builds producer → consumer, where the producer sends 0, 1, 2, …
+// until Running is false and the consumer sums what it gets, slowly.
+type pipe struct {
+	g        *steady.Graph
+	sent     *steady.State[int]
+	received *steady.State[int]
+	producer *steady.Actor
+	consumer *steady.Actor
+	// failOn, if set before Run, makes the consumer panic on the values
+	// for which it returns true, inside the step.
+	failOn func(v int) bool
+}
+
+func newPipe(cfg steady.Config, capacity int, consumerDelay time.Duration, opts ...steady.ActorOption) *pipe {
+	p := &pipe{g: steady.NewGraph(cfg)}
+	ch := steady.NewChannel[int](p.g, "numbers", capacity)
+	p.sent = steady.NewState(p.g, "sent", 0)
+	p.received = steady.NewState(p.g, "received", 0)
+	var out *steady.Sender[int]
+	var in *steady.Receiver[int]
+	p.producer = p.g.Actor("producer", func(a *steady.Actor) error {
+		for a.Running() {
+			if err := a.WaitVacant(out, 1); err != nil {
+				return err
+			}
+			if err := a.Step(func(s *steady.Step) error {
+				n := p.sent.Get(s)
+				*n++
+				return out.Send(s, *n)
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, opts...)
+	p.consumer = p.g.Actor("consumer", func(a *steady.Actor) error {
+		for {
+			if err := a.WaitAvailable(in, 1); err != nil {
+				return err
+			}
+			if consumerDelay > 0 {
+				time.Sleep(consumerDelay)
+			}
+			if err := a.Step(func(s *steady.Step) error {
+				v, _ := in.Peek(s)
+				if p.failOn != nil && p.failOn(v) {
+					panic("failOn")
+				}
+				r := p.received.Get(s)
+				if v != *r+1 {
+					return errors.New("out of order")
+				}
+				*r = v
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+	}, opts...)
+	out, in = ch.Sender(p.producer), ch.Receiver(p.consumer)
+	p.sent.Bind(p.producer)
+	p.received.Bind(p.consumer)
+	return p
+}
+
+// TestShutdownDrains: after a shutdown the consumer takes every message the
+// producer committed, so sent equals received.
+func TestShutdownDrains(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPipe(quiet(), 100, time.Millisecond)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- p.g.Run(ctx) }()
+		time.Sleep(50 * time.Millisecond)
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		sent, received := p.sent.Value(), p.received.Value()
+		if sent < 100 || received != sent {
+			t.Errorf("sent %d, received %d: want equal, and the channel full at shutdown", sent, received)
+		}
+		if st := p.g.Status(); st != steady.GraphStopped {
+			t.Errorf("status %v, want stopped", st)
+		}
+	})
+}
+
+// TestShutdownVetoTimesOut: an actor that holds the shutdown and never lets
+// go is named, with its reason, when the timeout passes.
+func TestShutdownVetoTimesOut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var vetoed atomic.Bool
+		cfg := quiet()
+		cfg.ShutdownTimeout = 2 * time.Second
+		cfg.OnEvent = func(e steady.Event) {
+			if e.Kind == steady.EventVetoed && e.Actor == "flusher" && e.Reason == "flushing to disk" {
+				vetoed.Store(true)
+			}
+		}
+		g := steady.NewGraph(cfg)
+		g.Actor("flusher", func(a *steady.Actor) error {
+			a.HoldShutdown("flushing to disk")
+			for a.Running() {
+				if err := a.Sleep(100 * time.Millisecond); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		g.Actor("quick", func(a *steady.Actor) error {
+			for a.Running() {
+				if err := a.Sleep(time.Hour); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		start := time.Now()
+		go func() {
+			time.Sleep(time.Second)
+			g.Shutdown("test")
+		}()
+		err := g.Run(context.Background())
+		var to *steady.ShutdownTimeoutError
+		if !errors.As(err, &to) {
+			t.Fatalf("Run: %v, want a shutdown timeout", err)
+		}
+		if len(to.Pending) != 1 || to.Pending[0].Actor != "flusher" || to.Pending[0].Reason != "flushing to disk" {
+			t.Errorf("pending %+v, want flusher holding for flushing to disk", to.Pending)
+		}
+		if el := time.Since(start); el != 3*time.Second {
+			t.Errorf("Run returned after %v, want 3s (1s + the 2s timeout)", el)
+		}
+		if !vetoed.Load() {
+			t.Error("no veto event")
+		}
+	})
+}
+
+// TestShutdownVetoReleased: a hold delays the shutdown only until released.
+func TestShutdownVetoReleased(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := steady.NewGraph(quiet())
+		g.Actor("flusher", func(a *steady.Actor) error {
+			a.HoldShutdown("flushing")
+			for a.Running() {
+				if err := a.Sleep(100 * time.Millisecond); err != nil {
+					return err
+				}
+				if g.Status() == steady.GraphShuttingDown {
+					time.Sleep(300 * time.Millisecond) // the flush
+					a.ReleaseShutdown()
+				}
+			}
+			return nil
+		})
+		go func() {
+			time.Sleep(time.Second)
+			g.Shutdown("test")
+		}()
+		start := time.Now()
+		if err := g.Run(context.Background()); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if el := time.Since(start); el < 1300*time.Millisecond || el > 1500*time.Millisecond {
+			t.Errorf("Run took %v, want the flush (about 1.4s)", el)
+		}
+	})
+}
+
+// TestShutdownWhileBackingOff: a producer in a long backoff stops at once
+// when the graph shuts down, instead of sleeping the backoff out.
+func TestShutdownWhileBackingOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := steady.NewGraph(quiet())
+		a := g.Actor("flaky", (&failing{script: []string{"panic"}}).run,
+			steady.Backoff(time.Hour, time.Hour), steady.Intensity(-1, 0))
+		go func() {
+			time.Sleep(time.Second)
+			synctest.Wait()
+			if st := a.Status(); st != steady.StatusBackingOff {
+				t.Errorf("status %v, want backing off", st)
+			}
+			g.Shutdown("test")
+		}()
+		start := time.Now()
+		if err := g.Run(context.Background()); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if el := time.Since(start); el != time.Second {
+			t.Errorf("Run took %v, want 1s", el)
+		}
+	})
+}
+
+// TestShutdownConsumerBackingOffDrains: a consumer that fails during the
+// shutdown is still restarted, after its backoff, to drain its input.
+func TestShutdownConsumerBackingOffDrains(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPipe(quiet(), 10, time.Millisecond, steady.Backoff(500*time.Millisecond, 500*time.Millisecond))
+		var failed atomic.Bool
+		p.failOn = func(int) bool {
+			return p.g.Status() == steady.GraphShuttingDown && !failed.Swap(true)
+		}
+		done := make(chan error)
+		go func() { done <- p.g.Run(context.Background()) }()
+		time.Sleep(20 * time.Millisecond)
+		start := time.Now()
+		p.g.Shutdown("test")
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if !failed.Load() || p.consumer.Restarts() != 1 {
+			t.Fatalf("consumer failed %v, restarted %d times; want one failure during the shutdown", failed.Load(), p.consumer.Restarts())
+		}
+		if el := time.Since(start); el < 400*time.Millisecond { // the backoff less its 20% jitter
+			t.Errorf("shutdown took %v, want at least the 500ms backoff", el)
+		}
+		if s, r := p.sent.Value(), p.received.Value(); s != r || s < 10 {
+			t.Errorf("sent %d, received %d", s, r)
+		}
+	})
+}
+
+// TestShutdownWhileRestarting: shutdown in the middle of a fast crash loop,
+// in real time; Run returns and no goroutine is left (TestMain checks).
+func TestShutdownWhileRestarting(t *testing.T) {
+	for range 20 {
+		g := steady.NewGraph(quiet())
+		f := &failing{script: []string{"panic"}}
+		a := g.Actor("looper", f.run, steady.Backoff(0, 0), steady.Intensity(-1, 0))
+		done := make(chan error)
+		go func() { done <- g.Run(context.Background()) }()
+		for a.Restarts() < 100 {
+			time.Sleep(10 * time.Microsecond)
+		}
+		g.Shutdown("test")
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Run did not return")
+		}
+	}
+}
+
+// TestShutdownStuckActor: an actor that ignores Running and waits only on
+// its context is released at the timeout.
+func TestShutdownStuckActor(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := quiet()
+		cfg.ShutdownTimeout = time.Second
+		g := steady.NewGraph(cfg)
+		g.Actor("stuck", (&failing{script: []string{"hang"}}).run)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		err := g.Run(ctx)
+		var to *steady.ShutdownTimeoutError
+		if !errors.As(err, &to) || len(to.Pending) != 1 || to.Pending[0].Actor != "stuck" {
+			t.Fatalf("Run: %v, want a timeout naming stuck", err)
+		}
+	})
+}
+
+// TestActorFinishing: actors that return nil finish; when all have, Run
+// returns without a shutdown request.
+func TestActorFinishing(t *testing.T) {
+	g := steady.NewGraph(quiet())
+	var ran atomic.Int32
+	for _, name := range []string{"a", "b", "c"} {
+		g.Actor(name, func(*steady.Actor) error { ran.Add(1); return nil })
+	}
+	if err := g.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ran.Load() != 3 {
+		t.Errorf("%d actors ran, want 3", ran.Load())
+	}
+	if err := g.Run(context.Background()); !errors.Is(err, steady.ErrGraphRunning) {
+		t.Errorf("second Run: %v, want ErrGraphRunning", err)
+	}
+}
+
+// TestStopGraphSentinel: an actor returning ErrStopGraph shuts the graph
+// down in order, and the others drain.
+func TestStopGraphSentinel(t *testing.T) {
+	p := newPipe(quiet(), 16, 0)
+	p.g.Actor("stopper", func(a *steady.Actor) error {
+		for p.received.Value() < 1000 {
+			time.Sleep(time.Millisecond)
+		}
+		return steady.ErrStopGraph
+	})
+	if err := p.g.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if s, r := p.sent.Value(), p.received.Value(); s != r || r < 1000 {
+		t.Errorf("sent %d, received %d", s, r)
+	}
+}
