@@ -41,6 +41,7 @@ type Actor struct {
 	suspect     *chanCore // the channel whose head the last failed step blamed
 	lastStepErr error     // the error of the last failed step, nil for a panic
 	recovering  bool      // failed and not committed a step since
+	commits     int64     // committed steps; published to stats.commits
 
 	stats actorStats
 }

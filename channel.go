@@ -44,28 +44,36 @@ type chanCore struct {
 	capacity uint64
 	err      error // set when the channel could not be built
 
+	// releaseEvery is how many consumed slots the consumer gathers before
+	// it hands them back to the producer: a quarter of the capacity, at
+	// most 64 (a few cache lines of slots).
+	releaseEvery uint64
+
 	producer *Actor
 	consumer *Actor
 	in       Input // the consumer's end, for quarantine
 
-	_    cacheLine
-	tail atomic.Uint64 // messages published, ever; written by the producer
-	_    cacheLine
-	head atomic.Uint64 // messages consumed from the ring, ever; written by the consumer
-	_    cacheLine
-
+	// Read-mostly flags, apart from the indices so that reading them on
+	// every commit does not pull a line the other side keeps writing.
 	closed          atomic.Bool
 	consumerWaiting atomic.Bool
 	producerWaiting atomic.Bool
 	replayN         atomic.Int64
 
+	_    cacheLine
+	tail atomic.Uint64 // messages published, ever; written by the producer
+	_    cacheLine
+	head atomic.Uint64 // messages consumed from the ring, ever; written by the consumer
+
 	// attempts counts the failed steps that peeked the head message alone;
 	// narrowUntil keeps peeks to one message per step until consumed reaches
-	// it. Only the consumer's goroutine touches them, and they reset when
-	// the head message is consumed.
+	// it. Only the consumer's goroutine touches them, and attempts resets
+	// when the head message is consumed. They share head's cache line,
+	// which the consumer writes anyway.
 	attempts    int
 	consumed    uint64 // messages consumed, ever, ring and replayed
 	narrowUntil uint64
+	_           cacheLine
 }
 
 // NewChannel adds a channel to the graph. Capacity is the most messages it
@@ -82,6 +90,7 @@ func NewChannel[T any](g *Graph, name string, capacity int) *Channel[T] {
 	}
 	size := uint64(1) << bits.Len64(uint64(capacity-1))
 	c.capacity, c.buf, c.mask = uint64(capacity), make([]T, size), size-1
+	c.releaseEvery = min(64, max(1, c.capacity/4))
 	c.err = g.register(kindChannel, name, c)
 	return c
 }
@@ -297,8 +306,12 @@ func (tx *Sender[T]) abort(bool) { tx.staged, tx.closing = 0, false }
 
 func (tx *Sender[T]) core() *chanCore { return &tx.ch.chanCore }
 
-// vacant is Vacant for the waits; it refreshes the cached head.
-func (tx *Sender[T]) vacant() uint64 {
+// vacant is Vacant for the waits. It trusts the cached head when that
+// already shows want free slots, and reloads it otherwise.
+func (tx *Sender[T]) vacant(want uint64) uint64 {
+	if v := tx.ch.capacity - (tx.tail + tx.staged - tx.headCache); v >= want {
+		return v
+	}
 	tx.headCache = tx.ch.head.Load()
 	return tx.ch.capacity - (tx.tail + tx.staged - tx.headCache)
 }
@@ -312,6 +325,7 @@ type Receiver[T any] struct {
 	err   error
 
 	head         uint64 // the committed head; only this end writes it
+	released     uint64 // the head as last published to the producer
 	peeked       uint64 // ring messages peeked in the open step
 	peekedReplay int    // replayed messages peeked in the open step
 	tailCache    uint64 // the producer's tail when last loaded
@@ -449,10 +463,27 @@ func (rx *Receiver[T]) commit() {
 	if rx.peeked > 0 {
 		rx.head += rx.peeked
 		rx.peeked = 0
-		c.head.Store(rx.head)
-		if c.producerWaiting.Load() {
-			c.producer.wake()
+		if rx.head-rx.released >= rx.ch.releaseEvery || rx.head == rx.tailCache || c.producerWaiting.Load() {
+			rx.release()
 		}
+	}
+}
+
+// release publishes the consumed slots to the producer. The consumer does
+// it in chunks of releaseEvery while it is behind: freeing one slot at a
+// time would have the producer write the slot just read, on the cache line
+// the consumer reads next, and the line would bounce between the cores on
+// every message. It releases at once when the producer waits, when it
+// catches up with the producer, and before it waits itself.
+func (rx *Receiver[T]) release() {
+	c := &rx.ch.chanCore
+	if rx.released == rx.head {
+		return
+	}
+	rx.released = rx.head
+	c.head.Store(rx.head)
+	if c.producerWaiting.Load() {
+		c.producer.wake()
 	}
 }
 
@@ -472,10 +503,15 @@ func (rx *Receiver[T]) abort(blamed bool) {
 
 func (rx *Receiver[T]) core() *chanCore { return &rx.ch.chanCore }
 
-// available is Len for the waits; it refreshes the cached tail.
-func (rx *Receiver[T]) available() uint64 {
+// available is Len for the waits. It trusts the cached tail when that
+// already shows want messages, and reloads it otherwise.
+func (rx *Receiver[T]) available(want uint64) uint64 {
+	replay := uint64(rx.ch.replayN.Load() - int64(rx.peekedReplay))
+	if n := rx.tailCache - rx.head - rx.peeked + replay; n >= want {
+		return n
+	}
 	rx.tailCache = rx.ch.tail.Load()
-	return rx.tailCache - rx.head - rx.peeked + uint64(rx.ch.replayN.Load()-int64(rx.peekedReplay))
+	return rx.tailCache - rx.head - rx.peeked + replay
 }
 
 func (rx *Receiver[T]) owner() *Actor { return rx.actor }
@@ -498,12 +534,9 @@ func (rx *Receiver[T]) takeHead() (any, bool) {
 	}
 	v := rx.ch.buf[rx.head&rx.ch.mask]
 	rx.head++
-	c.head.Store(rx.head)
+	rx.release()
 	c.consumed++
 	c.attempts = 0
-	if c.producerWaiting.Load() {
-		c.producer.wake()
-	}
 	return v, true
 }
 
@@ -519,8 +552,9 @@ type Input interface {
 	port
 	core() *chanCore
 	owner() *Actor
-	available() uint64
+	available(want uint64) uint64
 	takeHead() (any, bool)
+	release()
 }
 
 // Output is the producing end of a channel of any type: a [*Sender].
@@ -528,7 +562,7 @@ type Output interface {
 	port
 	core() *chanCore
 	owner() *Actor
-	vacant() uint64
+	vacant(want uint64) uint64
 }
 
 // anyChannel is a Channel without its type, as the graph keeps it.

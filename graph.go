@@ -413,6 +413,7 @@ func (g *Graph) Actors() []*Actor {
 // Run's wait.
 func (g *Graph) stopActor(a *Actor, st ActorStatus, gaveUp error) {
 	now := time.Now()
+	a.stats.commits.Store(a.commits)
 	a.stats.mu.Lock()
 	a.stats.stopped = now
 	if !a.stats.downSince.IsZero() {

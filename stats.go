@@ -12,7 +12,7 @@ type ActorStats struct {
 	Panics      int64
 	Errors      int64
 	Restarts    int64
-	Commits     int64 // committed steps
+	Commits     int64 // committed steps; while the actor runs, up to 63 behind
 	DeadLetters int64 // messages this actor quarantined
 
 	// Downtime is the time spent between a failure and the next run;
@@ -109,6 +109,7 @@ func (a *Actor) Stats() ActorStats {
 // failed records a failure at now.
 func (a *Actor) failed(err error, panicked bool, now time.Time) {
 	st := &a.stats
+	st.commits.Store(a.commits)
 	if panicked {
 		st.panics.Add(1)
 	} else {

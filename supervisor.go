@@ -74,13 +74,17 @@ func (g *Graph) supervise(a *Actor) {
 // runOnce runs the actor function once and turns a panic into a
 // *PanicError. Recovering here, and only here, is what isolates actors: a
 // panic at any line of an actor, inside a step or not, ends this run of that
-// actor alone, after the step's own deferred rollback has undone its work.
-// Config.PassThroughPanics turns this off for debugging.
+// actor alone. A step the panic left open is rolled back first, so nothing
+// it did becomes visible. Config.PassThroughPanics turns this off for
+// debugging.
 func (a *Actor) runOnce() (err error, panicked bool) {
 	if !a.g.cfg.PassThroughPanics {
 		defer func() {
 			if r := recover(); r != nil {
 				err, panicked = newPanicError(a.name, r), true
+				if a.step.open {
+					a.abort(nil)
+				}
 			}
 		}()
 	}

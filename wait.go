@@ -31,11 +31,11 @@ func (a *Actor) WaitAvailable(in Input, n int) error {
 	}
 	want := uint64(n)
 	for i := 0; ; i++ {
-		if in.available() >= want {
+		if in.available(want) >= want {
 			return nil
 		}
 		if c.closed.Load() {
-			if in.available() > 0 {
+			if in.available(1) > 0 {
 				return nil
 			}
 			return fmt.Errorf("%w: %q", ErrClosed, c.name)
@@ -43,12 +43,13 @@ func (a *Actor) WaitAvailable(in Input, n int) error {
 		if a.g.hardStopped.Load() {
 			return ErrStopped
 		}
+		in.release()
 		if i < spinChecks {
 			runtime.Gosched()
 			continue
 		}
 		c.consumerWaiting.Store(true)
-		if in.available() < want && !c.closed.Load() {
+		if in.available(want) < want && !c.closed.Load() {
 			a.park()
 		}
 		c.consumerWaiting.Store(false)
@@ -70,7 +71,7 @@ func (a *Actor) WaitVacant(out Output, n int) error {
 	}
 	want := uint64(n)
 	for i := 0; ; i++ {
-		if out.vacant() >= want {
+		if out.vacant(want) >= want {
 			return nil
 		}
 		if !a.Running() || (a.g.shuttingDown.Load() && c.consumer.stoppedForGood()) {
@@ -81,7 +82,7 @@ func (a *Actor) WaitVacant(out Output, n int) error {
 			continue
 		}
 		c.producerWaiting.Store(true)
-		if out.vacant() < want {
+		if out.vacant(want) < want {
 			a.park()
 		}
 		c.producerWaiting.Store(false)

@@ -1,0 +1,157 @@
+package bench
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/steady-go/steady"
+)
+
+// capacity is the channel capacity on both sides of every comparison.
+const capacity = 1024
+
+func quietGraph() *steady.Graph {
+	return steady.NewGraph(steady.Config{Logger: slog.New(slog.DiscardHandler)})
+}
+
+// goChannel moves n values through a buffered Go channel between two
+// goroutines and returns the time it took.
+func goChannel(n int) time.Duration {
+	ch := make(chan uint64, capacity)
+	done := make(chan uint64)
+	start := time.Now()
+	go func() {
+		var sum uint64
+		for v := range ch {
+			sum += v
+		}
+		done <- sum
+	}()
+	for i := range n {
+		ch <- uint64(i)
+	}
+	close(ch)
+	<-done
+	return time.Since(start)
+}
+
+// steadyPipe moves n values from a producer actor to a consumer actor,
+// batch values per step, and returns the time it took and the sum seen.
+func steadyPipe(b *testing.B, n, batch int) (time.Duration, uint64) {
+	g := quietGraph()
+	ch := steady.NewChannel[uint64](g, "values", capacity)
+	var out *steady.Sender[uint64]
+	var in *steady.Receiver[uint64]
+	var sum uint64
+	prod := g.Actor("producer", func(a *steady.Actor) error {
+		buf := make([]uint64, batch)
+		for i := 0; i < n; {
+			k := min(batch, n-i)
+			if err := a.WaitVacant(out, k); err != nil {
+				return err
+			}
+			err := a.Step(func(s *steady.Step) error {
+				if batch == 1 {
+					return out.Send(s, uint64(i))
+				}
+				for j := range k {
+					buf[j] = uint64(i + j)
+				}
+				return out.SendMany(s, buf[:k])
+			})
+			if err != nil {
+				return err
+			}
+			i += k
+		}
+		return nil
+	})
+	cons := g.Actor("consumer", func(a *steady.Actor) error {
+		buf := make([]uint64, batch)
+		for {
+			if err := a.WaitAvailable(in, 1); err != nil {
+				return err
+			}
+			err := a.Step(func(s *steady.Step) error {
+				if batch == 1 {
+					v, _ := in.Peek(s)
+					sum += v
+					return nil
+				}
+				k := in.PeekMany(s, buf)
+				for _, v := range buf[:k] {
+					sum += v
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+	})
+	out, in = ch.Sender(prod), ch.Receiver(cons)
+	start := time.Now()
+	if err := g.Run(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(start), sum
+}
+
+func benchChannel(b *testing.B, batch int) {
+	n := b.N
+	base := goChannel(n)
+	took, sum := steadyPipe(b, n, batch)
+	if want := uint64(n) * uint64(n-1) / 2; sum != want {
+		b.Fatalf("consumer summed %d, want %d", sum, want)
+	}
+	chanNs := float64(base.Nanoseconds()) / float64(n)
+	steadyNs := float64(took.Nanoseconds()) / float64(n)
+	b.ReportMetric(chanNs, "chan-ns/msg")
+	b.ReportMetric(steadyNs, "steady-ns/msg")
+	b.ReportMetric(chanNs/steadyNs, "x-chan")
+}
+
+// BenchmarkChannelSingle: one message per step against a Go channel.
+// Target: x-chan ≥ 1.
+func BenchmarkChannelSingle(b *testing.B) { benchChannel(b, 1) }
+
+// BenchmarkChannelBatch: 256 messages per step against a Go channel.
+// Target: x-chan ≥ 10.
+func BenchmarkChannelBatch(b *testing.B) { benchChannel(b, 256) }
+
+// BenchmarkRestart: an actor whose every other step panics, with no
+// backoff. A sample is the time from the panic to the commit of the first
+// step of the restarted actor. Target: p99 ≤ 20 µs.
+func BenchmarkRestart(b *testing.B) {
+	samples := make([]time.Duration, 0, b.N)
+	var panicked time.Time
+	g := quietGraph()
+	g.Actor("crasher", func(a *steady.Actor) error {
+		if err := a.Step(func(*steady.Step) error { return nil }); err != nil {
+			return err
+		}
+		if !panicked.IsZero() {
+			samples = append(samples, time.Since(panicked))
+		}
+		if len(samples) == b.N {
+			return nil
+		}
+		return a.Step(func(*steady.Step) error {
+			panicked = time.Now()
+			panic("crash")
+		})
+	}, steady.Backoff(0, 0), steady.Intensity(-1, 0))
+	b.ResetTimer()
+	if err := g.Run(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	slices.Sort(samples)
+	at := func(q float64) float64 {
+		return float64(samples[min(len(samples)-1, int(q*float64(len(samples))))].Nanoseconds())
+	}
+	b.ReportMetric(at(0.50), "p50-ns")
+	b.ReportMetric(at(0.99), "p99-ns")
+}
