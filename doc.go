@@ -1,0 +1,121 @@
+// Package steady runs fault-tolerant actor pipelines: named actors, each an
+// ordinary Go function on its own supervised goroutine, joined by typed,
+// bounded channels, with state the graph keeps for them.
+//
+// A [Graph] is built first ([NewGraph], [NewChannel], [NewState],
+// [Graph.Actor], then [Channel.Sender], [Channel.Receiver] and [State.Bind]
+// to wire each actor's ends), then run once with [Graph.Run]. An actor does
+// its work in steps ([Actor.Step]); the step is the unit of atomicity.
+//
+// # Guarantees
+//
+//   - Isolation. A panic or error in one actor never stops another. Its
+//     producers keep working until the channel between them is full, then
+//     wait; its consumers drain what they already have.
+//   - Automatic restart. A failed actor runs again under its [Policy], with
+//     exponential backoff and a restart intensity limit; [Actor.Restarts]
+//     says how often.
+//   - State survives restarts. After a restart the actor sees its last
+//     committed [State], never a half-applied one.
+//   - Exactly once inside the graph. A step's peeked inputs are consumed,
+//     its sent outputs published (in order) and its state installed when it
+//     returns nil, all at once; if it returns an error or panics at any
+//     line, none of it happens and the inputs are there for the next
+//     attempt.
+//   - Poison messages are quarantined. A message that fails its consumer's
+//     step [Policy.PoisonAfter] times in a row moves to the graph's
+//     dead-letter store ([Graph.DeadLetters]) with the failure, and can be
+//     put back with [Graph.Replay]. After a failed step the channels it
+//     peeked are narrowed to one message per step until the suspect
+//     messages are consumed, so the message quarantined is the one that
+//     fails.
+//   - Graceful shutdown. [Graph.Shutdown], a cancelled context or an actor
+//     ([Actor.RequestShutdown]) starts it: producers stop and close their
+//     outputs, consumers drain their inputs until closed and empty, actors
+//     may hold it ([Actor.HoldShutdown]) up to [Config.ShutdownTimeout].
+//     No goroutine outlives Run unless an actor ignores its context past
+//     the timeout (see Caveats).
+//
+// # Expected actor behaviour
+//
+// An actor function loops while [Actor.Running], waits for input with
+// [Actor.WaitAvailable] or for room with [Actor.WaitVacant], and then runs a
+// step. Returning nil or [ErrFinished] finishes the actor and closes its
+// outputs; [ErrStopGraph] also shuts the graph down; any other error, or a
+// panic, restarts it. Errors from waits ([ErrClosed], [ErrStopped]) can be
+// returned as they are: they finish the actor.
+//
+//	for a.Running() {
+//		if err := a.WaitAvailable(in, 1); err != nil {
+//			return err
+//		}
+//		if err := a.WaitVacant(out, 1); err != nil {
+//			return err
+//		}
+//		err := a.Step(func(s *steady.Step) error {
+//			v, _ := in.Peek(s)
+//			return out.Send(s, v*2)
+//		})
+//		if err != nil {
+//			return err
+//		}
+//	}
+//	return nil
+//
+// A step never blocks and never deadlocks on a full output: it may send at
+// most the vacancy the output had when the step began, which a successful
+// WaitVacant guarantees; more fails the step with [ErrNoVacancy]. Peek the
+// message you work on last: a failure is charged to the message peeked
+// last, when the step peeked only it from its channel.
+//
+// A handle used from the wrong actor, outside a step, or after the graph was
+// built fails the step with [ErrMisuse]; wiring mistakes (duplicate names, a
+// channel without a producer or consumer, two producers, a state bound twice)
+// are all reported by Run, wrapping [ErrWiring], before any actor starts.
+//
+// # Restart semantics
+//
+// A restart calls the same function again with the same *Actor, on the same
+// goroutine. What the actor keeps: its States (as last committed), the
+// messages in its channels and the attempt count of each input's head
+// message, its restart count and statistics. What it loses: everything in
+// local variables, and the effects of the step that failed. The delay before
+// a restart grows from [Policy.InitialBackoff] by [Policy.Multiplier] per
+// consecutive failure up to [Policy.MaxBackoff], with ±[Policy.Jitter], and
+// starts over once the actor ran [Policy.ResetAfter] without failing. More
+// than [Policy.MaxRestarts] restarts within [Policy.Window] gives up: the
+// actor stops and the graph runs on degraded ([Degrade]) or shuts down
+// ([StopGraph]). [DefaultPolicy] lists the defaults and their reasons.
+//
+// # Events
+//
+// Every failure, restart, quarantine, shutdown request, veto and stop is an
+// [Event], logged through [Config.Logger] (log/slog) and delivered to
+// [Config.OnEvent]. [Actor.Stats] returns each actor's panics, restarts,
+// downtime, availability and recovery-time percentiles.
+//
+// # Costs
+//
+// Channels are single-producer single-consumer rings: no lock and no
+// allocation per message. A step costs a few tens of nanoseconds; batch
+// steps ([Sender.SendMany], [Receiver.PeekMany]) amortise it to about a
+// nanosecond and a half per message. A restart without backoff takes about
+// a microsecond and a half from the panic to the next committed step. State
+// is copied once per step that calls [State.Get]. BENCHMARKS.md has the
+// figures and the commands.
+//
+// # Caveats
+//
+//   - Exactly-once holds inside the graph. An effect outside it (a file
+//     write, a network call) made inside a step is not rolled back; make it
+//     idempotent, or make it from committed state after the step.
+//   - State lives in memory: a killed process loses it.
+//   - Events are delivered synchronously on the actor's goroutine; a slow
+//     hook slows that actor.
+//   - An actor blocked outside steady's waits that ignores
+//     [Actor.Context] cannot be stopped; Run returns after the shutdown
+//     timeout and a grace second, and its goroutine leaks.
+//   - A message replayed from the dead-letter store goes ahead of the
+//     messages its consumer has not peeked, and may exceed the channel's
+//     capacity.
+package steady

@@ -1,0 +1,222 @@
+package steady_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/steady-go/steady"
+)
+
+// A generator and a printer, with the generator's counter in state so a
+// restart continues the sequence.
+func ExampleGraph() {
+	g := steady.NewGraph(steady.Config{Logger: slog.New(slog.DiscardHandler)})
+	numbers := steady.NewChannel[int](g, "numbers", 16)
+	next := steady.NewState(g, "next", 0)
+
+	var out *steady.Sender[int]
+	gen := g.Actor("generator", func(a *steady.Actor) error {
+		for a.Running() {
+			if err := a.WaitVacant(out, 1); err != nil {
+				return err
+			}
+			err := a.Step(func(s *steady.Step) error {
+				n := next.Get(s)
+				if *n == 5 {
+					return steady.ErrFinished
+				}
+				*n++
+				return out.Send(s, *n)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	out = numbers.Sender(gen)
+	next.Bind(gen)
+
+	var in *steady.Receiver[int]
+	printer := g.Actor("printer", func(a *steady.Actor) error {
+		for {
+			if err := a.WaitAvailable(in, 1); err != nil {
+				return err // ErrClosed once the generator finished
+			}
+			err := a.Step(func(s *steady.Step) error {
+				v, _ := in.Peek(s)
+				fmt.Println(v)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+	})
+	in = numbers.Receiver(printer)
+
+	if err := g.Run(context.Background()); err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// 1
+	// 2
+	// 3
+	// 4
+	// 5
+}
+
+// A panic in a step rolls back everything the step did; the restarted actor
+// sees the last committed state.
+func ExampleActor_Step() {
+	g := steady.NewGraph(steady.Config{Logger: slog.New(slog.DiscardHandler)})
+	count := steady.NewState(g, "count", 0)
+	a := g.Actor("counter", func(a *steady.Actor) error {
+		for range 3 {
+			err := a.Step(func(s *steady.Step) error {
+				n := count.Get(s)
+				*n++
+				if a.Restarts() == 0 && *n == 2 {
+					panic("fails once, after the increment")
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Println("committed", count.Value())
+		}
+		return nil
+	}, steady.Backoff(0, 0))
+	count.Bind(a)
+	_ = g.Run(context.Background())
+	fmt.Println("restarts", a.Restarts(), "count", count.Value())
+	// Output:
+	// committed 1
+	// committed 2
+	// committed 3
+	// committed 4
+	// restarts 1 count 4
+}
+
+// A restart policy: quick retries, and past three restarts in a minute the
+// graph stops instead of running degraded.
+func ExampleIntensity() {
+	g := steady.NewGraph(steady.Config{Logger: slog.New(slog.DiscardHandler)})
+	g.Actor("flaky", func(a *steady.Actor) error {
+		return errors.New("cannot reach the database")
+	},
+		steady.Backoff(time.Millisecond, 10*time.Millisecond),
+		steady.Intensity(3, time.Minute),
+		steady.OnLimit(steady.StopGraph),
+	)
+	err := g.Run(context.Background())
+	var gaveUp *steady.GaveUpError
+	if errors.As(err, &gaveUp) {
+		fmt.Println(gaveUp.Actor, "gave up after", gaveUp.Restarts, "restarts:", gaveUp.Last)
+	}
+	// Output:
+	// flaky gave up after 3 restarts: cannot reach the database
+}
+
+// A message that fails every time is quarantined after three attempts; the
+// others go through.
+func ExampleGraph_DeadLetters() {
+	g := steady.NewGraph(steady.Config{Logger: slog.New(slog.DiscardHandler)})
+	words := steady.NewChannel[string](g, "words", 8)
+	var out *steady.Sender[string]
+	src := g.Actor("source", func(a *steady.Actor) error {
+		if err := a.WaitVacant(out, 3); err != nil {
+			return err
+		}
+		return a.Step(func(s *steady.Step) error {
+			return out.SendMany(s, []string{"apple", "poison", "pear"})
+		})
+	})
+	var in *steady.Receiver[string]
+	sink := g.Actor("sink", func(a *steady.Actor) error {
+		for {
+			if err := a.WaitAvailable(in, 1); err != nil {
+				return err
+			}
+			err := a.Step(func(s *steady.Step) error {
+				w, _ := in.Peek(s)
+				if w == "poison" {
+					return errors.New("cannot digest")
+				}
+				fmt.Println("ate", w)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}, steady.Backoff(0, 0))
+	out, in = words.Sender(src), words.Receiver(sink)
+	_ = g.Run(context.Background())
+	for _, d := range g.DeadLetters() {
+		fmt.Printf("dead letter %d: %v from %s after %d attempts: %v\n", d.ID, d.Value, d.Channel, d.Attempts, d.Err)
+	}
+	// Output:
+	// ate apple
+	// ate pear
+	// dead letter 1: poison from words after 3 attempts: cannot digest
+}
+
+// Shutdown: the producer stops at once, the consumer drains the channel, an
+// actor can hold the shutdown while it finishes something.
+func ExampleGraph_Shutdown() {
+	g := steady.NewGraph(steady.Config{Logger: slog.New(slog.DiscardHandler)})
+	ch := steady.NewChannel[int](g, "ticks", 100)
+	var out *steady.Sender[int]
+	sent := 0
+	prod := g.Actor("producer", func(a *steady.Actor) error {
+		for a.Running() {
+			if err := a.WaitVacant(out, 1); err != nil {
+				return err
+			}
+			if err := a.Step(func(s *steady.Step) error { return out.Send(s, 1) }); err != nil {
+				return err
+			}
+			if sent++; sent == 50 {
+				a.RequestShutdown("enough")
+			}
+		}
+		return nil
+	})
+	var in *steady.Receiver[int]
+	got := 0
+	cons := g.Actor("consumer", func(a *steady.Actor) error {
+		a.HoldShutdown("saving a summary")
+		for a.Running() {
+			err := a.WaitAvailable(in, 1)
+			if errors.Is(err, steady.ErrClosed) {
+				fmt.Println("summary saved")
+				a.ReleaseShutdown()
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			err = a.Step(func(s *steady.Step) error {
+				if _, ok := in.Peek(s); ok {
+					got++
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	out, in = ch.Sender(prod), ch.Receiver(cons)
+	err := g.Run(context.Background())
+	fmt.Println(err, sent == got, g.ShutdownReason())
+	// Output:
+	// summary saved
+	// <nil> true actor "producer": enough
+}
