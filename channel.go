@@ -201,7 +201,15 @@ func (tx *Sender[T]) Vacant() int {
 	return int(tx.ch.capacity - (tx.tail + tx.staged - tx.ch.head.Load()))
 }
 
+// usable is the inlined fast path of check.
+func (tx *Sender[T]) usable(s *Step) bool {
+	return s != nil && s.actor == tx.actor && s.open && tx.err == nil && !tx.closed && !tx.closing
+}
+
 func (tx *Sender[T]) check(s *Step) error {
+	if tx.usable(s) {
+		return nil
+	}
 	switch {
 	case tx.err != nil:
 		return s.fail(tx.err)
@@ -213,7 +221,7 @@ func (tx *Sender[T]) check(s *Step) error {
 	case tx.closed || tx.closing:
 		return s.fail(fmt.Errorf("%w: send on channel %q after Close", ErrClosed, tx.ch.name))
 	}
-	return nil
+	return s.fail(misuseErr("send on channel %q from a step that is not open", tx.ch.name))
 }
 
 // room makes sure n more messages fit, reloading the consumer's head only
@@ -236,13 +244,16 @@ func (tx *Sender[T]) room(s *Step, n uint64) error {
 // [Actor.WaitVacant] asked for never fails. More is [ErrNoVacancy], and the
 // step fails even if the error is ignored.
 func (tx *Sender[T]) Send(s *Step, v T) error {
-	if err := tx.check(s); err != nil {
-		return err
+	c := tx.ch
+	if !tx.usable(s) || tx.tail+tx.staged+1-tx.headCache > c.capacity {
+		if err := tx.check(s); err != nil {
+			return err
+		}
+		if err := tx.room(s, 1); err != nil {
+			return err
+		}
 	}
-	if err := tx.room(s, 1); err != nil {
-		return err
-	}
-	tx.ch.buf[(tx.tail+tx.staged)&tx.ch.mask] = v
+	c.buf[(tx.tail+tx.staged)&c.mask] = v
 	if tx.staged == 0 {
 		s.touched = append(s.touched, tx)
 	}
@@ -318,6 +329,12 @@ func (tx *Sender[T]) vacant(want uint64) uint64 {
 
 func (tx *Sender[T]) owner() *Actor { return tx.actor }
 
+// ready is the waits' fast path: a owns this end and the cached head shows
+// want free slots.
+func (tx *Sender[T]) ready(a *Actor, want uint64) bool {
+	return a == tx.actor && tx.ch.capacity-(tx.tail+tx.staged-tx.headCache) >= want
+}
+
 // Receiver is the consuming end of a [Channel], bound to one actor.
 type Receiver[T any] struct {
 	ch    *Channel[T]
@@ -348,6 +365,9 @@ func (rx *Receiver[T]) Len() int {
 func (rx *Receiver[T]) Attempts() int { return rx.ch.attempts }
 
 func (rx *Receiver[T]) check(s *Step) bool {
+	if s != nil && s.actor == rx.actor && s.open && rx.err == nil {
+		return true
+	}
 	switch {
 	case rx.err != nil:
 		s.fail(rx.err)
@@ -356,8 +376,6 @@ func (rx *Receiver[T]) check(s *Step) bool {
 	case s.actor != rx.actor:
 		s.fail(misuseErr("actor %q peeked channel %q, whose consumer is %q",
 			s.actor.name, rx.ch.name, rx.actor.name))
-	default:
-		return true
 	}
 	return false
 }
@@ -516,6 +534,12 @@ func (rx *Receiver[T]) available(want uint64) uint64 {
 
 func (rx *Receiver[T]) owner() *Actor { return rx.actor }
 
+// ready is the waits' fast path: a owns this end and the cached tail shows
+// want messages (replayed ones are counted by the slow path).
+func (rx *Receiver[T]) ready(a *Actor, want uint64) bool {
+	return a == rx.actor && rx.tailCache-rx.head-rx.peeked >= want
+}
+
 // takeHead removes the head message, outside any step, for quarantine.
 func (rx *Receiver[T]) takeHead() (any, bool) {
 	c := &rx.ch.chanCore
@@ -553,6 +577,7 @@ type Input interface {
 	core() *chanCore
 	owner() *Actor
 	available(want uint64) uint64
+	ready(a *Actor, want uint64) bool
 	takeHead() (any, bool)
 	release()
 }
@@ -563,6 +588,7 @@ type Output interface {
 	core() *chanCore
 	owner() *Actor
 	vacant(want uint64) uint64
+	ready(a *Actor, want uint64) bool
 }
 
 // anyChannel is a Channel without its type, as the graph keeps it.

@@ -88,9 +88,13 @@ func (a *Actor) commit() {
 		p.commit()
 	}
 	s.touched = s.touched[:0]
-	s.lastPeek = nil
+	if s.lastPeek != nil {
+		s.lastPeek = nil
+	}
 	s.open = false
-	a.suspect = nil
+	if a.suspect != nil {
+		a.suspect = nil
+	}
 	a.commits++
 	if a.commits&commitPublishMask == 0 {
 		a.stats.commits.Store(a.commits)

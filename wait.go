@@ -22,6 +22,9 @@ const spinChecks = 32
 // graph stops; not for a shutdown request, since a consumer drains its
 // inputs until they are closed. n must be between 1 and the capacity.
 func (a *Actor) WaitAvailable(in Input, n int) error {
+	if n > 0 && in.ready(a, uint64(n)) {
+		return nil
+	}
 	c := in.core()
 	if in.owner() != a {
 		return misuseErr("actor %q waited on channel %q, whose consumer is %s", a.name, c.name, actorName(in.owner()))
@@ -62,6 +65,9 @@ func (a *Actor) WaitAvailable(in Input, n int) error {
 // the channel's consumer has stopped for good during the shutdown, or the
 // shutdown timeout has passed. n must be between 1 and the capacity.
 func (a *Actor) WaitVacant(out Output, n int) error {
+	if n > 0 && out.ready(a, uint64(n)) {
+		return nil
+	}
 	c := out.core()
 	if out.owner() != a {
 		return misuseErr("actor %q waited on channel %q, whose producer is %s", a.name, c.name, actorName(out.owner()))
