@@ -101,9 +101,11 @@ func (c *Channel[T]) Name() string { return c.name }
 // Cap is the channel's capacity.
 func (c *Channel[T]) Cap() int { return int(c.capacity) }
 
-// Len is the number of messages in the channel not yet consumed by a
-// committed step, replayed dead letters included. It may be called from any
-// goroutine.
+// Len is the number of messages in the channel, replayed dead letters
+// included, as the producer sees it: messages consumed by committed steps
+// count until the consumer hands their slots back, which it does at least
+// every quarter of the capacity and whenever it catches up or waits. It may
+// be called from any goroutine.
 func (c *Channel[T]) Len() int {
 	return int(c.tail.Load()-c.head.Load()) + int(c.replayN.Load())
 }
