@@ -20,6 +20,8 @@ const (
 	EventShutdownRequested                      // the graph began shutting down; Reason says why
 	EventVetoed                                 // an actor holds the shutdown; Reason is its reason
 	EventStopped                                // an actor stopped for good; Err is nil unless it gave up
+	EventFailureCluster                         // failures clustered in an actor and its neighbours; Count, Reason
+	EventChannelBackedUp                        // a channel stayed nearly full; Channel, Reason
 )
 
 var eventNames = [...]string{
@@ -31,6 +33,8 @@ var eventNames = [...]string{
 	EventShutdownRequested: "shutdown requested",
 	EventVetoed:            "shutdown vetoed",
 	EventStopped:           "stopped",
+	EventFailureCluster:    "failure cluster",
+	EventChannelBackedUp:   "channel backed up",
 }
 
 func (k EventKind) String() string {
@@ -50,7 +54,9 @@ type Event struct {
 	Restarts int           // the actor's restart count when the event happened
 	Delay    time.Duration // EventRestarting: the backoff before the next run
 	Err      error         // the failure, for panics, failures and giving up
-	Reason   string        // shutdown and veto reasons
+	Reason   string        // shutdown and veto reasons; what an alert saw
+	Channel  string        // EventChannelBackedUp: the channel
+	Count    int           // EventFailureCluster: failures in the window
 
 	// DeadLetter is the quarantined message, for EventDeadLettered.
 	DeadLetter *DeadLetter
@@ -72,6 +78,10 @@ func (e Event) String() string {
 		return fmt.Sprintf("shutdown requested: %s", e.Reason)
 	case EventVetoed:
 		return fmt.Sprintf("actor %q holds the shutdown: %s", e.Actor, e.Reason)
+	case EventFailureCluster:
+		return fmt.Sprintf("failure cluster at actor %q: %s", e.Actor, e.Reason)
+	case EventChannelBackedUp:
+		return e.Reason
 	case EventStopped:
 		if e.Err != nil {
 			return fmt.Sprintf("actor %q stopped: %v", e.Actor, e.Err)
@@ -88,6 +98,8 @@ func (e Event) level() slog.Level {
 		return slog.LevelWarn
 	case EventGaveUp:
 		return slog.LevelError
+	case EventFailureCluster, EventChannelBackedUp:
+		return slog.LevelWarn
 	case EventStopped:
 		if e.Err != nil {
 			return slog.LevelError
@@ -116,6 +128,12 @@ func logEvent(l *slog.Logger, e Event) {
 	}
 	if e.Reason != "" {
 		attrs = append(attrs, slog.String("reason", e.Reason))
+	}
+	if e.Channel != "" {
+		attrs = append(attrs, slog.String("channel", e.Channel))
+	}
+	if e.Count > 0 {
+		attrs = append(attrs, slog.Int("count", e.Count))
 	}
 	if d := e.DeadLetter; d != nil {
 		attrs = append(attrs, slog.String("channel", d.Channel), slog.Any("value", d.Value),

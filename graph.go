@@ -36,6 +36,19 @@ type Config struct {
 	// PassThroughPanics lets actor panics crash the program instead of
 	// restarting the actor, to debug them with a full traceback.
 	PassThroughPanics bool
+
+	// A failure cluster alert (EventFailureCluster) is raised when
+	// ClusterFailures failures happen within ClusterWindow in one actor and
+	// the actors it shares a channel with. Defaults: 5 within 10 s, more
+	// than a poison message alone causes (3 attempts).
+	ClusterFailures int
+	ClusterWindow   time.Duration
+
+	// A channel alert (EventChannelBackedUp) is raised when a channel stays
+	// at least FillAlert full (a fraction) for FillAlertAfter: its consumer
+	// is falling behind. Defaults: 90% for 5 s.
+	FillAlert      float64
+	FillAlertAfter time.Duration
 }
 
 // DefaultShutdownTimeout is long enough to drain full channels of a busy
@@ -94,6 +107,7 @@ type Graph struct {
 	stateOwnr map[string]**Actor
 
 	deadLetters deadLetterStore
+	metrics     graphMetrics
 
 	hardCtx      context.Context // done at the shutdown timeout, or when Run returns
 	hardCancel   context.CancelFunc
@@ -122,6 +136,18 @@ func NewGraph(cfg Config) *Graph {
 	}
 	if cfg.Seed == 0 {
 		cfg.Seed = rand.Uint64()
+	}
+	if cfg.ClusterFailures <= 0 {
+		cfg.ClusterFailures = DefaultClusterFailures
+	}
+	if cfg.ClusterWindow <= 0 {
+		cfg.ClusterWindow = DefaultClusterWindow
+	}
+	if cfg.FillAlert <= 0 || cfg.FillAlert > 1 {
+		cfg.FillAlert = DefaultFillAlert
+	}
+	if cfg.FillAlertAfter <= 0 {
+		cfg.FillAlertAfter = DefaultFillAlertAfter
 	}
 	g := &Graph{
 		cfg:        cfg,
@@ -282,6 +308,9 @@ func (g *Graph) Run(ctx context.Context) error {
 		n := len(a.inputs) + len(a.outputs) + len(a.states)
 		a.step = Step{actor: a, touched: make([]port, 0, n)}
 	}
+	g.initMetrics(time.Now())
+	ticker := time.NewTicker(sampleInterval)
+	defer ticker.Stop()
 	g.live.Store(int64(len(g.actors)))
 	g.wg.Add(len(g.actors))
 	for _, a := range g.actors {
@@ -296,6 +325,8 @@ wait:
 		select {
 		case <-g.allStopped:
 			break wait
+		case now := <-ticker.C:
+			g.sample(now)
 		case <-done:
 			done = nil
 			g.Shutdown("context: " + context.Cause(ctx).Error())

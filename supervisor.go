@@ -39,6 +39,7 @@ func (g *Graph) supervise(a *Actor) {
 			kind = EventPanicked
 		}
 		g.emit(Event{Kind: kind, Time: failedAt, Actor: a.name, Restarts: a.Restarts(), Err: err})
+		g.noteFailure(a, failedAt)
 		a.quarantine(err)
 
 		if g.hardStopped.Load() {
