@@ -31,6 +31,7 @@ type Channel[T any] struct {
 	// mirrors its length so the consumer's fast path reads one atomic.
 	replayMu sync.Mutex
 	replayed []T
+	letters  []DeadLetter // the dead letters of replayed, in the same order
 }
 
 // cacheLine separates fields written by different goroutines.
@@ -52,6 +53,9 @@ type chanCore struct {
 	producer *Actor
 	consumer *Actor
 	in       Input // the consumer's end, for quarantine
+
+	// unreplay is the typed channel's unreplay, for stopActor.
+	unreplay func() []DeadLetter
 
 	// Read-mostly flags, apart from the indices so that reading them on
 	// every commit does not pull a line the other side keeps writing.
@@ -89,6 +93,7 @@ func NewChannel[T any](g *Graph, name string, capacity int) *Channel[T] {
 		return c
 	}
 	size := uint64(1) << bits.Len64(uint64(capacity-1))
+	c.chanCore.unreplay = c.unreplayTyped
 	c.capacity, c.buf, c.mask = uint64(capacity), make([]T, size), size-1
 	c.releaseEvery = min(64, max(1, c.capacity/4))
 	c.err = g.register(kindChannel, name, c)
@@ -160,13 +165,14 @@ func (c *chanCore) close() {
 }
 
 // replayValue puts a dead letter back; see [Graph.Replay].
-func (c *Channel[T]) replayValue(v any) error {
-	t, ok := v.(T)
+func (c *Channel[T]) replayValue(d DeadLetter) error {
+	t, ok := d.Value.(T)
 	if !ok {
-		return fmt.Errorf("steady: replay into channel %q: value of type %T, want %s", c.name, v, c.typeName)
+		return fmt.Errorf("steady: replay into channel %q: value of type %T, want %s", c.name, d.Value, c.typeName)
 	}
 	c.replayMu.Lock()
 	c.replayed = append(c.replayed, t)
+	c.letters = append(c.letters, d)
 	c.replayN.Store(int64(len(c.replayed)))
 	c.replayMu.Unlock()
 	if c.consumer != nil {
@@ -176,6 +182,32 @@ func (c *Channel[T]) replayValue(v any) error {
 }
 
 func (c *Channel[T]) core() *chanCore { return &c.chanCore }
+
+// dropReplayed removes the first n replayed messages, consumed or
+// quarantined again.
+func (c *Channel[T]) dropReplayed(n int) {
+	c.replayMu.Lock()
+	k := copy(c.replayed, c.replayed[n:])
+	clear(c.replayed[k:])
+	c.replayed = c.replayed[:k]
+	k = copy(c.letters, c.letters[n:])
+	clear(c.letters[k:])
+	c.letters = c.letters[:k]
+	c.replayN.Store(int64(len(c.replayed)))
+	c.replayMu.Unlock()
+}
+
+// unreplay takes back the replayed messages nobody consumed, as the dead
+// letters they were.
+func (c *Channel[T]) unreplayTyped() []DeadLetter {
+	c.replayMu.Lock()
+	defer c.replayMu.Unlock()
+	out := c.letters
+	clear(c.replayed)
+	c.replayed, c.letters = c.replayed[:0], nil
+	c.replayN.Store(0)
+	return out
+}
 
 // Sender is the producing end of a [Channel], bound to one actor.
 type Sender[T any] struct {
@@ -216,14 +248,14 @@ func (tx *Sender[T]) check(s *Step) error {
 	case tx.err != nil:
 		return s.fail(tx.err)
 	case s == nil || !s.open:
-		return s.fail(misuseErr("send on channel %q outside a step", tx.ch.name))
+		return s.fail(misuseErr("send on channel %q (producer %q) outside a step", tx.ch.name, tx.actor.name))
 	case s.actor != tx.actor:
 		return s.fail(misuseErr("actor %q sent on channel %q, whose producer is %q",
 			s.actor.name, tx.ch.name, tx.actor.name))
 	case tx.closed || tx.closing:
 		return s.fail(fmt.Errorf("%w: send on channel %q after Close", ErrClosed, tx.ch.name))
 	}
-	return s.fail(misuseErr("send on channel %q from a step that is not open", tx.ch.name))
+	return s.fail(misuseErr("send on channel %q (producer %q) from a step that is not open", tx.ch.name, tx.actor.name))
 }
 
 // room makes sure n more messages fit, reloading the consumer's head only
@@ -236,8 +268,8 @@ func (tx *Sender[T]) room(s *Step, n uint64) error {
 	if tx.tail+tx.staged+n-tx.headCache <= tx.ch.capacity {
 		return nil
 	}
-	return s.fail(fmt.Errorf("%w: channel %q: sending %d with %d vacant (wait with Actor.WaitVacant before the step)",
-		ErrNoVacancy, tx.ch.name, n, tx.ch.capacity-(tx.tail+tx.staged-tx.headCache)))
+	return s.fail(fmt.Errorf("%w: actor %q sent %d on channel %q with %d vacant (wait with Actor.WaitVacant before the step)",
+		ErrNoVacancy, tx.actor.name, n, tx.ch.name, tx.ch.capacity-(tx.tail+tx.staged-tx.headCache)))
 }
 
 // Send stages v; it is published when the step commits. A step may send at
@@ -374,7 +406,7 @@ func (rx *Receiver[T]) check(s *Step) bool {
 	case rx.err != nil:
 		s.fail(rx.err)
 	case s == nil || !s.open:
-		s.fail(misuseErr("peek on channel %q outside a step", rx.ch.name))
+		s.fail(misuseErr("peek on channel %q (consumer %q) outside a step", rx.ch.name, rx.actor.name))
 	case s.actor != rx.actor:
 		s.fail(misuseErr("actor %q peeked channel %q, whose consumer is %q",
 			s.actor.name, rx.ch.name, rx.actor.name))
@@ -470,12 +502,7 @@ func (rx *Receiver[T]) touch(s *Step) {
 func (rx *Receiver[T]) commit() {
 	c := &rx.ch.chanCore
 	if rx.peekedReplay > 0 {
-		rx.ch.replayMu.Lock()
-		k := copy(rx.ch.replayed, rx.ch.replayed[rx.peekedReplay:])
-		clear(rx.ch.replayed[k:])
-		rx.ch.replayed = rx.ch.replayed[:k]
-		c.replayN.Store(int64(k))
-		rx.ch.replayMu.Unlock()
+		rx.ch.dropReplayed(rx.peekedReplay)
 	}
 	c.consumed += rx.peeked + uint64(rx.peekedReplay)
 	c.attempts = 0
@@ -548,9 +575,8 @@ func (rx *Receiver[T]) takeHead() (any, bool) {
 	if c.replayN.Load() > 0 {
 		rx.ch.replayMu.Lock()
 		v := rx.ch.replayed[0]
-		rx.ch.replayed = append(rx.ch.replayed[:0], rx.ch.replayed[1:]...)
-		c.replayN.Store(int64(len(rx.ch.replayed)))
 		rx.ch.replayMu.Unlock()
+		rx.ch.dropReplayed(1)
 		c.consumed++
 		c.attempts = 0
 		return v, true
@@ -596,5 +622,5 @@ type Output interface {
 // anyChannel is a Channel without its type, as the graph keeps it.
 type anyChannel interface {
 	core() *chanCore
-	replayValue(v any) error
+	replayValue(d DeadLetter) error
 }

@@ -64,9 +64,11 @@ func (g *Graph) DeadLetters() []DeadLetter { return g.deadLetters.list() }
 
 // Replay takes the dead letter id out of the store and puts its message back
 // into its channel, ahead of the messages its consumer has not yet peeked.
-// A replayed message may take the channel past its capacity by one. Replay
-// fails if the id is unknown or the channel's consumer has stopped for good;
-// the dead letter then stays in the store.
+// A replayed message may take the channel past its capacity. Replay fails
+// if the id is unknown or the channel's consumer has stopped for good; the
+// dead letter then stays in the store. If the consumer stops for good before
+// it takes a replayed message, the dead letter goes back to the store: a
+// replayed message is always either delivered or in the store.
 func (g *Graph) Replay(id uint64) error {
 	d, ok := g.deadLetters.remove(id)
 	if !ok {
@@ -77,11 +79,14 @@ func (g *Graph) Replay(id uint64) error {
 	g.mu.Unlock()
 	err := fmt.Errorf("steady: replay %d: channel %q is gone", id, d.Channel)
 	if ch != nil {
-		if st := ch.core().consumer.Status(); st == StatusStopped || st == StatusDegraded {
-			err = fmt.Errorf("steady: replay %d: consumer %q of channel %q has stopped", id, ch.core().consumer.name, d.Channel)
+		c := ch.core()
+		g.replayMu.Lock()
+		if c.consumer.stoppedForGood() {
+			err = fmt.Errorf("steady: replay %d: consumer %q of channel %q has stopped", id, c.consumer.name, d.Channel)
 		} else {
-			err = ch.replayValue(d.Value)
+			err = ch.replayValue(d)
 		}
+		g.replayMu.Unlock()
 	}
 	if err != nil {
 		g.deadLetters.restore(d)

@@ -108,6 +108,9 @@ type Graph struct {
 
 	deadLetters deadLetterStore
 	metrics     graphMetrics
+	// replayMu orders Replay against a consumer stopping for good, so a
+	// replayed message is either delivered or back in the store.
+	replayMu sync.Mutex
 
 	hardCtx      context.Context // done at the shutdown timeout, or when Run returns
 	hardCancel   context.CancelFunc
@@ -186,7 +189,7 @@ func (g *Graph) register(k kind, name string, v any) error {
 	case g.started:
 		err = fmt.Errorf("%w: cannot add %q", ErrGraphRunning, name)
 	case name == "":
-		err = wiringErr("empty name")
+		err = wiringErr("%s with an empty name", [...]string{"actor", "channel", "state"}[k])
 	case k == kindActor && g.actorByID[name] != nil:
 		err = wiringErr("duplicate actor name %q", name)
 	case k == kindChannel && g.channels[name] != nil:
@@ -299,7 +302,8 @@ func (g *Graph) Run(ctx context.Context) error {
 	err := g.validate()
 	g.mu.Unlock()
 	if err != nil {
-		g.hardCancel()
+		g.stoppedAll.Store(true)
+		g.hardStop()
 		return err
 	}
 	defer g.hardStop()
@@ -453,7 +457,17 @@ func (g *Graph) stopActor(a *Actor, st ActorStatus, gaveUp error) {
 	}
 	a.stats.mu.Unlock()
 	a.hold.Store(nil)
+	g.replayMu.Lock()
 	a.status.Store(int32(st))
+	for _, in := range a.inputs {
+		// Hand back consumed slots, and return replayed dead letters that
+		// were never consumed to the store: nobody will read them now.
+		in.release()
+		for _, d := range in.core().unreplay() {
+			g.deadLetters.restore(d)
+		}
+	}
+	g.replayMu.Unlock()
 	if gaveUp != nil {
 		g.degraded.Store(true)
 		g.errMu.Lock()

@@ -74,7 +74,7 @@ func (st *State[T]) Get(s *Step) *T {
 	case st.err != nil:
 		s.fail(st.err)
 	case s == nil || !s.open:
-		s.fail(misuseErr("state %q used outside a step", st.name))
+		s.fail(misuseErr("state %q (owner %s) used outside a step", st.name, st.ownerName()))
 	case s.actor != st.owner:
 		s.fail(misuseErr("actor %q used state %q, which belongs to %s", s.actor.name, st.name, st.ownerName()))
 	default:

@@ -30,7 +30,7 @@ func (a *Actor) WaitAvailable(in Input, n int) error {
 		return misuseErr("actor %q waited on channel %q, whose consumer is %s", a.name, c.name, actorName(in.owner()))
 	}
 	if n < 1 || uint64(n) > c.capacity {
-		return misuseErr("wait for %d messages on channel %q of capacity %d", n, c.name, c.capacity)
+		return misuseErr("actor %q waited for %d messages on channel %q of capacity %d", a.name, n, c.name, c.capacity)
 	}
 	want := uint64(n)
 	for i := 0; ; i++ {
@@ -73,7 +73,7 @@ func (a *Actor) WaitVacant(out Output, n int) error {
 		return misuseErr("actor %q waited on channel %q, whose producer is %s", a.name, c.name, actorName(out.owner()))
 	}
 	if n < 1 || uint64(n) > c.capacity {
-		return misuseErr("wait for %d vacant slots on channel %q of capacity %d", n, c.name, c.capacity)
+		return misuseErr("actor %q waited for %d vacant slots on channel %q of capacity %d", a.name, n, c.name, c.capacity)
 	}
 	want := uint64(n)
 	for i := 0; ; i++ {
