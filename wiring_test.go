@@ -543,17 +543,17 @@ var misuseCases = []misuseCase{
 	},
 	{
 		name: "wait for more messages than the capacity", by: "dst", want: steady.ErrMisuse,
-		names: []string{`"` + misuseChan + `"`, `"dst"`},
+		names:  []string{`"` + misuseChan + `"`, `"dst"`},
 		misuse: func(r *misuseRig, a *steady.Actor) error { return a.WaitAvailable(r.rx, 5) },
 	},
 	{
 		name: "wait for zero messages", by: "dst", want: steady.ErrMisuse,
-		names: []string{`"` + misuseChan + `"`, `"dst"`},
+		names:  []string{`"` + misuseChan + `"`, `"dst"`},
 		misuse: func(r *misuseRig, a *steady.Actor) error { return a.WaitAvailable(r.rx, 0) },
 	},
 	{
 		name: "wait for more room than the capacity", by: "src", want: steady.ErrMisuse,
-		names: []string{`"` + misuseChan + `"`, `"src"`},
+		names:  []string{`"` + misuseChan + `"`, `"src"`},
 		misuse: func(r *misuseRig, a *steady.Actor) error { return a.WaitVacant(r.tx, 5) },
 	},
 	{
