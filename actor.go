@@ -42,6 +42,7 @@ type Actor struct {
 	lastStepErr error     // the error of the last failed step, nil for a panic
 	recovering  bool      // failed and not committed a step since
 	commits     int64     // committed steps; published to stats.commits
+	stepsBegun  int64     // steps begun, committed or not, for fault points
 
 	stats actorStats
 }

@@ -445,6 +445,7 @@ func (rx *Receiver[T]) Peek(s *Step) (T, bool) {
 		rx.ch.replayMu.Unlock()
 		rx.touch(s)
 		rx.peekedReplay++
+		rx.injectPeek(s, v)
 		return v, true
 	}
 	pos := rx.head + rx.peeked
@@ -457,7 +458,15 @@ func (rx *Receiver[T]) Peek(s *Step) (T, bool) {
 	v = rx.ch.buf[pos&rx.ch.mask]
 	rx.touch(s)
 	rx.peeked++
+	rx.injectPeek(s, v)
 	return v, true
+}
+
+// injectPeek is the fault point of a peeked message.
+func (rx *Receiver[T]) injectPeek(s *Step, v T) {
+	if rx.ch.g.cfg.Faults != nil {
+		s.inject(FaultPoint{Kind: FaultPeek, Channel: rx.ch.name, Message: v})
+	}
 }
 
 // PeekMany copies up to len(dst) next messages into dst and returns how many
@@ -489,6 +498,11 @@ func (rx *Receiver[T]) PeekMany(s *Step, dst []T) int {
 	copy(dst[n+c:n+k], rx.ch.buf)
 	rx.touch(s)
 	rx.peeked += uint64(k)
+	if rx.ch.g.cfg.Faults != nil {
+		for _, v := range dst[n : n+k] {
+			rx.injectPeek(s, v)
+		}
+	}
 	return n + k
 }
 

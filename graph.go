@@ -33,6 +33,12 @@ type Config struct {
 	// Zero picks a random seed.
 	Seed uint64
 
+	// Faults, if set, is asked at every fault point (each step's start,
+	// each peeked message, each Step.Fault) whether to inject a failure
+	// there. It is for tests (see package steadytest); unset, a fault
+	// point costs a nil check.
+	Faults func(FaultPoint) Fault
+
 	// PassThroughPanics lets actor panics crash the program instead of
 	// restarting the actor, to debug them with a full traceback.
 	PassThroughPanics bool

@@ -59,6 +59,10 @@ func (a *Actor) Step(fn func(s *Step) error) error {
 		a.quarantine(a.lastStepErr)
 	}
 	s.open, s.err = true, nil
+	a.stepsBegun++
+	if a.g.cfg.Faults != nil {
+		s.inject(FaultPoint{Kind: FaultStep})
+	}
 	err := fn(s)
 	if !s.open {
 		return misuseErr("actor %q: step was ended by a nested Step", a.name)

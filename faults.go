@@ -1,0 +1,50 @@
+package steady
+
+// FaultKind says where a [FaultPoint] is.
+type FaultKind uint8
+
+// The places faults can be injected.
+const (
+	FaultStep  FaultKind = iota + 1 // a step began
+	FaultPeek                       // a step peeked a message
+	FaultNamed                      // the actor called Step.Fault
+)
+
+// FaultPoint describes a place where [Config.Faults] may inject a failure.
+type FaultPoint struct {
+	Kind    FaultKind
+	Actor   string
+	Step    int64  // the actor's steps begun so far, this one included
+	Name    string // FaultNamed: the name given to Step.Fault
+	Channel string // FaultPeek: the channel
+	Message any    // FaultPeek: the message
+}
+
+// Fault is what an injector asks for: a panic with Panic, or a step that
+// fails with Err. The zero Fault injects nothing.
+type Fault struct {
+	Panic any
+	Err   error
+}
+
+// Fault marks a named fault point in the actor's step. It does nothing
+// unless [Config.Faults] is set (a nil check); with it, a test can fail the
+// step here without changing the actor. See package steadytest.
+func (s *Step) Fault(name string) {
+	if s.actor.g.cfg.Faults != nil {
+		s.inject(FaultPoint{Kind: FaultNamed, Name: name})
+	}
+}
+
+// inject asks the injector about p and applies its answer.
+func (s *Step) inject(p FaultPoint) {
+	a := s.actor
+	p.Actor, p.Step = a.name, a.stepsBegun
+	f := a.g.cfg.Faults(p)
+	if f.Panic != nil {
+		panic(f.Panic)
+	}
+	if f.Err != nil {
+		s.fail(f.Err)
+	}
+}

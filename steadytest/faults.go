@@ -1,0 +1,88 @@
+package steadytest
+
+import (
+	"fmt"
+	"reflect"
+
+	"github.com/steady-go/steady"
+)
+
+// Failure is what an injected fault does: panic or return an error.
+type Failure struct {
+	panicValue any
+	err        error
+}
+
+// Panic fails with a panic of v.
+func Panic(v any) Failure { return Failure{panicValue: v} }
+
+// Error fails the step with err.
+func Error(err error) Failure { return Failure{err: err} }
+
+func (f Failure) fault() steady.Fault { return steady.Fault{Panic: f.panicValue, Err: f.err} }
+
+// fault is one registered injection.
+type fault struct {
+	match   func(p steady.FaultPoint) bool
+	failure Failure
+	times   int // how many more times it fires; negative: always
+}
+
+// FailStep fails the actor's nth step (counting every step begun, failed
+// ones included, from 1), once.
+func (h *Harness) FailStep(actor string, n int64, f Failure) {
+	h.add(fault{match: func(p steady.FaultPoint) bool {
+		return p.Kind == steady.FaultStep && p.Actor == actor && p.Step == n
+	}, failure: f, times: 1})
+}
+
+// FailOn fails the actor's step when it peeks msg from channel, times
+// times (a negative times: every time, which makes msg a poison message).
+func (h *Harness) FailOn(actor, channel string, msg any, times int, f Failure) {
+	h.add(fault{match: func(p steady.FaultPoint) bool {
+		return p.Kind == steady.FaultPeek && p.Actor == actor && p.Channel == channel && reflect.DeepEqual(p.Message, msg)
+	}, failure: f, times: times})
+}
+
+// FailAt fails the actor's step at the named fault point (Step.Fault),
+// times times (negative: every time).
+func (h *Harness) FailAt(actor, name string, times int, f Failure) {
+	h.add(fault{match: func(p steady.FaultPoint) bool {
+		return p.Kind == steady.FaultNamed && p.Actor == actor && p.Name == name
+	}, failure: f, times: times})
+}
+
+// Fired returns the fault points where a failure was injected, in order.
+func (h *Harness) Fired() []steady.FaultPoint {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]steady.FaultPoint(nil), h.fired...)
+}
+
+func (h *Harness) add(f fault) {
+	h.mu.Lock()
+	h.faults = append(h.faults, f)
+	h.mu.Unlock()
+}
+
+// inject is the graph's Config.Faults.
+func (h *Harness) inject(p steady.FaultPoint) steady.Fault {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i := range h.faults {
+		f := &h.faults[i]
+		if f.times == 0 || !f.match(p) {
+			continue
+		}
+		if f.times > 0 {
+			f.times--
+		}
+		h.fired = append(h.fired, p)
+		out := f.failure.fault()
+		if out.Panic == nil && out.Err == nil {
+			out.Panic = fmt.Sprintf("steadytest: injected fault at %+v", p)
+		}
+		return out
+	}
+	return steady.Fault{}
+}
