@@ -118,21 +118,22 @@ func (a *Actor) Err() error { return a.err }
 // or once Run returns. Pass it to blocking calls outside steady.
 func (a *Actor) Context() context.Context { return a.g.hardCtx }
 
-// Running reports whether the actor should go on. It is true until the
-// graph shuts down; then it stays true while the actor holds the shutdown
-// or has input left to drain (an input not yet closed, or closed with
-// messages in it), and is false once the shutdown timeout has passed.
-// A producer with no inputs stops at once.
+// Running reports whether the actor should go on. It is false once the
+// actor has nothing left to do: it has inputs and every one of them is
+// closed and empty (a graph shutdown or not); or the graph is shutting down
+// and the actor has no inputs (a producer stops at once); or the shutdown
+// timeout has passed. A hold ([Actor.HoldShutdown]) keeps it true until the
+// timeout.
 func (a *Actor) Running() bool {
 	g := a.g
-	if !g.shuttingDown.Load() {
-		return true
-	}
 	if g.hardStopped.Load() {
 		return false
 	}
 	if a.hold.Load() != nil {
 		return true
+	}
+	if len(a.inputs) == 0 {
+		return !g.shuttingDown.Load()
 	}
 	for _, in := range a.inputs {
 		if !in.core().closedAndEmpty() {

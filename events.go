@@ -65,7 +65,11 @@ type Event struct {
 func (e Event) String() string {
 	switch e.Kind {
 	case EventPanicked, EventFailed:
-		return fmt.Sprintf("actor %q %s (restarts %d): %v", e.Actor, e.Kind, e.Restarts, e.Err)
+		var cause any = e.Err
+		if p, ok := e.Err.(*PanicError); ok {
+			cause = p.Value // its Error repeats the actor's name
+		}
+		return fmt.Sprintf("actor %q %s (restarts %d): %v", e.Actor, e.Kind, e.Restarts, cause)
 	case EventRestarting:
 		return fmt.Sprintf("actor %q restarting in %v (restart %d)", e.Actor, e.Delay, e.Restarts+1)
 	case EventGaveUp:

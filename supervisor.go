@@ -7,7 +7,7 @@ import (
 )
 
 // supervise is the actor runner: it runs the actor's function, and after a
-// failure rolls nothing back itself (the step did that), records the
+// failure (runOnce has rolled back any step it left open) records the
 // failure, quarantines a poison message, applies the restart policy and runs
 // the function again. It is one of the two places that start goroutines
 // (Graph.Run starts it), and the only place that recovers panics.
