@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/steady-go/steady/examples/robust"
+)
+
+// TestEndToEnd runs the scripted failures at a fast rate and verifies the
+// report and, on its own, the output file.
+func TestEndToEnd(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out.tsv")
+	res := runRobust(t, "-rate", "1ms", "-beats", "300", "-batch", "10", "-seed", "1", "-report", "json", "-out", out)
+	r := parseReport(t, res.stdout)
+	requirePassed(t, res, r)
+	verifyOutFile(t, out, r)
+
+	script := robust.DefaultScript()
+	if r.Generated <= script.LoggerAfter {
+		t.Fatalf("only %d values generated, too few to reach every scripted failure", r.Generated)
+	}
+	if len(r.DeadLetters) != 1 {
+		t.Fatalf("dead letters %+v, want the poison alone", r.DeadLetters)
+	}
+	d := r.DeadLetters[0]
+	if d.Actor != "worker" || d.Channel != "values" || d.Value != script.Poison || d.Attempts != 3 || !strings.Contains(d.Error, "poison") {
+		t.Errorf("dead letter %+v, want value %d from worker/values after 3 attempts", d, script.Poison)
+	}
+	for name, a := range r.Actors {
+		want := int64(1)
+		if name == robust.WorkerName {
+			want = 4 // the transient failure, and the poison three or four times
+		}
+		if a.Panics < want || a.Restarts < want {
+			t.Errorf("%s: %d panics, %d restarts, want at least %d", name, a.Panics, a.Restarts, want)
+		}
+	}
+	// Each failure and restart is logged as it happens, with the actor's
+	// name and restart number.
+	for _, name := range []string{robust.GeneratorName, robust.HeartbeatName, robust.WorkerName, robust.LoggerName} {
+		for _, pattern := range []string{
+			fmt.Sprintf(`WARN  actor %q panicked \(restarts 0\): .*injected scripted fault`, name),
+			fmt.Sprintf(`INFO  actor %q restarting in .* \(restart 1\)`, name),
+		} {
+			if !regexp.MustCompile(pattern).MatchString(res.stderr) {
+				t.Errorf("stderr lacks %q", pattern)
+			}
+		}
+	}
+	if !strings.Contains(res.stderr, fmt.Sprintf(`dead-lettered message %d from channel "values"`, script.Poison)) {
+		t.Errorf("stderr does not log the dead letter")
+	}
+}
+
+// TestChaos: at least 100,000 messages and 1,000 injected panics across all
+// four actors, and still every value once.
+func TestChaos(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out.tsv")
+	res := runRobust(t, "-rate", "0", "-beats", "2500", "-batch", "50", "-faults", "chaos", "-chaos-rate", "0.08",
+		"-seed", "7", "-report", "json", "-log", "error", "-out", out)
+	r := parseReport(t, res.stdout)
+	requirePassed(t, res, r)
+	verifyOutFile(t, out, r)
+	var panics int64
+	for name, a := range r.Actors {
+		panics += a.Panics
+		if a.Panics < 20 {
+			t.Errorf("%s: only %d panics", name, a.Panics)
+		}
+	}
+	if r.Logged < 100_000 || panics < 1_000 {
+		t.Errorf("%d messages logged, %d panics; want at least 100,000 and 1,000", r.Logged, panics)
+	}
+	t.Logf("%d messages, %d panics", r.Logged, panics)
+}
+
+// TestSIGTERM: a signal mid-run shuts the pipeline down in order; the
+// report is printed and every check passes.
+func TestSIGTERM(t *testing.T) {
+	t.Parallel()
+	out := filepath.Join(t.TempDir(), "out.tsv")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd, stdout, stderr := start(t, ctx, "-rate", "1ms", "-beats", "1000000", "-batch", "10", "-report", "json", "-out", out)
+	// Wait until the logger has written past the scripted failures.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if info, err := os.Stat(out); err == nil && info.Size() > 20_000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the logger wrote too little in a minute")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	res := wait(t, cmd, stdout, stderr)
+	r := parseReport(t, res.stdout)
+	requirePassed(t, res, r)
+	verifyOutFile(t, out, r)
+	if !strings.Contains(r.ShutdownReason, "context") || r.Generated >= 10_000_000 {
+		t.Errorf("shutdown reason %q after %d values; want the signal", r.ShutdownReason, r.Generated)
+	}
+}
+
+// TestDefaultRun: with no flags the program runs for 5 to 15 seconds,
+// shows every kind of failure, and passes.
+func TestDefaultRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes about 8 s")
+	}
+	t.Parallel()
+	begin := time.Now()
+	res := runRobust(t)
+	took := time.Since(begin)
+	if res.status != 0 || !strings.Contains(res.stdout, "PASSED") {
+		t.Errorf("exit status %d; report:\n%s", res.status, res.stdout)
+	}
+	if took < 5*time.Second || took > 15*time.Second {
+		t.Errorf("took %v, want 5 to 15 s", took)
+	}
+	for _, want := range []string{"generator", "heartbeat", "worker", "logger", "dead letters: 1", "exactly-once"} {
+		if !strings.Contains(res.stdout, want) {
+			t.Errorf("text report lacks %q", want)
+		}
+	}
+}

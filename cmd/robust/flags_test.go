@@ -1,0 +1,120 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/steady-go/steady/examples/robust"
+)
+
+// TestBadFlags: each invalid input gives a one-line error naming the flag
+// and the problem, the usage, exit status 2, and touches no file.
+func TestBadFlags(t *testing.T) {
+	dir := t.TempDir()
+	notADir := filepath.Join(dir, "file")
+	if err := os.WriteFile(notADir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-nope"}, "flag provided but not defined: -nope"},
+		{[]string{"-rate", "-5ms"}, `invalid value "-5ms" for flag -rate: must not be negative`},
+		{[]string{"-rate", "fast"}, `invalid value "fast" for flag -rate: not a duration`},
+		{[]string{"-beats", "-3"}, `invalid value "-3" for flag -beats: must not be negative`},
+		{[]string{"-beats", "many"}, `invalid value "many" for flag -beats: not a whole number`},
+		{[]string{"-batch", "0"}, `invalid value "0" for flag -batch: must be at least 1`},
+		{[]string{"-batch", "-2"}, `invalid value "-2" for flag -batch: must be at least 1`},
+		{[]string{"-batch", "1000000"}, `invalid value "1000000" for flag -batch: must be at most 100000`},
+		{[]string{"-chaos-rate", "1.5"}, `invalid value "1.5" for flag -chaos-rate: must be in [0, 1]`},
+		{[]string{"-chaos-rate", "-0.1"}, `invalid value "-0.1" for flag -chaos-rate: must be in [0, 1]`},
+		{[]string{"-chaos-rate", "NaN"}, `invalid value "NaN" for flag -chaos-rate: must be in [0, 1]`},
+		{[]string{"-chaos-rate", "often"}, `invalid value "often" for flag -chaos-rate: not a number`},
+		{[]string{"-seed", "-1"}, `invalid value "-1" for flag -seed: must not be negative`},
+		{[]string{"-faults", "sometimes"}, `invalid value "sometimes" for flag -faults: must be one of scripted, none, chaos`},
+		{[]string{"-report", "xml"}, `invalid value "xml" for flag -report: must be one of text, json`},
+		{[]string{"-preset", "turbo"}, `invalid value "turbo" for flag -preset: must be one of dev, stress, monitor, production`},
+		{[]string{"-log", "loud"}, `invalid value "loud" for flag -log: must be one of debug, info, warn, error`},
+		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"-out", filepath.Join(dir, "missing", "out.tsv")}, `for flag -out: no such file or directory`},
+		{[]string{"-out", dir}, `for flag -out: is a directory`},
+		{[]string{"-out", filepath.Join(notADir, "out.tsv")}, `for flag -out: not a directory`},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			args := tc.args
+			untouched := filepath.Join(t.TempDir(), "untouched.tsv")
+			if tc.args[0] != "-out" {
+				args = append([]string{"-out", untouched}, args...)
+			}
+			res := runRobust(t, args...)
+			first, rest, _ := strings.Cut(res.stderr, "\n")
+			if res.status != 2 || !strings.HasPrefix(first, "robust: ") || !strings.Contains(first, tc.want) {
+				t.Errorf("exit status %d, first line %q; want 2 and %q", res.status, first, tc.want)
+			}
+			if !strings.HasPrefix(rest, "usage: robust") || res.stdout != "" {
+				t.Errorf("want the usage after the error and nothing on stdout; stdout %q, stderr:\n%s", res.stdout, res.stderr)
+			}
+			if _, err := os.Stat(untouched); !os.IsNotExist(err) {
+				t.Errorf("-out file touched: %v", err)
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	res := runRobust(t, "-h")
+	if res.status != 0 || !strings.HasPrefix(res.stdout, "usage: robust") || !strings.Contains(res.stdout, "-chaos-rate") ||
+		!strings.Contains(res.stdout, "production") {
+		t.Errorf("exit status %d, stdout:\n%s", res.status, res.stdout)
+	}
+}
+
+// TestPresets: a preset sets its flags, explicit flags win wherever they
+// stand, and every preset's values are valid.
+func TestPresets(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		check func(c config) bool
+	}{
+		{nil, func(c config) bool { return c == defaultConfig() }},
+		{[]string{"-preset", "dev"}, func(c config) bool {
+			return c.rate == time.Millisecond && c.beats == 400 && c.faults == robust.Scripted
+		}},
+		{[]string{"-preset", "dev", "-beats", "7"}, func(c config) bool { return c.rate == time.Millisecond && c.beats == 7 }},
+		{[]string{"-beats", "7", "-faults", "none", "-preset", "stress"}, func(c config) bool {
+			return c.rate == 0 && c.beats == 7 && c.faults == robust.NoFaults && c.batch == 1000 && c.logLevel == slog.LevelError
+		}},
+		{[]string{"-preset", "monitor"}, func(c config) bool {
+			d := defaultConfig()
+			return c.logLevel == slog.LevelDebug && c.rate == d.rate && c.faults == robust.Scripted
+		}},
+		{[]string{"-preset", "production"}, func(c config) bool {
+			return c.rate == time.Second && c.beats == 0 && c.faults == robust.NoFaults
+		}},
+	} {
+		c, err := parseFlags(tc.args)
+		if err != nil || !tc.check(c) {
+			t.Errorf("%v: %+v, %v", tc.args, c, err)
+		}
+	}
+	for _, p := range presets {
+		if _, err := parseFlags([]string{"-preset", p.name}); err != nil {
+			t.Errorf("preset %s: %v", p.name, err)
+		}
+	}
+}
+
+// TestTextReport: the default report format, and a failing check's exit
+// status, in process.
+func TestTextReport(t *testing.T) {
+	var stdout, stderr strings.Builder
+	status := robustMain([]string{"-rate", "0", "-beats", "50", "-faults", "none", "-log", "error"}, &stdout, &stderr)
+	if status != 0 || !strings.Contains(stdout.String(), "PASSED: 5 of 5 checks pass") || stderr.Len() != 0 {
+		t.Errorf("exit status %d\nstdout:\n%s\nstderr:\n%s", status, stdout.String(), stderr.String())
+	}
+}

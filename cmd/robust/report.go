@@ -1,0 +1,227 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/steady-go/steady/examples/robust"
+)
+
+// report is the recovery report. Its JSON form (-report json) is a contract
+// for users' scripts: fields may be added, never renamed or removed.
+type report struct {
+	Passed      bool                   `json:"passed"`
+	Generated   uint64                 `json:"generated"`
+	Logged      uint64                 `json:"logged"`
+	DeadLetters []deadLetter           `json:"dead_letters"`
+	Actors      map[string]actorReport `json:"actors"`
+	Categories  map[string]uint64      `json:"categories"`
+	Checks      []check                `json:"checks"`
+
+	Beats     uint64 `json:"beats"`     // beats the heartbeat sent
+	Processed uint64 `json:"processed"` // values the worker turned into messages
+	Drained   uint64 `json:"drained"`   // of those, values taken after the beats ended
+
+	Faults            string  `json:"faults"`
+	ChaosRate         float64 `json:"chaos_rate"`
+	Seed              uint64  `json:"seed"`
+	RateMS            float64 `json:"rate_ms"`
+	Batch             int     `json:"batch"`
+	ElapsedMS         float64 `json:"elapsed_ms"`
+	MessagesPerSecond float64 `json:"messages_per_second"` // logged per second of the run
+	ShutdownReason    string  `json:"shutdown_reason"`
+	Out               string  `json:"out,omitempty"`
+}
+
+type deadLetter struct {
+	ID       uint64 `json:"id"`
+	Actor    string `json:"actor"`
+	Channel  string `json:"channel"`
+	Value    uint64 `json:"value"`
+	Attempts int    `json:"attempts"`
+	Error    string `json:"error"`
+}
+
+type actorReport struct {
+	Status        string  `json:"status"`
+	Panics        int64   `json:"panics"`
+	Errors        int64   `json:"errors"`
+	Restarts      int64   `json:"restarts"`
+	Injected      int64   `json:"injected"` // faults the actor injected, poison included
+	Commits       int64   `json:"commits"`
+	Recoveries    int64   `json:"recoveries"` // recovery times measured
+	RecoveryP50MS float64 `json:"recovery_p50_ms"`
+	RecoveryP99MS float64 `json:"recovery_p99_ms"`
+	RecoveryMaxMS float64 `json:"recovery_max_ms"`
+	DowntimeMS    float64 `json:"downtime_ms"`
+	Availability  float64 `json:"availability"` // share of the actor's lifetime it could work, 0 to 1
+}
+
+type check struct {
+	Name   string `json:"name"`
+	Pass   bool   `json:"pass"`
+	Detail string `json:"detail"`
+}
+
+// actorOrder is the order of the actors in the text report.
+var actorOrder = []string{robust.GeneratorName, robust.HeartbeatName, robust.WorkerName, robust.LoggerName}
+
+// report gathers the report once the graph has stopped.
+func (p *pipeline) report(runErr, outErr error, elapsed time.Duration) *report {
+	ls := p.logger.State.Value()
+	ws := p.worker.State.Value()
+	r := &report{
+		Generated:      p.generator.State.Value().Next,
+		Logged:         ls.Logged,
+		DeadLetters:    []deadLetter{},
+		Actors:         map[string]actorReport{},
+		Categories:     map[string]uint64{},
+		Beats:          p.heartbeat.State.Value().Beats,
+		Processed:      ws.Processed,
+		Drained:        ws.Drained,
+		Faults:         p.cfg.faults.String(),
+		Seed:           p.seed,
+		RateMS:         ms(p.cfg.rate),
+		Batch:          p.cfg.batch,
+		ElapsedMS:      ms(elapsed),
+		ShutdownReason: p.g.ShutdownReason(),
+		Out:            p.cfg.out,
+	}
+	if p.cfg.faults == robust.Chaos {
+		r.ChaosRate = p.cfg.chaosRate
+	}
+	if s := elapsed.Seconds(); s > 0 {
+		r.MessagesPerSecond = math.Round(float64(ls.Logged) / s)
+	}
+	for _, d := range p.g.DeadLetters() {
+		v, _ := letterValue(d.Value)
+		r.DeadLetters = append(r.DeadLetters, deadLetter{
+			ID: d.ID, Actor: d.Actor, Channel: d.Channel, Value: v, Attempts: d.Attempts, Error: d.Err.Error(),
+		})
+	}
+	injected := map[string]int64{
+		robust.GeneratorName: p.generator.Injected(),
+		robust.HeartbeatName: p.heartbeat.Injected(),
+		robust.WorkerName:    p.worker.Injected(),
+		robust.LoggerName:    p.logger.Injected(),
+	}
+	for _, a := range p.g.Actors() {
+		s := a.Stats()
+		r.Actors[a.Name()] = actorReport{
+			Status:        s.Status.String(),
+			Panics:        s.Panics,
+			Errors:        s.Errors,
+			Restarts:      s.Restarts,
+			Injected:      injected[a.Name()],
+			Commits:       s.Commits,
+			Recoveries:    s.Recoveries,
+			RecoveryP50MS: ms(s.RecoveryP50),
+			RecoveryP99MS: ms(s.RecoveryP99),
+			RecoveryMaxMS: ms(s.RecoveryMax),
+			DowntimeMS:    ms(s.Downtime),
+			Availability:  math.Round(s.Availability*1e6) / 1e6,
+		}
+	}
+	for c := range robust.Category(robust.NumCategories) {
+		r.Categories[c.String()] = ls.Counts[c]
+	}
+	r.Checks = p.checks(runErr, outErr)
+	r.Passed = true
+	for _, c := range r.Checks {
+		r.Passed = r.Passed && c.Pass
+	}
+	return r
+}
+
+// letterValue is the integer value of a dead letter: a value from the
+// values channel, or the value of a message.
+func letterValue(v any) (uint64, bool) {
+	switch v := v.(type) {
+	case uint64:
+		return v, true
+	case robust.Message:
+		return v.Value, true
+	}
+	return 0, false
+}
+
+// ms is d in milliseconds.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// write prints the report in the format asked for.
+func (r *report) write(w io.Writer, format string) error {
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	return r.writeText(w)
+}
+
+func (r *report) writeText(w io.Writer) error {
+	var b strings.Builder
+	mode := r.Faults + " faults"
+	if r.Faults == robust.Chaos.String() {
+		mode = fmt.Sprintf("chaos faults at %g per step", r.ChaosRate)
+	}
+	elapsed := time.Duration(r.ElapsedMS * float64(time.Millisecond)).Round(time.Millisecond)
+	fmt.Fprintf(&b, "\nrobust: %s, seed %d, -batch %d: %d values generated, %d logged, %d dead-lettered in %v (%.0f messages/s)\n",
+		mode, r.Seed, r.Batch, r.Generated, r.Logged, len(r.DeadLetters), elapsed, r.MessagesPerSecond)
+	fmt.Fprintf(&b, "shutdown: %s; %d beats, %d values drained after the last beat\n\n", r.ShutdownReason, r.Beats, r.Drained)
+
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "actor\tpanics\trestarts\tinjected\trecovery p50\tp99\tmax\tavailability\t")
+	for _, name := range actorOrder {
+		a := r.Actors[name]
+		p50, p99, pmax := "-", "-", "-"
+		if a.Recoveries > 0 {
+			p50, p99, pmax = msString(a.RecoveryP50MS), msString(a.RecoveryP99MS), msString(a.RecoveryMaxMS)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%.3f%%\t\n", name, a.Panics, a.Restarts, a.Injected,
+			p50, p99, pmax, 100*a.Availability)
+	}
+	tw.Flush()
+
+	fmt.Fprintf(&b, "\ncategories: Fizz %d, Buzz %d, FizzBuzz %d, Value %d\n",
+		r.Categories["Fizz"], r.Categories["Buzz"], r.Categories["FizzBuzz"], r.Categories["Value"])
+
+	fmt.Fprintf(&b, "\ndead letters: %d\n", len(r.DeadLetters))
+	for _, d := range r.DeadLetters {
+		fmt.Fprintf(&b, "  #%d  value %d from channel %q, quarantined by %s after %d attempts: %s\n",
+			d.ID, d.Value, d.Channel, d.Actor, d.Attempts, d.Error)
+	}
+
+	b.WriteString("\nchecks:\n")
+	passed := 0
+	for _, c := range r.Checks {
+		mark := "FAIL"
+		if c.Pass {
+			mark, passed = "pass", passed+1
+		}
+		fmt.Fprintf(&b, "  %s  %-17s %s\n", mark, c.Name, c.Detail)
+	}
+	verdict := "PASSED"
+	if !r.Passed {
+		verdict = "FAILED"
+	}
+	fmt.Fprintf(&b, "\n%s: %d of %d checks pass\n", verdict, passed, len(r.Checks))
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// msString formats milliseconds as a duration, to three digits.
+func msString(v float64) string {
+	d := time.Duration(v * float64(time.Millisecond))
+	switch {
+	case d >= time.Second:
+		return d.Round(time.Millisecond).String()
+	case d >= time.Millisecond:
+		return d.Round(time.Microsecond).String()
+	}
+	return d.String()
+}

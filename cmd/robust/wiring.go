@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/examples/robust"
+)
+
+// pipeline is the demonstration's graph, and the handles the report reads
+// once it has run.
+type pipeline struct {
+	cfg  config
+	seed uint64
+	log  *slog.Logger
+	out  *os.File // nil without -out
+
+	g        *steady.Graph
+	beats    *steady.Channel[uint64]
+	values   *steady.Channel[uint64]
+	messages *steady.Channel[robust.Message]
+
+	generator *robust.Generator
+	heartbeat *robust.Heartbeat
+	worker    *robust.Worker
+	logger    *robust.Logger
+}
+
+// Channel sizes, and why.
+const (
+	// A beat is a permit for a batch of values: 64 let an unthrottled
+	// heartbeat run ahead of the worker without flooding it.
+	beatsCapacity = 64
+	// The values and messages channels hold four batches (at least 64
+	// messages): a batch being produced and one being consumed, with room
+	// for the next while either side restarts.
+	batchesPerChannel = 4
+	minDataCapacity   = 64
+)
+
+// shutdownTimeout bounds the drain after a shutdown request. The drain is
+// bounded by the channels (eight batches at most), but after a failure the
+// framework takes one message per step, and chaos at a high rate fails
+// often: 30 s lets even that finish, and a stuck run still ends.
+const shutdownTimeout = 30 * time.Second
+
+// progressEvery is how often the logger reports progress at the info level.
+const progressEvery = time.Second
+
+// maxJSONSafeSeed keeps random seeds below 2^53, so that every JSON reader
+// gets the reported seed back exactly.
+const maxJSONSafeSeed = 1 << 53
+
+// build checks that -out can be written (it is opened last, so that no
+// other mistake leaves it behind) and wires the graph.
+func build(cfg config, stderr io.Writer) (*pipeline, error) {
+	p := &pipeline{cfg: cfg, seed: cfg.seed}
+	for p.seed == 0 {
+		p.seed = rand.Uint64N(maxJSONSafeSeed)
+	}
+	if cfg.out != "" {
+		// Created but not truncated: the logger cuts the file to its
+		// committed length, zero, when it starts.
+		f, err := os.OpenFile(cfg.out, os.O_WRONLY|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("invalid value %q for flag -out: %w", cfg.out, errors.Unwrap(err))
+		}
+		p.out = f
+	}
+	p.log = slog.New(newLineHandler(stderr, cfg.logLevel))
+
+	gcfg := steady.Config{Logger: p.log, Seed: p.seed, ShutdownTimeout: shutdownTimeout}
+	if cfg.logLevel <= slog.LevelDebug {
+		gcfg.OnEvent = p.logStack
+	}
+	g := steady.NewGraph(gcfg)
+	dataCap := max(batchesPerChannel*cfg.batch, minDataCapacity)
+	p.g = g
+	p.beats = steady.NewChannel[uint64](g, "beats", beatsCapacity)
+	p.values = steady.NewChannel[uint64](g, "values", dataCap)
+	p.messages = steady.NewChannel[robust.Message](g, "messages", dataCap)
+
+	faults := robust.Faults{Mode: cfg.faults, Script: robust.DefaultScript(), ChaosRate: cfg.chaosRate, Seed: p.seed}
+	p.generator = robust.NewGenerator(g, p.values, robust.GeneratorConfig{Batch: cfg.batch, Faults: faults})
+	p.heartbeat = robust.NewHeartbeat(g, p.beats, robust.HeartbeatConfig{Rate: cfg.rate, Beats: cfg.beats, Faults: faults})
+	p.worker = robust.NewWorker(g, p.beats, p.values, p.messages, robust.WorkerConfig{Batch: cfg.batch, Faults: faults})
+	lcfg := robust.LoggerConfig{Batch: cfg.batch, Log: p.log, ProgressEvery: progressEvery, Faults: faults}
+	if p.out != nil {
+		lcfg.Out = p.out // only when set: a nil *os.File in the interface is not nil
+	}
+	p.logger = robust.NewLogger(g, p.messages, lcfg)
+	return p, nil
+}
+
+// logStack logs the stack of every panic, in detail mode.
+func (p *pipeline) logStack(e steady.Event) {
+	var pe *steady.PanicError
+	if e.Kind == steady.EventPanicked && errors.As(e.Err, &pe) {
+		stack := strings.ReplaceAll(strings.TrimSpace(pe.Stack()), "\n", "\n    ")
+		p.log.Debug(fmt.Sprintf("stack of the panic of %q:\n    %s", e.Actor, stack))
+	}
+}
+
+// run runs the graph until it shuts down, by itself after -beats beats or
+// when ctx is cancelled, and returns the report.
+func (p *pipeline) run(ctx context.Context) *report {
+	p.log.Info(fmt.Sprintf("robust: %s faults, seed %d, -rate %v -beats %d -batch %d",
+		p.cfg.faults, p.seed, p.cfg.rate, p.cfg.beats, p.cfg.batch))
+	start := time.Now()
+	runErr := p.g.Run(ctx)
+	elapsed := time.Since(start)
+	var outErr error
+	if p.out != nil {
+		// The committed length is the output's true length. The logger
+		// cuts a failed step's lines when it runs again; this covers a
+		// logger that never did (a hard stop after a failure).
+		outErr = errors.Join(p.out.Truncate(p.logger.State.Value().FileLen), p.out.Close())
+	}
+	return p.report(runErr, outErr, elapsed)
+}

@@ -1,0 +1,94 @@
+package robust
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/steady-go/steady"
+)
+
+// HeartbeatState is the heartbeat's committed state.
+type HeartbeatState struct {
+	Beats uint64 // beats sent; the last one carried this number
+	Once
+}
+
+// HeartbeatConfig configures [NewHeartbeat].
+type HeartbeatConfig struct {
+	// Rate is the time between beats; zero sends them as fast as the
+	// worker takes them.
+	Rate time.Duration
+	// Beats is the number of beats after which the heartbeat asks the
+	// graph to shut down; zero beats until something else shuts it down.
+	Beats  uint64
+	Faults Faults
+}
+
+// Heartbeat paces the worker: it sends a beat, numbered from 1, every
+// Rate. After Beats beats it asks the graph to shut down and finishes,
+// which closes the beats channel.
+type Heartbeat struct {
+	Actor *steady.Actor
+	State *steady.State[HeartbeatState]
+
+	cfg    HeartbeatConfig
+	faults *injector
+	out    *steady.Sender[uint64]
+}
+
+// NewHeartbeat adds the heartbeat to g, sending into beats.
+func NewHeartbeat(g *steady.Graph, beats *steady.Channel[uint64], cfg HeartbeatConfig, opts ...steady.ActorOption) *Heartbeat {
+	x := &Heartbeat{
+		State:  steady.NewState(g, HeartbeatName, HeartbeatState{}),
+		cfg:    cfg,
+		faults: newInjector(HeartbeatName, 2, cfg.Faults, StepStart, AfterSend, AfterUpdate),
+	}
+	x.Actor = g.Actor(HeartbeatName, x.run, append(cfg.Faults.ActorOptions(), opts...)...)
+	x.out = beats.Sender(x.Actor)
+	x.State.Bind(x.Actor)
+	return x
+}
+
+// Injected is the number of faults the heartbeat has injected.
+func (x *Heartbeat) Injected() int64 { return x.faults.Injected() }
+
+func (x *Heartbeat) run(a *steady.Actor) error {
+	for a.Running() {
+		// Checked at the top, so that a restart after the last beat
+		// committed still asks for the shutdown.
+		if x.cfg.Beats > 0 && x.State.Value().Beats >= x.cfg.Beats {
+			a.RequestShutdown(fmt.Sprintf("sent its %d beats", x.cfg.Beats))
+			return nil
+		}
+		if x.cfg.Rate > 0 {
+			if err := a.Sleep(x.cfg.Rate); err != nil {
+				return err
+			}
+		}
+		if err := a.WaitVacant(x.out, 1); err != nil {
+			return err
+		}
+		if err := a.Step(x.step); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (x *Heartbeat) step(s *steady.Step) error {
+	f := x.faults
+	f.begin()
+	f.at(StepStart)
+	st := x.State.Get(s)
+	beat := st.Beats + 1
+	if err := x.out.Send(s, beat); err != nil {
+		return err
+	}
+	f.at(AfterSend)
+	if st.due(s.Actor(), f.scripted() && beat == f.script.HeartbeatAt) {
+		f.fire(&Fault{Mode: Scripted, Point: AfterSend, Detail: fmt.Sprintf("at beat %d", beat)})
+	}
+	st.Beats = beat
+	f.at(AfterUpdate)
+	return nil
+}

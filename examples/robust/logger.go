@@ -1,0 +1,212 @@
+package robust
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/steady-go/steady"
+)
+
+// Sink is where the logger writes its lines: an *os.File, or anything that
+// writes at an offset and can be cut back to a length.
+type Sink interface {
+	WriteAt(p []byte, off int64) (n int, err error)
+	Truncate(size int64) error
+}
+
+// Range is the values [From, To).
+type Range struct{ From, To uint64 }
+
+// LoggerState is the logger's committed state: its statistics, a compact
+// record of which values it logged, and the committed length of its output.
+type LoggerState struct {
+	Logged uint64                // messages logged
+	Counts [NumCategories]uint64 // messages logged per category
+
+	// Next is the value expected next. Messages arrive in value order, so
+	// every value below Next was logged exactly once unless it lies in
+	// Gaps, the values skipped on the way, or Repeats counts a message
+	// below Next. A correct run has Repeats == 0 and Gaps equal to the
+	// dead-lettered values.
+	Next           uint64
+	Gaps           []Range
+	Repeats        uint64
+	Miscategorized uint64 // messages whose category is not their value's
+
+	// FileLen is the length of the output as of the last committed step:
+	// the lines of every committed message and nothing else.
+	FileLen int64
+
+	Once
+}
+
+// Clone deep-copies the state for a step (see [steady.State]): Gaps is a
+// slice. It stays empty or short (one range per dead letter), so the copy
+// is cheap.
+func (s LoggerState) Clone() LoggerState {
+	s.Gaps = slices.Clone(s.Gaps)
+	return s
+}
+
+// LoggerConfig configures [NewLogger].
+type LoggerConfig struct {
+	Batch int  // the most messages one step takes; below 1 means 1
+	Out   Sink // where to write one line per message; nil for none
+	// Log receives each logged message at Debug and, every
+	// ProgressEvery (zero: never), a progress line at Info.
+	// Nil means slog.Default().
+	Log           *slog.Logger
+	ProgressEvery time.Duration
+	Faults        Faults
+}
+
+// Logger takes the worker's messages, checks and counts them, and writes
+// one line per message, "value\tCategory\n", to its output.
+//
+// The output is written exactly once, in order, although a step may fail
+// after writing (see the package documentation): the step writes its lines
+// at the committed length FileLen and commits the new length with the
+// statistics; every run of the actor first truncates the output to the
+// committed length, so the lines of a failed step are cut before the retry
+// writes them again.
+type Logger struct {
+	Actor *steady.Actor
+	State *steady.State[LoggerState]
+
+	cfg    LoggerConfig
+	log    *slog.Logger
+	faults *injector
+	in     *steady.Receiver[Message]
+	buf    []Message
+	lines  []byte
+	taken  int // messages taken by the last step, read once it committed
+
+	lastProgress time.Time
+}
+
+// NewLogger adds the logger to g, taking messages from in.
+func NewLogger(g *steady.Graph, in *steady.Channel[Message], cfg LoggerConfig, opts ...steady.ActorOption) *Logger {
+	x := &Logger{
+		State:  steady.NewState(g, LoggerName, LoggerState{}),
+		cfg:    cfg,
+		log:    cfg.Log,
+		faults: newInjector(LoggerName, 4, cfg.Faults, StepStart, AfterPeek, MidUpdate, AfterWrite),
+		buf:    make([]Message, max(cfg.Batch, 1)),
+	}
+	if x.log == nil {
+		x.log = slog.Default()
+	}
+	x.Actor = g.Actor(LoggerName, x.run, append(cfg.Faults.ActorOptions(), opts...)...)
+	x.in = in.Receiver(x.Actor)
+	x.State.Bind(x.Actor)
+	return x
+}
+
+// Injected is the number of faults the logger has injected.
+func (x *Logger) Injected() int64 { return x.faults.Injected() }
+
+func (x *Logger) run(a *steady.Actor) error {
+	if x.cfg.Out != nil {
+		// Cut whatever a failed step wrote past the committed end.
+		if err := x.cfg.Out.Truncate(x.State.Value().FileLen); err != nil {
+			return fmt.Errorf("cut the output back to its committed length: %w", err)
+		}
+	}
+	if x.lastProgress.IsZero() {
+		x.lastProgress = time.Now()
+	}
+	for a.Running() {
+		if err := a.WaitAvailable(x.in, 1); err != nil {
+			return err // ErrClosed finishes the actor: its input has ended
+		}
+		if err := a.Step(x.step); err != nil {
+			return err
+		}
+		x.committed()
+	}
+	return nil
+}
+
+func (x *Logger) step(s *steady.Step) error {
+	f := x.faults
+	f.begin()
+	f.at(StepStart)
+	k := x.in.PeekMany(s, x.buf)
+	f.at(AfterPeek)
+	st := x.State.Get(s)
+	strike := st.due(s.Actor(), f.scripted() && k > 0 && st.Logged >= f.script.LoggerAfter)
+	lines := x.lines[:0]
+	for i, m := range x.buf[:k] {
+		if i == k/2 {
+			f.at(MidUpdate)
+		}
+		if m.Category < NumCategories {
+			st.Counts[m.Category]++
+		}
+		if strike {
+			f.fire(&Fault{Mode: Scripted, Point: MidUpdate,
+				Detail: fmt.Sprintf("updating the statistics of value %d", m.Value)})
+		}
+		if m.Category != Categorize(m.Value) {
+			st.Miscategorized++
+		}
+		switch {
+		case m.Value == st.Next:
+			st.Next++
+		case m.Value > st.Next:
+			st.Gaps = append(st.Gaps, Range{From: st.Next, To: m.Value})
+			st.Next = m.Value + 1
+		default:
+			st.Repeats++
+		}
+		st.Logged++
+		lines = strconv.AppendUint(lines, m.Value, 10)
+		lines = append(lines, '\t')
+		lines = append(lines, m.Category.String()...)
+		lines = append(lines, '\n')
+	}
+	if k == 0 {
+		f.at(MidUpdate)
+	}
+	x.lines = lines
+	if x.cfg.Out != nil && len(lines) > 0 {
+		// Data first, then the length that commits it, as a database
+		// writes its pages before the meta page.
+		n, err := x.cfg.Out.WriteAt(lines, st.FileLen)
+		if err != nil {
+			return fmt.Errorf("write the output: %w", err)
+		}
+		st.FileLen += int64(n)
+	}
+	f.at(AfterWrite)
+	x.taken = k
+	return nil
+}
+
+// committed logs the messages of the step that just committed, and the
+// progress when it is due. Logging after the commit, from what committed,
+// logs each message once, as the file does.
+func (x *Logger) committed() {
+	ctx := context.Background()
+	if x.log.Enabled(ctx, slog.LevelDebug) {
+		for _, m := range x.buf[:x.taken] {
+			x.log.LogAttrs(ctx, slog.LevelDebug, "logged",
+				slog.Uint64("value", m.Value), slog.String("category", m.Category.String()))
+		}
+	}
+	if x.cfg.ProgressEvery <= 0 {
+		return
+	}
+	if now := time.Now(); now.Sub(x.lastProgress) >= x.cfg.ProgressEvery {
+		x.lastProgress = now
+		st := x.State.Value()
+		x.log.LogAttrs(ctx, slog.LevelInfo,
+			fmt.Sprintf("logger: %d messages logged (Fizz %d, Buzz %d, FizzBuzz %d, Value %d)",
+				st.Logged, st.Counts[Fizz], st.Counts[Buzz], st.Counts[FizzBuzz], st.Counts[Value]),
+			slog.Uint64("logged", st.Logged))
+	}
+}
