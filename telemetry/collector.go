@@ -1,0 +1,199 @@
+package telemetry
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/steady-go/steady"
+)
+
+// Collector exposes a graph's metrics to Prometheus. It implements
+// [prometheus.Collector] by taking one [steady.Graph.Snapshot] per scrape,
+// so it costs the actors nothing between scrapes. Register it on a registry
+// of your own (never the global one); [Server] does that for you.
+//
+// The metric names are listed in the package documentation.
+type Collector struct {
+	g *steady.Graph
+}
+
+var _ prometheus.Collector = (*Collector)(nil)
+
+// NewCollector returns a collector of g's metrics.
+func NewCollector(g *steady.Graph) *Collector { return &Collector{g: g} }
+
+// The descriptions of every metric, in the order of the package doc.
+var (
+	actorLabel   = []string{"actor"}
+	channelLabel = []string{"channel"}
+
+	descActorRestarts = prometheus.NewDesc("steady_actor_restarts_total",
+		"Times the actor was restarted after a failure.", actorLabel, nil)
+	descActorPanics = prometheus.NewDesc("steady_actor_panics_total",
+		"Panics recovered from the actor.", actorLabel, nil)
+	descActorErrors = prometheus.NewDesc("steady_actor_errors_total",
+		"Errors the actor returned.", actorLabel, nil)
+	descActorUp = prometheus.NewDesc("steady_actor_up",
+		"1 while the actor is running, 0 while it backs off, is degraded or stopped.", actorLabel, nil)
+	descActorStatus = prometheus.NewDesc("steady_actor_status",
+		"1 for the actor's current status, 0 for the others (a state set).", []string{"actor", "status"}, nil)
+	descActorAvailability = prometheus.NewDesc("steady_actor_availability_ratio",
+		"Share of the actor's lifetime it was not down, from 0 to 1.", actorLabel, nil)
+	descActorDowntime = prometheus.NewDesc("steady_actor_downtime_seconds_total",
+		"Time the actor spent between a failure and its next run.", actorLabel, nil)
+	descActorRecovery = prometheus.NewDesc("steady_actor_recovery_seconds",
+		"Time from a failure to the actor's next committed step; quantiles over the latest 4096 recoveries. "+
+			"The sum is NaN: the graph does not measure it.", actorLabel, nil)
+	descActorRecoveryMax = prometheus.NewDesc("steady_actor_recovery_max_seconds",
+		"Longest recovery of the actor so far.", actorLabel, nil)
+	descActorSteps = prometheus.NewDesc("steady_actor_steps_total",
+		"Steps the actor committed (while it runs, up to 63 behind).", actorLabel, nil)
+	descActorDeadLetters = prometheus.NewDesc("steady_actor_dead_letters_total",
+		"Messages the actor quarantined as poison.", actorLabel, nil)
+	descActorLastFailure = prometheus.NewDesc("steady_actor_last_failure_timestamp_seconds",
+		"Unix time of the actor's last failure; 0 if it never failed.", actorLabel, nil)
+
+	descChanInfo = prometheus.NewDesc("steady_channel_info",
+		"Always 1; the labels name the channel's producer, consumer and message type.",
+		[]string{"channel", "producer", "consumer", "type"}, nil)
+	descChanCapacity = prometheus.NewDesc("steady_channel_capacity",
+		"Messages the channel can hold.", channelLabel, nil)
+	descChanLen = prometheus.NewDesc("steady_channel_messages",
+		"Messages in the channel now.", channelLabel, nil)
+	descChanFill = prometheus.NewDesc("steady_channel_fill",
+		"Messages in the channel over its capacity, from 0 to 1.", channelLabel, nil)
+	descChanFillAvg = prometheus.NewDesc("steady_channel_fill_avg",
+		"steady_channel_fill smoothed over about ten seconds.", channelLabel, nil)
+	descChanSent = prometheus.NewDesc("steady_channel_sent_total",
+		"Messages published to the channel.", channelLabel, nil)
+	descChanTaken = prometheus.NewDesc("steady_channel_taken_total",
+		"Messages consumed from the channel.", channelLabel, nil)
+	descChanRate = prometheus.NewDesc("steady_channel_rate",
+		"Messages sent per second, smoothed over about two seconds; 0 once the channel is closed or the graph stopped.", channelLabel, nil)
+	descChanBackedUp = prometheus.NewDesc("steady_channel_backed_up",
+		"1 while the channel has stayed above the fill alert threshold for the alert duration.", channelLabel, nil)
+	descChanClosed = prometheus.NewDesc("steady_channel_closed",
+		"1 once the channel's producer has closed it.", channelLabel, nil)
+
+	descDeadLettersTotal = prometheus.NewDesc("steady_dead_letters_total",
+		"Messages quarantined as poison, ever (replayed ones included).", nil, nil)
+	descDeadLetters = prometheus.NewDesc("steady_dead_letters",
+		"Messages in the dead-letter store now.", nil, nil)
+	descClusters = prometheus.NewDesc("steady_failure_clusters_total",
+		"Failure cluster alerts raised.", nil, nil)
+	descChanAlerts = prometheus.NewDesc("steady_channel_alerts_total",
+		"Backed-up channel alerts raised.", nil, nil)
+	descGraphStatus = prometheus.NewDesc("steady_graph_status",
+		"1 for the graph's current status, 0 for the others (a state set).", []string{"status"}, nil)
+
+	allDescs = []*prometheus.Desc{
+		descActorRestarts, descActorPanics, descActorErrors, descActorUp, descActorStatus,
+		descActorAvailability, descActorDowntime, descActorRecovery, descActorRecoveryMax,
+		descActorSteps, descActorDeadLetters, descActorLastFailure,
+		descChanInfo, descChanCapacity, descChanLen, descChanFill, descChanFillAvg,
+		descChanSent, descChanTaken, descChanRate, descChanBackedUp, descChanClosed,
+		descDeadLettersTotal, descDeadLetters, descClusters, descChanAlerts, descGraphStatus,
+	}
+)
+
+// The statuses of the state sets, in their numeric order. Their label
+// values are what [label] makes of them.
+var (
+	actorStatuses = []steady.ActorStatus{steady.StatusIdle, steady.StatusRunning,
+		steady.StatusBackingOff, steady.StatusStopped, steady.StatusDegraded}
+	graphStatuses = []steady.GraphStatus{steady.GraphBuilding, steady.GraphRunning,
+		steady.GraphDegraded, steady.GraphShuttingDown, steady.GraphStopped}
+)
+
+// Describe sends the descriptions of every metric.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range allDescs {
+		ch <- d
+	}
+}
+
+// Collect takes a snapshot of the graph and sends its metrics.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	collectSnapshot(ch, c.g.Snapshot())
+}
+
+func collectSnapshot(ch chan<- prometheus.Metric, s steady.Snapshot) {
+	// A name that is not valid UTF-8 cannot be a label value; the scrape
+	// then reports that metric as invalid rather than panic.
+	send := func(d *prometheus.Desc, m prometheus.Metric, err error) {
+		if err != nil {
+			m = prometheus.NewInvalidMetric(d, err)
+		}
+		ch <- m
+	}
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		m, err := prometheus.NewConstMetric(d, prometheus.CounterValue, v, labels...)
+		send(d, m, err)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		m, err := prometheus.NewConstMetric(d, prometheus.GaugeValue, v, labels...)
+		send(d, m, err)
+	}
+
+	var deadLettersTotal int64
+	for _, a := range s.Actors {
+		n := a.Name
+		counter(descActorRestarts, float64(a.Restarts), n)
+		counter(descActorPanics, float64(a.Panics), n)
+		counter(descActorErrors, float64(a.Errors), n)
+		gauge(descActorUp, boolf(a.Status == steady.StatusRunning), n)
+		for _, st := range actorStatuses {
+			gauge(descActorStatus, boolf(a.Status == st), n, label(st))
+		}
+		gauge(descActorAvailability, a.Availability, n)
+		counter(descActorDowntime, a.Downtime.Seconds(), n)
+		m, err := prometheus.NewConstSummary(descActorRecovery, uint64(a.Recoveries), math.NaN(),
+			map[float64]float64{0.5: a.RecoveryP50.Seconds(), 0.99: a.RecoveryP99.Seconds()}, n)
+		send(descActorRecovery, m, err)
+		gauge(descActorRecoveryMax, a.RecoveryMax.Seconds(), n)
+		counter(descActorSteps, float64(a.Commits), n)
+		counter(descActorDeadLetters, float64(a.DeadLetters), n)
+		var last float64
+		if !a.LastErrorAt.IsZero() {
+			last = float64(a.LastErrorAt.UnixNano()) / 1e9
+		}
+		gauge(descActorLastFailure, last, n)
+		deadLettersTotal += a.DeadLetters
+	}
+
+	for _, c := range s.Channels {
+		n := c.Name
+		gauge(descChanInfo, 1, n, c.Producer, c.Consumer, c.Type)
+		gauge(descChanCapacity, float64(c.Capacity), n)
+		gauge(descChanLen, float64(c.Len), n)
+		gauge(descChanFill, c.Fill, n)
+		gauge(descChanFillAvg, c.FillAvg, n)
+		counter(descChanSent, float64(c.Sent), n)
+		counter(descChanTaken, float64(c.Taken), n)
+		gauge(descChanRate, sendRate(c, s.Status), n)
+		gauge(descChanBackedUp, boolf(c.BackedUp), n)
+		gauge(descChanClosed, boolf(c.Closed), n)
+	}
+
+	counter(descDeadLettersTotal, float64(deadLettersTotal))
+	gauge(descDeadLetters, float64(len(s.DeadLetters)))
+	counter(descClusters, float64(s.FailureClusters))
+	counter(descChanAlerts, float64(s.ChannelAlerts))
+	for _, st := range graphStatuses {
+		gauge(descGraphStatus, boolf(s.Status == st), label(st))
+	}
+}
+
+// label spells a status as a label value and in JSON: its String with
+// underscores for spaces ("backing_off", "shutting_down").
+func label(s fmt.Stringer) string { return strings.ReplaceAll(s.String(), " ", "_") }
+
+func boolf(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,219 @@
+package telemetry_test
+
+import (
+	"maps"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/telemetry"
+)
+
+// The metric families the package doc promises.
+var documentedMetrics = []string{
+	"steady_actor_restarts_total", "steady_actor_panics_total", "steady_actor_errors_total",
+	"steady_actor_up", "steady_actor_status", "steady_actor_availability_ratio",
+	"steady_actor_downtime_seconds_total", "steady_actor_recovery_seconds",
+	"steady_actor_recovery_max_seconds", "steady_actor_steps_total",
+	"steady_actor_dead_letters_total", "steady_actor_last_failure_timestamp_seconds",
+	"steady_channel_info", "steady_channel_capacity", "steady_channel_messages",
+	"steady_channel_fill", "steady_channel_fill_avg", "steady_channel_sent_total",
+	"steady_channel_taken_total", "steady_channel_rate", "steady_channel_backed_up",
+	"steady_channel_closed", "steady_dead_letters_total", "steady_dead_letters",
+	"steady_failure_clusters_total", "steady_channel_alerts_total", "steady_graph_status",
+}
+
+// scrape fetches /metrics and parses it with the Prometheus text parser.
+func scrape(t *testing.T, base string) map[string]*dto.MetricFamily {
+	t.Helper()
+	res, body := fetch(t, "GET", base+"/metrics", nil)
+	if res.StatusCode != 200 {
+		t.Fatalf("GET /metrics: %d: %s", res.StatusCode, body)
+	}
+	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+		t.Errorf("GET /metrics: Content-Type %q, want the text format", ct)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("the exposition does not parse: %v\n%s", err, body)
+	}
+	return fams
+}
+
+// byLabel maps the value of label to each metric's value.
+func byLabel(t *testing.T, fams map[string]*dto.MetricFamily, name, label string) map[string]float64 {
+	t.Helper()
+	f := fams[name]
+	if f == nil {
+		t.Fatalf("metric %s missing", name)
+	}
+	out := map[string]float64{}
+	for _, m := range f.Metric {
+		var key string
+		for _, l := range m.Label {
+			if l.GetName() == label {
+				key = l.GetValue()
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			out[key] = m.Counter.GetValue()
+		case m.Gauge != nil:
+			out[key] = m.Gauge.GetValue()
+		case m.Summary != nil:
+			out[key] = float64(m.Summary.GetSampleCount())
+		}
+	}
+	return out
+}
+
+// The exposition parses with Prometheus' own parser, carries every
+// documented metric, the four actors and three channels, and restart
+// counts that match the graph's snapshot: while it runs and after it
+// stopped.
+func TestMetricsMatchSnapshot(t *testing.T) {
+	p := newPipeline(pipelineConfig{})
+	p.run(t)
+	_, base := serve(t, p)
+
+	const failures = 3
+	for i := 1; i <= failures; i++ {
+		p.failWorker()
+		waitFor(t, 5*time.Second, "the worker to restart", func() bool {
+			return p.actor(t, "worker").Restarts == int64(i) && p.actor(t, "worker").Recoveries == int64(i)
+		})
+	}
+
+	fams := scrape(t, base)
+	for _, name := range documentedMetrics {
+		if fams[name] == nil {
+			t.Errorf("metric %s missing from the exposition", name)
+		}
+	}
+	snap := p.g.Snapshot()
+
+	restarts := byLabel(t, fams, "steady_actor_restarts_total", "actor")
+	wantActors := []string{"generator", "heartbeat", "logger", "worker"}
+	if got := slices.Sorted(maps.Keys(restarts)); !slices.Equal(got, wantActors) {
+		t.Errorf("actors in steady_actor_restarts_total: %v, want %v", got, wantActors)
+	}
+	for _, a := range snap.Actors {
+		if restarts[a.Name] != float64(a.Restarts) {
+			t.Errorf("steady_actor_restarts_total{actor=%q} = %v, snapshot says %d", a.Name, restarts[a.Name], a.Restarts)
+		}
+	}
+	if restarts["worker"] != failures {
+		t.Errorf("worker restarts %v, want %d", restarts["worker"], failures)
+	}
+	if got := byLabel(t, fams, "steady_actor_panics_total", "actor")["worker"]; got != failures {
+		t.Errorf("worker panics %v, want %d", got, failures)
+	}
+	if got := byLabel(t, fams, "steady_actor_recovery_seconds", "actor")["worker"]; got != failures {
+		t.Errorf("worker recovery count %v, want %d", got, failures)
+	}
+	for _, m := range fams["steady_actor_recovery_seconds"].Metric {
+		if m.Label[0].GetValue() != "worker" {
+			continue
+		}
+		if len(m.Summary.Quantile) != 2 {
+			t.Fatalf("recovery summary has %d quantiles, want 0.5 and 0.99", len(m.Summary.Quantile))
+		}
+		for _, q := range m.Summary.Quantile {
+			if v := q.GetValue(); v <= 0 || v > 5 || math.IsNaN(v) {
+				t.Errorf("worker recovery quantile %v = %v s, want a positive time under 5 s", q.GetQuantile(), v)
+			}
+		}
+	}
+
+	channels := byLabel(t, fams, "steady_channel_capacity", "channel")
+	wantChannels := map[string]float64{"beats": 64, "values": 256, "messages": 256}
+	if !maps.Equal(channels, wantChannels) {
+		t.Errorf("steady_channel_capacity = %v, want %v", channels, wantChannels)
+	}
+	// Taken lags the consumer by up to a release chunk, so only sent must
+	// have moved.
+	taken := byLabel(t, fams, "steady_channel_taken_total", "channel")
+	for ch, sent := range byLabel(t, fams, "steady_channel_sent_total", "channel") {
+		if sent <= 0 || taken[ch] > sent {
+			t.Errorf("channel %q: sent %v, taken %v; want messages sent, and no more taken", ch, sent, taken[ch])
+		}
+	}
+	info := fams["steady_channel_info"]
+	wantEnds := map[string]string{"beats": "heartbeat>worker", "values": "generator>worker", "messages": "worker>logger"}
+	for _, m := range info.Metric {
+		l := map[string]string{}
+		for _, lp := range m.Label {
+			l[lp.GetName()] = lp.GetValue()
+		}
+		if got := l["producer"] + ">" + l["consumer"]; got != wantEnds[l["channel"]] {
+			t.Errorf("channel %q ends %s, want %s", l["channel"], got, wantEnds[l["channel"]])
+		}
+	}
+	if got := byLabel(t, fams, "steady_graph_status", "status"); got["running"] != 1 || got["degraded"] != 0 {
+		t.Errorf("steady_graph_status = %v, want running", got)
+	}
+	if got := byLabel(t, fams, "steady_actor_status", "status"); len(got) != 5 {
+		t.Errorf("steady_actor_status has statuses %v, want all five", slices.Sorted(maps.Keys(got)))
+	}
+
+	// After the run: the counts a report would print.
+	p.stop(t)
+	fams = scrape(t, base)
+	restarts = byLabel(t, fams, "steady_actor_restarts_total", "actor")
+	for _, a := range p.g.Snapshot().Actors {
+		if restarts[a.Name] != float64(a.Restarts) {
+			t.Errorf("after the run: steady_actor_restarts_total{actor=%q} = %v, snapshot says %d", a.Name, restarts[a.Name], a.Restarts)
+		}
+	}
+	if got := byLabel(t, fams, "steady_graph_status", "status"); got["stopped"] != 1 {
+		t.Errorf("after the run: steady_graph_status = %v, want stopped", got)
+	}
+}
+
+// Dead letters and the graph-wide counters reach the exposition.
+func TestMetricsDeadLetters(t *testing.T) {
+	p := newPipeline(pipelineConfig{poison: 40})
+	p.run(t)
+	_, base := serve(t, p)
+	waitFor(t, 10*time.Second, "the poison value to be dead-lettered", func() bool {
+		return len(p.g.DeadLetters()) == 1
+	})
+	fams := scrape(t, base)
+	if got := fams["steady_dead_letters_total"].Metric[0].Counter.GetValue(); got != 1 {
+		t.Errorf("steady_dead_letters_total = %v, want 1", got)
+	}
+	if got := fams["steady_dead_letters"].Metric[0].Gauge.GetValue(); got != 1 {
+		t.Errorf("steady_dead_letters = %v, want 1", got)
+	}
+	if got := byLabel(t, fams, "steady_actor_dead_letters_total", "actor")["worker"]; got != 1 {
+		t.Errorf("steady_actor_dead_letters_total{actor=\"worker\"} = %v, want 1", got)
+	}
+}
+
+// The server's registry is its own: nothing lands on Prometheus' global
+// one, and two servers for two graphs do not collide.
+func TestOwnRegistry(t *testing.T) {
+	a := telemetry.New(steady.NewGraph(steady.Config{}), nil)
+	b := telemetry.New(steady.NewGraph(steady.Config{}), nil)
+	if a.Registry() == b.Registry() {
+		t.Fatal("two servers share a registry")
+	}
+	fams, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if strings.HasPrefix(f.GetName(), "steady_") {
+			t.Errorf("metric %s registered on the global registry", f.GetName())
+		}
+	}
+}
