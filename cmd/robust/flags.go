@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,6 +28,7 @@ type config struct {
 	report    string // "text" or "json"
 	logLevel  slog.Level
 	preset    string
+	telemetry string // address of the dashboard and /metrics; "" for none
 }
 
 // maxBatch bounds -batch: the value and message channels hold four batches
@@ -45,8 +47,13 @@ func defaultConfig() config {
 		chaosRate: 0.01,
 		report:    "text",
 		logLevel:  slog.LevelInfo,
+		telemetry: defaultTelemetry,
 	}
 }
+
+// defaultTelemetry is where the dashboard is served unless -telemetry says
+// otherwise: loopback only, so nothing outside the machine can reach it.
+const defaultTelemetry = "127.0.0.1:9900"
 
 // preset is a named set of flag values; flags given explicitly override it.
 type preset struct {
@@ -81,6 +88,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.Var(choice(&cfg.logLevel, []string{"debug", "info", "warn", "error"},
 		slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError),
 		"log", "log `level` on stderr: debug (every event and message, in detail), info, warn or error")
+	fs.Var(addrFlag{&cfg.telemetry}, "telemetry", "serve the live dashboard, /metrics and /healthz on `ADDR` (host:port; \":9900\" binds 127.0.0.1); empty disables")
 	fs.Var(choice(&cfg.preset, presetNames(), presetNames()...), "preset", "a usage scenario, `name`: "+strings.Join(presetNames(), ", ")+" (explicit flags override it)")
 	return fs
 }
@@ -150,6 +158,25 @@ flags:
 
 // The flag types below reject bad values in Set, so the flag package's
 // error names the flag and the problem in one line.
+
+type addrFlag struct{ p *string }
+
+func (f addrFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return *f.p
+}
+
+func (f addrFlag) Set(s string) error {
+	if s != "" {
+		if _, port, err := net.SplitHostPort(s); err != nil || port == "" {
+			return errors.New("not host:port (use e.g. 127.0.0.1:9900, :9900, or empty to disable)")
+		}
+	}
+	*f.p = s
+	return nil
+}
 
 type durationFlag struct{ p *time.Duration }
 

@@ -35,6 +35,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-chaos-rate", "-0.1"}, `invalid value "-0.1" for flag -chaos-rate: must be in [0, 1]`},
 		{[]string{"-chaos-rate", "NaN"}, `invalid value "NaN" for flag -chaos-rate: must be in [0, 1]`},
 		{[]string{"-chaos-rate", "often"}, `invalid value "often" for flag -chaos-rate: not a number`},
+		{[]string{"-telemetry", "9900"}, `invalid value "9900" for flag -telemetry: not host:port`},
+		{[]string{"-telemetry", "localhost:"}, `invalid value "localhost:" for flag -telemetry: not host:port`},
 		{[]string{"-seed", "-1"}, `invalid value "-1" for flag -seed: must not be negative`},
 		{[]string{"-faults", "sometimes"}, `invalid value "sometimes" for flag -faults: must be one of scripted, none, chaos`},
 		{[]string{"-report", "xml"}, `invalid value "xml" for flag -report: must be one of text, json`},

@@ -7,12 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/examples/robust"
+	"github.com/steady-go/steady/telemetry"
 )
 
 // pipeline is the demonstration's graph, and the handles the report reads
@@ -27,6 +29,8 @@ type pipeline struct {
 	beats    *steady.Channel[uint64]
 	values   *steady.Channel[uint64]
 	messages *steady.Channel[robust.Message]
+
+	telemetry *telemetry.Server // nil without -telemetry
 
 	generator *robust.Generator
 	heartbeat *robust.Heartbeat
@@ -81,7 +85,15 @@ func build(cfg config, stderr io.Writer) (*pipeline, error) {
 	if cfg.logLevel <= slog.LevelDebug {
 		gcfg.OnEvent = p.logStack
 	}
+	var rec *telemetry.Recorder
+	if cfg.telemetry != "" {
+		rec = telemetry.NewRecorder(0)
+		gcfg.OnEvent = rec.Chain(gcfg.OnEvent)
+	}
 	g := steady.NewGraph(gcfg)
+	if rec != nil {
+		p.telemetry = telemetry.New(g, rec)
+	}
 	dataCap := max(batchesPerChannel*cfg.batch, minDataCapacity)
 	p.g = g
 	p.beats = steady.NewChannel[uint64](g, "beats", beatsCapacity)
@@ -100,6 +112,23 @@ func build(cfg config, stderr io.Writer) (*pipeline, error) {
 	return p, nil
 }
 
+// startTelemetry serves the dashboard on -telemetry. When that address is
+// taken (another run, say), it serves on a free port of the same host
+// instead, and if that fails too the run carries on without telemetry;
+// either way it says so.
+func (p *pipeline) startTelemetry() {
+	addr, err := p.telemetry.Start(p.cfg.telemetry)
+	if err != nil {
+		host, _, _ := net.SplitHostPort(p.cfg.telemetry)
+		p.log.Warn(fmt.Sprintf("%v; trying a free port instead", err))
+		if addr, err = p.telemetry.Start(net.JoinHostPort(host, "0")); err != nil {
+			p.log.Warn(fmt.Sprintf("%v; carrying on without telemetry", err))
+			return
+		}
+	}
+	p.log.Info(fmt.Sprintf("telemetry: dashboard at http://%s/ (also /metrics, /healthz, /graph.dot, /api/snapshot)", addr))
+}
+
 // logStack logs the stack of every panic, in detail mode.
 func (p *pipeline) logStack(e steady.Event) {
 	var pe *steady.PanicError
@@ -114,6 +143,10 @@ func (p *pipeline) logStack(e steady.Event) {
 func (p *pipeline) run(ctx context.Context) *report {
 	p.log.Info(fmt.Sprintf("robust: %s faults, seed %d, -rate %v -beats %d -batch %d",
 		p.cfg.faults, p.seed, p.cfg.rate, p.cfg.beats, p.cfg.batch))
+	if p.telemetry != nil {
+		p.startTelemetry()
+		defer p.telemetry.Close()
+	}
 	start := time.Now()
 	runErr := p.g.Run(ctx)
 	elapsed := time.Since(start)
