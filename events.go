@@ -73,9 +73,15 @@ func (e Event) String() string {
 	case EventRestarting:
 		return fmt.Sprintf("actor %q restarting in %v (restart %d)", e.Actor, e.Delay, e.Restarts+1)
 	case EventGaveUp:
+		if g, ok := e.Err.(*GaveUpError); ok {
+			return g.Error() // it names the actor
+		}
 		return fmt.Sprintf("actor %q gave up: %v", e.Actor, e.Err)
 	case EventDeadLettered:
 		d := e.DeadLetter
+		if d == nil {
+			return fmt.Sprintf("actor %q dead-lettered a message", e.Actor)
+		}
 		return fmt.Sprintf("actor %q dead-lettered message %v from channel %q after %d attempts: %v",
 			e.Actor, d.Value, d.Channel, d.Attempts, d.Err)
 	case EventShutdownRequested:

@@ -126,6 +126,7 @@ type Graph struct {
 	shutdownCh   chan struct{}
 	reason       atomic.Pointer[string]
 	degraded     atomic.Bool
+	startedAt    atomic.Pointer[time.Time]
 	stoppedAll   atomic.Bool
 	live         atomic.Int64 // actors not yet stopped for good
 	allStopped   chan struct{}
@@ -318,7 +319,9 @@ func (g *Graph) Run(ctx context.Context) error {
 		n := len(a.inputs) + len(a.outputs) + len(a.states)
 		a.step = Step{actor: a, touched: make([]port, 0, n)}
 	}
-	g.initMetrics(time.Now())
+	now := time.Now()
+	g.startedAt.Store(&now)
+	g.initMetrics(now)
 	ticker := time.NewTicker(sampleInterval)
 	defer ticker.Stop()
 	g.live.Store(int64(len(g.actors)))
@@ -360,6 +363,7 @@ wait:
 			break wait
 		}
 	}
+	g.settle()
 	g.stoppedAll.Store(true)
 	if timedOut == nil || g.live.Load() == 0 {
 		g.wg.Wait()
@@ -441,6 +445,18 @@ func (g *Graph) Status() GraphStatus {
 	}
 	return GraphRunning
 }
+
+// startTime is when Run started, or zero.
+func (g *Graph) startTime() time.Time {
+	if t := g.startedAt.Load(); t != nil {
+		return *t
+	}
+	return time.Time{}
+}
+
+// Config returns the graph's configuration with every default filled in,
+// for instance to show the alert thresholds.
+func (g *Graph) Config() Config { return g.cfg }
 
 // Actors returns the graph's actors in the order they were added.
 func (g *Graph) Actors() []*Actor {

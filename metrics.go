@@ -54,6 +54,7 @@ type ChannelStats struct {
 // Snapshot is the state of the whole graph as plain values.
 type Snapshot struct {
 	Time            time.Time
+	Started         time.Time // when Run started; zero before
 	Status          GraphStatus
 	ShutdownReason  string
 	Actors          []ActorStats
@@ -69,6 +70,7 @@ type Snapshot struct {
 func (g *Graph) Snapshot() Snapshot {
 	s := Snapshot{
 		Time:           time.Now(),
+		Started:        g.startTime(),
 		Status:         g.Status(),
 		ShutdownReason: g.ShutdownReason(),
 		DeadLetters:    g.DeadLetters(),
@@ -187,6 +189,15 @@ func (g *Graph) sample(now time.Time) {
 	g.metrics.mu.Unlock()
 	for _, e := range alerts {
 		g.emit(e)
+	}
+}
+
+// settle zeroes the rates when Run returns: nothing moves any more.
+func (g *Graph) settle() {
+	g.metrics.mu.Lock()
+	defer g.metrics.mu.Unlock()
+	for _, m := range g.metrics.chans {
+		m.rate = 0
 	}
 }
 

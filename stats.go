@@ -1,6 +1,7 @@
 package steady
 
 import (
+	"math"
 	"slices"
 	"time"
 )
@@ -27,9 +28,25 @@ type ActorStats struct {
 	RecoveryP50 time.Duration
 	RecoveryP99 time.Duration
 	RecoveryMax time.Duration
+	// RecoveryTotal is the sum of every recovery time measured, and
+	// RecoveryBuckets[i] how many were at most RecoveryBounds[i] (the last
+	// bucket counts all), for a Prometheus histogram.
+	RecoveryTotal   time.Duration
+	RecoveryBuckets [len(RecoveryBounds)]int64
 
 	LastError   error
 	LastErrorAt time.Time
+}
+
+// RecoveryBounds are the upper bounds of the recovery-time histogram
+// buckets: from a restart without backoff (microseconds) to a long backoff
+// (tens of seconds), one bucket per factor of about three. The last bound is
+// infinite.
+var RecoveryBounds = [...]time.Duration{
+	10 * time.Microsecond, 30 * time.Microsecond, 100 * time.Microsecond, 300 * time.Microsecond,
+	time.Millisecond, 3 * time.Millisecond, 10 * time.Millisecond, 30 * time.Millisecond,
+	100 * time.Millisecond, 300 * time.Millisecond, time.Second, 3 * time.Second,
+	10 * time.Second, 30 * time.Second, time.Duration(math.MaxInt64),
 }
 
 // recoveryWindow bounds the recovery samples kept per actor: 4096 samples
@@ -39,10 +56,12 @@ const recoveryWindow = 4096
 // recoverySamples keeps the latest recovery times in a ring and the maximum
 // of all of them.
 type recoverySamples struct {
-	ring  []time.Duration
-	next  int
-	count int64
-	max   time.Duration
+	ring    []time.Duration
+	next    int
+	count   int64
+	max     time.Duration
+	total   time.Duration
+	buckets [len(RecoveryBounds)]int64 // cumulative
 }
 
 func (r *recoverySamples) add(d time.Duration) {
@@ -54,6 +73,12 @@ func (r *recoverySamples) add(d time.Duration) {
 	}
 	r.count++
 	r.max = max(r.max, d)
+	r.total += d
+	for i, b := range RecoveryBounds {
+		if d <= b {
+			r.buckets[i]++
+		}
+	}
 }
 
 // percentile returns the q-quantile (0 < q ≤ 1) of the kept samples by the
@@ -82,18 +107,20 @@ func (a *Actor) Stats() ActorStats {
 		down += end.Sub(st.downSince)
 	}
 	out := ActorStats{
-		Name:        a.name,
-		Status:      a.Status(),
-		Panics:      st.panics.Load(),
-		Errors:      st.errors.Load(),
-		Restarts:    a.restarts.Load(),
-		Commits:     st.commits.Load(),
-		DeadLetters: st.deadLetters.Load(),
-		Downtime:    down,
-		Recoveries:  st.recoveries.count,
-		RecoveryMax: st.recoveries.max,
-		LastError:   st.lastErr,
-		LastErrorAt: st.lastErrAt,
+		Name:            a.name,
+		Status:          a.Status(),
+		Panics:          st.panics.Load(),
+		Errors:          st.errors.Load(),
+		Restarts:        a.restarts.Load(),
+		Commits:         st.commits.Load(),
+		DeadLetters:     st.deadLetters.Load(),
+		Downtime:        down,
+		Recoveries:      st.recoveries.count,
+		RecoveryMax:     st.recoveries.max,
+		RecoveryTotal:   st.recoveries.total,
+		RecoveryBuckets: st.recoveries.buckets,
+		LastError:       st.lastErr,
+		LastErrorAt:     st.lastErrAt,
 	}
 	out.Availability = 1
 	if life := end.Sub(st.started); !st.started.IsZero() && life > 0 {

@@ -2,7 +2,6 @@ package telemetry
 
 import (
 	"fmt"
-	"math"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,8 +44,9 @@ var (
 	descActorDowntime = prometheus.NewDesc("steady_actor_downtime_seconds_total",
 		"Time the actor spent between a failure and its next run.", actorLabel, nil)
 	descActorRecovery = prometheus.NewDesc("steady_actor_recovery_seconds",
-		"Time from a failure to the actor's next committed step; quantiles over the latest 4096 recoveries. "+
-			"The sum is NaN: the graph does not measure it.", actorLabel, nil)
+		"Time from a failure to the actor's next committed step.", actorLabel, nil)
+	descActorRecoveryQuantile = prometheus.NewDesc("steady_actor_recovery_quantile_seconds",
+		"Recovery time at quantile 0.5 and 0.99 over the latest 4096 recoveries.", append(actorLabel, "quantile"), nil)
 	descActorRecoveryMax = prometheus.NewDesc("steady_actor_recovery_max_seconds",
 		"Longest recovery of the actor so far.", actorLabel, nil)
 	descActorSteps = prometheus.NewDesc("steady_actor_steps_total",
@@ -91,7 +91,7 @@ var (
 
 	allDescs = []*prometheus.Desc{
 		descActorRestarts, descActorPanics, descActorErrors, descActorUp, descActorStatus,
-		descActorAvailability, descActorDowntime, descActorRecovery, descActorRecoveryMax,
+		descActorAvailability, descActorDowntime, descActorRecovery, descActorRecoveryQuantile, descActorRecoveryMax,
 		descActorSteps, descActorDeadLetters, descActorLastFailure,
 		descChanInfo, descChanCapacity, descChanLen, descChanFill, descChanFillAvg,
 		descChanSent, descChanTaken, descChanRate, descChanBackedUp, descChanClosed,
@@ -150,9 +150,14 @@ func collectSnapshot(ch chan<- prometheus.Metric, s steady.Snapshot) {
 		}
 		gauge(descActorAvailability, a.Availability, n)
 		counter(descActorDowntime, a.Downtime.Seconds(), n)
-		m, err := prometheus.NewConstSummary(descActorRecovery, uint64(a.Recoveries), math.NaN(),
-			map[float64]float64{0.5: a.RecoveryP50.Seconds(), 0.99: a.RecoveryP99.Seconds()}, n)
+		buckets := make(map[float64]uint64, len(steady.RecoveryBounds)-1)
+		for i, b := range steady.RecoveryBounds[:len(steady.RecoveryBounds)-1] { // the last is +Inf
+			buckets[b.Seconds()] = uint64(a.RecoveryBuckets[i])
+		}
+		m, err := prometheus.NewConstHistogram(descActorRecovery, uint64(a.Recoveries), a.RecoveryTotal.Seconds(), buckets, n)
 		send(descActorRecovery, m, err)
+		gauge(descActorRecoveryQuantile, a.RecoveryP50.Seconds(), n, "0.5")
+		gauge(descActorRecoveryQuantile, a.RecoveryP99.Seconds(), n, "0.99")
 		gauge(descActorRecoveryMax, a.RecoveryMax.Seconds(), n)
 		counter(descActorSteps, float64(a.Commits), n)
 		counter(descActorDeadLetters, float64(a.DeadLetters), n)

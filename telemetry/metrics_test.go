@@ -21,7 +21,7 @@ import (
 var documentedMetrics = []string{
 	"steady_actor_restarts_total", "steady_actor_panics_total", "steady_actor_errors_total",
 	"steady_actor_up", "steady_actor_status", "steady_actor_availability_ratio",
-	"steady_actor_downtime_seconds_total", "steady_actor_recovery_seconds",
+	"steady_actor_downtime_seconds_total", "steady_actor_recovery_seconds", "steady_actor_recovery_quantile_seconds",
 	"steady_actor_recovery_max_seconds", "steady_actor_steps_total",
 	"steady_actor_dead_letters_total", "steady_actor_last_failure_timestamp_seconds",
 	"steady_channel_info", "steady_channel_capacity", "steady_channel_messages",
@@ -69,8 +69,8 @@ func byLabel(t *testing.T, fams map[string]*dto.MetricFamily, name, label string
 			out[key] = m.Counter.GetValue()
 		case m.Gauge != nil:
 			out[key] = m.Gauge.GetValue()
-		case m.Summary != nil:
-			out[key] = float64(m.Summary.GetSampleCount())
+		case m.Histogram != nil:
+			out[key] = float64(m.Histogram.GetSampleCount())
 		}
 	}
 	return out
@@ -124,14 +124,33 @@ func TestMetricsMatchSnapshot(t *testing.T) {
 		if m.Label[0].GetValue() != "worker" {
 			continue
 		}
-		if len(m.Summary.Quantile) != 2 {
-			t.Fatalf("recovery summary has %d quantiles, want 0.5 and 0.99", len(m.Summary.Quantile))
+		h := m.Histogram
+		if sum := h.GetSampleSum(); sum <= 0 || sum > 5*float64(failures) || math.IsNaN(sum) {
+			t.Errorf("worker recovery sum %v s, want a positive time under 5 s per recovery", sum)
 		}
-		for _, q := range m.Summary.Quantile {
-			if v := q.GetValue(); v <= 0 || v > 5 || math.IsNaN(v) {
-				t.Errorf("worker recovery quantile %v = %v s, want a positive time under 5 s", q.GetQuantile(), v)
+		last := h.Bucket[len(h.Bucket)-1]
+		if last.GetCumulativeCount() != h.GetSampleCount() {
+			t.Errorf("worker recovery: largest bucket (%v s) holds %d of %d", last.GetUpperBound(), last.GetCumulativeCount(), h.GetSampleCount())
+		}
+	}
+	quantiles := 0
+	for _, m := range fams["steady_actor_recovery_quantile_seconds"].Metric {
+		var actor string
+		for _, l := range m.Label {
+			if l.GetName() == "actor" {
+				actor = l.GetValue()
 			}
 		}
+		if actor != "worker" {
+			continue
+		}
+		quantiles++
+		if v := m.Gauge.GetValue(); v <= 0 || v > 5 {
+			t.Errorf("worker recovery quantile = %v s, want a positive time under 5 s", v)
+		}
+	}
+	if quantiles != 2 {
+		t.Errorf("worker has %d recovery quantiles, want 0.5 and 0.99", quantiles)
 	}
 
 	channels := byLabel(t, fams, "steady_channel_capacity", "channel")
