@@ -75,6 +75,7 @@ type chanCore struct {
 	// when the head message is consumed. They share head's cache line,
 	// which the consumer writes anyway.
 	attempts    int
+	onReplay    bool   // attempts belong to the first replayed message, not the ring's head
 	consumed    uint64 // messages consumed, ever, ring and replayed
 	narrowUntil uint64
 	_           cacheLine
@@ -556,6 +557,12 @@ func (rx *Receiver[T]) abort(blamed bool) {
 	c := &rx.ch.chanCore
 	n := rx.peeked + uint64(rx.peekedReplay)
 	if blamed && n == 1 {
+		// A replayed message goes ahead of the ring's head: count its
+		// attempts afresh rather than add to the head's, and the other
+		// way round.
+		if onReplay := rx.peekedReplay == 1; onReplay != c.onReplay {
+			c.attempts, c.onReplay = 0, onReplay
+		}
 		c.attempts++
 	}
 	c.narrowUntil = max(c.narrowUntil, c.consumed+n)
@@ -583,10 +590,12 @@ func (rx *Receiver[T]) ready(a *Actor, want uint64) bool {
 	return a == rx.actor && rx.tailCache-rx.head-rx.peeked >= want
 }
 
-// takeHead removes the head message, outside any step, for quarantine.
+// takeHead removes the message the attempts were counted on, outside any
+// step, for quarantine: the first replayed message or the ring's head.
 func (rx *Receiver[T]) takeHead() (any, bool) {
 	c := &rx.ch.chanCore
-	if c.replayN.Load() > 0 {
+	if c.onReplay && c.replayN.Load() > 0 {
+		c.onReplay = false
 		rx.ch.replayMu.Lock()
 		v := rx.ch.replayed[0]
 		rx.ch.replayMu.Unlock()

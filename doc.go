@@ -110,8 +110,14 @@
 //     write, a network call) made inside a step is not rolled back; make it
 //     idempotent, or make it from committed state after the step.
 //   - State lives in memory: a killed process loses it.
-//   - Events are delivered synchronously on the actor's goroutine; a slow
-//     hook slows that actor.
+//   - Events are delivered synchronously, usually on the actor's goroutine;
+//     a slow hook slows that actor, and a panicking hook is not recovered.
+//   - Shutdown ends by inputs closing, producer to consumer. In a graph
+//     with a cycle no input in the cycle closes, so its shutdown ends at
+//     the timeout; break cycles with an actor that stops on Running.
+//   - An actor that gave up under [Degrade] leaves its producers blocked
+//     on the full channel between them until the graph shuts down (the
+//     backpressure that keeps the failure from cascading).
 //   - An actor blocked outside steady's waits that ignores
 //     [Actor.Context] cannot be stopped; Run returns after the shutdown
 //     timeout and a grace second, and its goroutine leaks.

@@ -45,8 +45,9 @@ func (k EventKind) String() string {
 }
 
 // Event is one thing that happened to the graph or one of its actors.
-// Events are delivered to [Config.OnEvent] synchronously, on the goroutine of
-// the actor concerned, so a hook must be quick and must not block.
+// Events are delivered to [Config.OnEvent] synchronously, on the goroutine
+// where they happen (usually the actor's), so a hook must be quick and must
+// not block.
 type Event struct {
 	Kind     EventKind
 	Time     time.Time

@@ -20,7 +20,10 @@ type Config struct {
 	Logger *slog.Logger
 
 	// OnEvent, if set, receives every event as well, synchronously on the
-	// goroutine of the actor concerned; it must not block.
+	// goroutine where it happens (the actor's for failures and restarts,
+	// Shutdown's caller for a shutdown request, Run's for channel alerts).
+	// It must not block, and must not panic: a panic in the hook is not
+	// an actor's and is not recovered.
 	OnEvent func(Event)
 
 	// ShutdownTimeout bounds an orderly shutdown, from the request to the

@@ -61,8 +61,8 @@ func (l LimitAction) String() string {
 const (
 	// A transient failure is retried almost at once.
 	DefaultInitialBackoff = time.Millisecond
-	// A crash loop settles at one restart a second: no spinning core, one
-	// log line a second at most.
+	// A crash loop settles at one restart a second: no spinning core, two
+	// log lines a second at most (the failure and the restart).
 	DefaultMaxBackoff = time.Second
 	DefaultMultiplier = 2.0
 	// ±20% keeps actors that failed together from restarting together.
@@ -111,6 +111,8 @@ func (p Policy) validate() error {
 		return fmt.Errorf("jitter %v is outside [0, 1]", p.Jitter)
 	case p.MaxRestarts > 0 && p.Window <= 0:
 		return fmt.Errorf("window %v must be positive with %d max restarts", p.Window, p.MaxRestarts)
+	case p.ResetAfter < 0:
+		return fmt.Errorf("reset-after %v is negative", p.ResetAfter)
 	case p.PoisonAfter < 0:
 		return fmt.Errorf("poison-after count %d is negative", p.PoisonAfter)
 	case p.OnLimit != Degrade && p.OnLimit != StopGraph:
@@ -133,7 +135,8 @@ func (p *Policy) delay(n int, r float64) time.Duration {
 // ActorOption changes one field of an actor's [Policy].
 type ActorOption func(*Policy)
 
-// WithPolicy replaces the whole policy.
+// WithPolicy replaces the whole policy. Start from [DefaultPolicy]: the
+// zero Policy is not valid (its multiplier is 0).
 func WithPolicy(p Policy) ActorOption { return func(q *Policy) { *q = p } }
 
 // Backoff sets the initial and maximum restart delay. Backoff(0, 0)

@@ -12,7 +12,19 @@ import (
 // the function again. It is one of the two places that start goroutines
 // (Graph.Run starts it), and the only place that recovers panics.
 func (g *Graph) supervise(a *Actor) {
-	defer g.wg.Done()
+	stopped := false
+	stop := func(st ActorStatus, err error) {
+		stopped = true
+		g.stopActor(a, st, err)
+	}
+	defer func() {
+		if !stopped {
+			// The actor called runtime.Goexit (t.FailNow does): its
+			// goroutine is ending and cannot run it again.
+			stop(StatusDegraded, &GaveUpError{Actor: a.name, Restarts: a.Restarts(), Window: a.policy.Window, Last: errGoexit})
+		}
+		g.wg.Done()
+	}()
 	now := time.Now()
 	a.stats.mu.Lock()
 	a.stats.started = now
@@ -24,10 +36,10 @@ func (g *Graph) supervise(a *Actor) {
 		err, panicked := a.runOnce()
 		switch {
 		case err == nil, errors.Is(err, ErrFinished), errors.Is(err, ErrClosed), errors.Is(err, ErrStopped):
-			g.stopActor(a, StatusStopped, nil)
+			stop(StatusStopped, nil)
 			return
 		case errors.Is(err, ErrStopGraph):
-			g.stopActor(a, StatusStopped, nil)
+			stop(StatusStopped, nil)
 			g.Shutdown(fmt.Sprintf("actor %q returned ErrStopGraph", a.name))
 			return
 		}
@@ -43,13 +55,13 @@ func (g *Graph) supervise(a *Actor) {
 		a.quarantine(err)
 
 		if g.hardStopped.Load() {
-			g.stopActor(a, StatusStopped, nil)
+			stop(StatusStopped, nil)
 			return
 		}
 		if !a.limit.allow(&a.policy, failedAt) {
 			gaveUp := &GaveUpError{Actor: a.name, Restarts: a.Restarts(), Window: a.policy.Window, Last: err}
 			g.emit(Event{Kind: EventGaveUp, Time: failedAt, Actor: a.name, Restarts: a.Restarts(), Err: gaveUp})
-			g.stopActor(a, StatusDegraded, gaveUp)
+			stop(StatusDegraded, gaveUp)
 			if a.policy.OnLimit == StopGraph {
 				g.Shutdown(gaveUp.Error())
 			}
@@ -62,7 +74,7 @@ func (g *Graph) supervise(a *Actor) {
 		delay := a.policy.delay(a.streak, a.rng.Float64())
 		g.emit(Event{Kind: EventRestarting, Time: failedAt, Actor: a.name, Restarts: a.Restarts(), Delay: delay})
 		if !a.backoff(delay) {
-			g.stopActor(a, StatusStopped, nil)
+			stop(StatusStopped, nil)
 			return
 		}
 		a.restarts.Add(1)
@@ -71,6 +83,10 @@ func (g *Graph) supervise(a *Actor) {
 		a.status.Store(int32(StatusRunning))
 	}
 }
+
+// errGoexit is the failure of an actor that ended its goroutine with
+// runtime.Goexit.
+var errGoexit = errors.New("the actor called runtime.Goexit")
 
 // runOnce runs the actor function once and turns a panic into a
 // *PanicError. Recovering here, and only here, is what isolates actors: a
