@@ -1,7 +1,6 @@
 package robust_test
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/examples/robust"
+	"github.com/steady-go/steady/steadytest"
 )
 
 func scripted(s robust.Script) robust.Faults { return robust.Faults{Mode: robust.Scripted, Script: s} }
@@ -45,256 +45,411 @@ func TestCountBelowMatchesCounting(t *testing.T) {
 }
 
 // TestGenerator: the generator's sequence has no gap and no repeat across
-// its scripted failure at value 100, and across chaos.
+// its scripted failure at value 100, across chaos, and across a failed
+// and a panicking step injected through the kit.
 func TestGenerator(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		faults robust.Faults
+		faults robust.Faults             // the demo's own failures
+		kit    func(*steadytest.Harness) // failures injected through the kit
+		fired  int                       // how many kit faults fire
 	}{
-		{"scripted", scripted(robust.Script{GeneratorAt: 100})},
-		{"chaos", chaos(0.2)},
+		{name: "scripted", faults: scripted(robust.Script{GeneratorAt: 100})},
+		{name: "chaos", faults: chaos(0.2)},
+		{name: "kit", kit: func(h *steadytest.Harness) {
+			h.FailStep(robust.GeneratorName, 10, steadytest.Error(kitFault("step 10")))
+			h.FailStep(robust.GeneratorName, 20, steadytest.Panic(kitFault("step 20")))
+		}, fired: 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var fl faultLog
-			g := steady.NewGraph(fl.config())
-			values := steady.NewChannel[uint64](g, "values", 16)
-			gen := robust.NewGenerator(g, values, robust.GeneratorConfig{Batch: 7, Faults: tc.faults})
-			c := collect(g, "collector", values, 500)
-			if err := g.Run(context.Background()); err != nil {
+			h := steadytest.New(t)
+			values := steadytest.Collect[uint64](h, "values", 16).StopAfter(500)
+			gen := robust.NewGenerator(h.Graph(), values.Channel, robust.GeneratorConfig{Batch: 7, Faults: tc.faults})
+			if tc.kit != nil {
+				tc.kit(h)
+			}
+			if err := h.Run(); err != nil {
 				t.Fatal(err)
 			}
+			fl := faultsOf(h)
 			fl.checkNoOther(t)
 			st := gen.State.Value()
-			if st.Next < 500 || !slices.Equal(c.got, upTo(st.Next)) {
-				t.Fatalf("generated %d, collected %d values, want 0..%d in order", st.Next, len(c.got), st.Next-1)
+			if st.Next < 500 {
+				t.Fatalf("generated %d values, want at least the 500 collected", st.Next)
+			}
+			if !steadytest.ExactlyOnce(t, values.Got(), upTo(st.Next)) {
+				t.Fatalf("generated %d, want 0..%d collected in order", st.Next, st.Next-1)
 			}
 			stats := gen.Actor.Stats()
+			kitPanics := int64(fl.kitCount(robust.GeneratorName, steady.EventPanicked))
+			kitErrors := int64(fl.kitCount(robust.GeneratorName, steady.EventFailed))
 			// A failure during the shutdown is not restarted: a producer
 			// has nothing left to do.
-			if stats.Panics != gen.Injected() || stats.Restarts < stats.Panics-1 || stats.Restarts > stats.Panics {
-				t.Errorf("%d panics, %d restarts, %d injected", stats.Panics, stats.Restarts, gen.Injected())
+			failures := stats.Panics + stats.Errors
+			if stats.Panics != gen.Injected()+kitPanics || stats.Errors != kitErrors || stats.Restarts < failures-1 || stats.Restarts > failures {
+				t.Errorf("%d panics, %d errors, %d restarts; %d injected by the demo, %d panics and %d errors by the kit",
+					stats.Panics, stats.Errors, stats.Restarts, gen.Injected(), kitPanics, kitErrors)
 			}
-			if tc.faults.Mode == robust.Scripted {
+			if fired := len(h.Fired()); fired != tc.fired || kitPanics+kitErrors != int64(tc.fired) {
+				t.Errorf("%d kit faults fired, %d failed the generator; want %d", fired, kitPanics+kitErrors, tc.fired)
+			}
+			switch tc.faults.Mode {
+			case robust.Scripted:
 				if n := fl.count(robust.GeneratorName, robust.Scripted, robust.AfterSend); n != 1 || stats.Panics != 1 || !st.Fired {
 					t.Errorf("scripted fault struck %d times (%d panics, fired %v), want once", n, stats.Panics, st.Fired)
 				}
-				if d := fl.faults[robust.GeneratorName][0].Detail; d != "at value 100" {
+				if d := fl.demo[robust.GeneratorName][0].Detail; d != "at value 100" {
 					t.Errorf("scripted fault %q, want at value 100", d)
 				}
-			} else if stats.Panics < 10 {
-				t.Errorf("only %d chaos panics", stats.Panics)
+			case robust.Chaos:
+				if stats.Panics < 10 {
+					t.Errorf("only %d chaos panics", stats.Panics)
+				}
 			}
 		})
 	}
 }
 
-// TestHeartbeat: beats 1..20 arrive once each, one every -rate, across the
-// scripted failure at beat 5; then the heartbeat shuts the graph down.
-// The fake clock of a synctest bubble makes the timing exact.
+// TestHeartbeat: beats 1..20 arrive once each, one every rate, across the
+// scripted failure at beat 5, or a panic the kit injects at the start of
+// the step that sends beat 5; then the heartbeat shuts the graph down. The
+// fake clock of a synctest bubble makes the timing exact.
 func TestHeartbeat(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		const rate, n = 10 * time.Millisecond, 20
-		var fl faultLog
-		g := steady.NewGraph(fl.config())
-		beats := steady.NewChannel[uint64](g, "beats", 4)
-		hb := robust.NewHeartbeat(g, beats, robust.HeartbeatConfig{Rate: rate, Beats: n,
-			Faults: scripted(robust.Script{HeartbeatAt: 5})})
-		c := collect(g, "collector", beats, 0)
-		start := time.Now()
-		if err := g.Run(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		elapsed := time.Since(start)
-		fl.checkNoOther(t)
-		want := make([]uint64, n)
-		for i := range want {
-			want[i] = uint64(i + 1)
-		}
-		if !slices.Equal(c.got, want) {
-			t.Errorf("beats %v, want %v", c.got, want)
-		}
-		if got := fl.count(robust.HeartbeatName, robust.Scripted, robust.AfterSend); got != 1 {
-			t.Errorf("scripted fault struck %d times, want once", got)
-		}
-		if st := hb.State.Value(); st.Beats != n || !st.Fired || st.Restarts != 1 {
-			t.Errorf("state %+v, want %d beats, fired, 1 restart", st, n)
-		}
-		if r := g.ShutdownReason(); !strings.Contains(r, "sent its 20 beats") {
-			t.Errorf("shutdown reason %q", r)
-		}
-		// n sleeps, one more after the restart, and the restart's backoff
-		// (DefaultInitialBackoff ± DefaultJitter).
-		lo := (n+1)*rate + time.Duration(float64(steady.DefaultInitialBackoff)*(1-steady.DefaultJitter))
-		hi := (n+1)*rate + time.Duration(float64(steady.DefaultInitialBackoff)*(1+steady.DefaultJitter))
-		if elapsed < lo || elapsed > hi {
-			t.Errorf("run took %v, want between %v and %v", elapsed, lo, hi)
-		}
-	})
+	for _, tc := range []struct {
+		name   string
+		faults robust.Faults
+		kit    func(*steadytest.Harness)
+	}{
+		{name: "scripted", faults: scripted(robust.Script{HeartbeatAt: 5})},
+		{name: "kit", kit: func(h *steadytest.Harness) {
+			h.FailStep(robust.HeartbeatName, 5, steadytest.Panic(kitFault("step 5")))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				const rate, n = 10 * time.Millisecond, 20
+				h := steadytest.New(t)
+				beats := steadytest.Collect[uint64](h, "beats", 4)
+				hb := robust.NewHeartbeat(h.Graph(), beats.Channel, robust.HeartbeatConfig{Rate: rate, Beats: n, Faults: tc.faults})
+				if tc.kit != nil {
+					tc.kit(h)
+				}
+				start := time.Now()
+				if err := h.Run(); err != nil {
+					t.Fatal(err)
+				}
+				elapsed := time.Since(start)
+				fl := faultsOf(h)
+				fl.checkNoOther(t)
+				want := make([]uint64, n)
+				for i := range want {
+					want[i] = uint64(i + 1)
+				}
+				steadytest.ExactlyOnce(t, beats.Got(), want)
+				isScripted := tc.faults.Mode == robust.Scripted
+				if got := fl.count(robust.HeartbeatName, robust.Scripted, robust.AfterSend); isScripted && got != 1 || !isScripted && got != 0 {
+					t.Errorf("scripted fault struck %d times, want once if scripted", got)
+				}
+				if got, fired := fl.kitCount(robust.HeartbeatName, steady.EventPanicked), len(h.Fired()); tc.kit != nil && (got != 1 || fired != 1) {
+					t.Errorf("kit fault fired %d times and struck %d times, want once", fired, got)
+				}
+				if st := hb.State.Value(); st.Beats != n || st.Fired != isScripted || st.Restarts != 1 {
+					t.Errorf("state %+v, want %d beats, fired %v, 1 restart", st, n, isScripted)
+				}
+				if r := h.Graph().ShutdownReason(); !strings.Contains(r, "sent its 20 beats") {
+					t.Errorf("shutdown reason %q", r)
+				}
+				// n sleeps, one more after the restart, and the restart's
+				// backoff (DefaultInitialBackoff ± DefaultJitter).
+				lo := (n+1)*rate + time.Duration(float64(steady.DefaultInitialBackoff)*(1-steady.DefaultJitter))
+				hi := (n+1)*rate + time.Duration(float64(steady.DefaultInitialBackoff)*(1+steady.DefaultJitter))
+				if elapsed < lo || elapsed > hi {
+					t.Errorf("run took %v, want between %v and %v", elapsed, lo, hi)
+				}
+			})
+		})
+	}
 }
 
 // TestWorker runs the worker between scripted beats and values: every
 // value but the poison becomes one message with its category, the poison
 // (and never a beat) ends in the dead-letter store after three attempts,
-// the transient failure strikes once, and both inputs are left empty
-// whichever of them ends first.
+// the transient failures strike once, and both inputs are left empty
+// whichever of them ends first. The poison and the transient failures come
+// from the demo's script or, with the demo's faults off, from the kit.
 func TestWorker(t *testing.T) {
 	const batch, poison = 8, 42
+	const beatFeeder = "steadytest.feed.beats" // the actor Feed adds for "beats"
 	script := robust.Script{WorkerAfter: 16, Poison: poison}
 	for _, tc := range []struct {
 		name          string
 		beats, values uint64
-		faults        robust.Faults
+		faults        robust.Faults             // the demo's own failures
+		kit           func(*steadytest.Harness) // failures injected through the kit
+		fired         [2]int                    // how many kit faults fire in the worker: at least, at most
+		poisoned      bool                      // value 42 is poison
+		// held: every value is in its channel before the first beat
+		// goes out, so that each beat's step holds values. The demo's
+		// transient point needs that: it strikes in the first step
+		// after 16 values that holds a beat and a value, and with beats
+		// ending first there is one chance (beat 2); a worker that
+		// caught up with the value feeder would miss it.
+		held bool
 	}{
-		{"beats end first", 3, 100, scripted(script)},
-		{"values end first", 30, 50, scripted(script)},
-		{"chaos", 20, 400, chaos(0.2)},
+		{name: "beats end first", beats: 3, values: 100, faults: scripted(script), poisoned: true, held: true},
+		{name: "values end first", beats: 30, values: 50, faults: scripted(script), poisoned: true, held: true},
+		{name: "chaos", beats: 20, values: 400, faults: chaos(0.2)},
+		// The poison fails once in a batch (an attempt not charged to it
+		// alone) and then three times alone, or only those.
+		{name: "kit poison", beats: 3, values: 100, kit: func(h *steadytest.Harness) {
+			h.FailOn(robust.WorkerName, "values", uint64(poison), -1, steadytest.Panic(kitFault("poison")))
+		}, fired: [2]int{3, 4}, poisoned: true},
+		// A failure at a step's start, on a beat and, twice, on a value:
+		// none of them is the message's third, so nothing is quarantined.
+		// They strike in different steps (an injected error fails the
+		// step when it returns, so a later fault point in the same step
+		// would fire too): step 3 holds at most beat 2, and the step
+		// holding beat j (from 0) takes values from j*batch on, its
+		// predecessors having spent their credit, so beat 5 comes with
+		// values 40..47.
+		{name: "kit transient", beats: 30, values: 50, kit: func(h *steadytest.Harness) {
+			h.FailStep(robust.WorkerName, 3, steadytest.Error(kitFault("step 3")))
+			h.FailOn(robust.WorkerName, "beats", uint64(5), 1, steadytest.Panic(kitFault("beat 5")))
+			h.FailOn(robust.WorkerName, "values", uint64(30), 2, steadytest.Error(kitFault("value 30")))
+		}, fired: [2]int{4, 4}},
 	} {
+		// In a bubble, so that holding the beats back costs no real time.
 		t.Run(tc.name, func(t *testing.T) {
-			var fl faultLog
-			g := steady.NewGraph(fl.config())
-			beats := steady.NewChannel[uint64](g, "beats", 4)
-			values := steady.NewChannel[uint64](g, "values", 16)
-			out := steady.NewChannel[robust.Message](g, "messages", 16)
-			feed(g, "beat feeder", beats, upTo(tc.beats))
-			feed(g, "value feeder", values, upTo(tc.values))
-			w := robust.NewWorker(g, beats, values, out, robust.WorkerConfig{Batch: batch, Faults: tc.faults})
-			c := collect(g, "collector", out, 0)
-			if err := g.Run(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			fl.checkNoOther(t)
-
-			var want []robust.Message
-			var skip []uint64
-			if tc.faults.Mode == robust.Scripted {
-				skip = append(skip, poison)
-			}
-			for _, v := range upTo(tc.values, skip...) {
-				want = append(want, robust.Message{Value: v, Category: robust.Categorize(v)})
-			}
-			if !slices.Equal(c.got, want) {
-				t.Errorf("got %d messages, want %d: %v", len(c.got), len(want), c.got)
-			}
-			st := w.State.Value()
-			if st.Beats != tc.beats || beats.Len() != 0 || values.Len() != 0 {
-				t.Errorf("worker took %d of %d beats; left %d beats, %d values", st.Beats, tc.beats, beats.Len(), values.Len())
-			}
-			if st.Processed != uint64(len(want)) {
-				t.Errorf("processed %d, want %d", st.Processed, len(want))
-			}
-			if tc.name == "beats end first" && st.Drained == 0 || tc.name == "values end first" && st.Drained != 0 {
-				t.Errorf("%d values drained after the beats ended", st.Drained)
-			}
-			var counts [robust.NumCategories]uint64
-			for _, m := range want {
-				counts[m.Category]++
-			}
-			if st.Counts != counts {
-				t.Errorf("counts %v, want %v", st.Counts, counts)
-			}
-
-			dl := g.DeadLetters()
-			if tc.faults.Mode != robust.Scripted {
-				if len(dl) > 0 {
-					t.Errorf("chaos dead-lettered %v", dl[0].Value)
+			synctest.Test(t, func(t *testing.T) {
+				h := steadytest.New(t)
+				valuesCap := 16
+				if tc.held {
+					valuesCap = int(tc.values)
+					// The kit's feeders cannot wait for one another, so a
+					// failure holds the beats back: the beat feeder's first
+					// step fails, and its restart backoff passes in virtual
+					// time only once every other goroutine of the bubble is
+					// blocked, the value feeder having sent every value.
+					h.FailStep(beatFeeder, 1, steadytest.Error(kitFault("hold the beats")))
 				}
-				if n := w.Actor.Stats().Panics; n < 10 {
-					t.Errorf("only %d chaos panics", n)
+				beats := steadytest.Feed(h, "beats", 4, upTo(tc.beats)...)
+				values := steadytest.Feed(h, "values", valuesCap, upTo(tc.values)...)
+				out := steadytest.Collect[robust.Message](h, "messages", 16)
+				w := robust.NewWorker(h.Graph(), beats.Channel, values.Channel, out.Channel, robust.WorkerConfig{Batch: batch, Faults: tc.faults})
+				if tc.kit != nil {
+					tc.kit(h)
 				}
-				return
-			}
-			if len(dl) != 1 || dl[0].Channel != "values" || dl[0].Value != uint64(poison) || dl[0].Attempts != steady.DefaultPoisonAfter {
-				t.Fatalf("dead letters %+v, want the poison %d from values after %d attempts", dl, poison, steady.DefaultPoisonAfter)
-			}
-			if n := fl.count(robust.WorkerName, robust.Scripted, robust.AfterPeek); n != 1 || !st.Fired {
-				t.Errorf("transient fault struck %d times (fired %v), want once", n, st.Fired)
-			}
-			// The poison fails once in a batch (an attempt not charged
-			// to it alone) and then three times alone, or only those.
-			if n := fl.count(robust.WorkerName, robust.Scripted, robust.MidUpdate); n < 3 || n > 4 {
-				t.Errorf("poison failed %d times, want 3 or 4", n)
-			}
+				if err := h.Run(); err != nil {
+					t.Fatal(err)
+				}
+				fl := faultsOf(h)
+				fl.checkNoOther(t)
+				if held := len(firedIn(h, beatFeeder)) == 1; held != tc.held {
+					t.Fatalf("beats held back %v, want %v", held, tc.held)
+				}
+
+				var want []robust.Message
+				var skip []uint64
+				if tc.poisoned {
+					skip = append(skip, poison)
+				}
+				for _, v := range upTo(tc.values, skip...) {
+					want = append(want, robust.Message{Value: v, Category: robust.Categorize(v)})
+				}
+				steadytest.ExactlyOnce(t, out.Got(), want)
+				st := w.State.Value()
+				if st.Beats != tc.beats || beats.Len() != 0 || values.Len() != 0 {
+					t.Errorf("worker took %d of %d beats; left %d beats, %d values", st.Beats, tc.beats, beats.Len(), values.Len())
+				}
+				if st.Processed != uint64(len(want)) {
+					t.Errorf("processed %d, want %d", st.Processed, len(want))
+				}
+				// A beat is taken only once the last one's credit is spent,
+				// so the beats allow at most beats*batch values: the rest are
+				// drained once the beats end; and when they allow a batch
+				// more than there are values, the values end first.
+				if allowed := tc.beats * batch; allowed < uint64(len(want)) && st.Drained < uint64(len(want))-allowed ||
+					allowed >= tc.values+batch && st.Drained != 0 {
+					t.Errorf("%d values drained after the beats ended", st.Drained)
+				}
+				var counts [robust.NumCategories]uint64
+				for _, m := range want {
+					counts[m.Category]++
+				}
+				if st.Counts != counts {
+					t.Errorf("counts %v, want %v", st.Counts, counts)
+				}
+				// Every failure is retried: the worker ends by itself, never
+				// in a shutdown.
+				stats := w.Actor.Stats()
+				if stats.Restarts != stats.Panics+stats.Errors {
+					t.Errorf("%d restarts for %d panics and %d errors", stats.Restarts, stats.Panics, stats.Errors)
+				}
+
+				dl := h.Graph().DeadLetters()
+				if !tc.poisoned && len(dl) > 0 {
+					t.Errorf("dead-lettered %v", dl[0].Value)
+				}
+				if tc.poisoned && (len(dl) != 1 || dl[0].Channel != "values" || dl[0].Value != uint64(poison) || dl[0].Attempts != steady.DefaultPoisonAfter) {
+					t.Fatalf("dead letters %+v, want the poison %d from values after %d attempts", dl, poison, steady.DefaultPoisonAfter)
+				}
+				kitFailures := fl.kitCount(robust.WorkerName, steady.EventPanicked) + fl.kitCount(robust.WorkerName, steady.EventFailed)
+				if fired := len(firedIn(h, robust.WorkerName)); fired < tc.fired[0] || fired > tc.fired[1] || kitFailures != fired {
+					t.Errorf("%d kit faults fired, %d failed the worker; want %d to %d", fired, kitFailures, tc.fired[0], tc.fired[1])
+				}
+				switch {
+				case tc.faults.Mode == robust.Chaos:
+					if n := stats.Panics; n < 10 {
+						t.Errorf("only %d chaos panics", n)
+					}
+				case tc.faults.Mode == robust.Scripted:
+					if n := fl.count(robust.WorkerName, robust.Scripted, robust.AfterPeek); n != 1 || !st.Fired {
+						t.Errorf("transient fault struck %d times (fired %v), want once", n, st.Fired)
+					}
+					// The poison fails once in a batch (an attempt not charged
+					// to it alone) and then three times alone, or only those.
+					if n := fl.count(robust.WorkerName, robust.Scripted, robust.MidUpdate); n < 3 || n > 4 {
+						t.Errorf("poison failed %d times, want 3 or 4", n)
+					}
+				case tc.poisoned:
+					// Every kit fault struck the poison, none a beat.
+					if fired, n := firedIn(h, robust.WorkerName), firedOn(h, robust.WorkerName, "values", uint64(poison)); n != len(fired) {
+						t.Errorf("%d of %d kit faults struck the poison, want all: %+v", n, len(fired), fired)
+					}
+				default:
+					if n := firedOn(h, robust.WorkerName, "values", uint64(30)); n != 2 {
+						t.Errorf("the fault on value 30 struck %d times, want twice", n)
+					}
+				}
+			})
 		})
 	}
 }
 
-// memSink is an in-memory robust.Sink.
-type memSink struct {
-	b         []byte
-	truncates int
-}
-
-func (m *memSink) WriteAt(p []byte, off int64) (int, error) {
-	if need := int(off) + len(p); need > len(m.b) {
-		m.b = append(m.b, make([]byte, need-len(m.b))...)
-	}
-	return copy(m.b[off:], p), nil
-}
-
-func (m *memSink) Truncate(n int64) error {
-	m.truncates++
-	if int(n) <= len(m.b) {
-		m.b = m.b[:n]
-	} else {
-		m.b = append(m.b, make([]byte, int(n)-len(m.b))...)
-	}
-	return nil
-}
-
 // TestLogger: the logger's output holds each message's line once, in
-// order, across its scripted failure halfway through its statistics and
-// across chaos that strikes after lines were written; its record shows the
-// gap left by a missing value.
+// order, across its scripted failure halfway through its statistics,
+// across chaos that strikes after lines were written, and across failures
+// injected without the demo's faults: by the kit at a step's start and on
+// a peeked message, by the sink right after writing a line, and by a
+// poison message the kit fails on every attempt. Its record shows the gaps
+// left by a missing value and by the dead letter.
 func TestLogger(t *testing.T) {
-	const n, missing = 1000, 500
+	const n, missing, poison, sinkFails = 1000, 500, 700, 800
+	msg := func(v uint64) robust.Message { return robust.Message{Value: v, Category: robust.Categorize(v)} }
 	var msgs []robust.Message
-	var want strings.Builder
-	var counts [robust.NumCategories]uint64
 	for _, v := range upTo(n, missing) {
-		c := robust.Categorize(v)
-		msgs = append(msgs, robust.Message{Value: v, Category: c})
-		fmt.Fprintf(&want, "%d\t%s\n", v, c)
-		counts[c]++
+		msgs = append(msgs, msg(v))
 	}
 	for _, tc := range []struct {
-		name   string
-		faults robust.Faults
+		name      string
+		faults    robust.Faults             // the demo's own failures
+		kit       func(*steadytest.Harness) // failures injected through the kit
+		fired     [2]int                    // how many kit faults fire: at least, at most
+		sinkFails bool                      // the sink panics after writing message 800
+		poisoned  bool                      // message 700 is poison
 	}{
-		{"scripted", scripted(robust.Script{LoggerAfter: 300})},
-		{"chaos", chaos(0.3)},
+		{name: "scripted", faults: scripted(robust.Script{LoggerAfter: 300})},
+		{name: "chaos", faults: chaos(0.3)},
+		// Step 5 and messages 300 and 800 lie in different steps (a step
+		// takes at most 16 messages), so each fault fails a step of its
+		// own: an injected error lets its step run on, past later fault
+		// points (and through its write, which is what a retry's
+		// rewrite at the same offset covers).
+		{name: "kit and sink", kit: func(h *steadytest.Harness) {
+			h.FailStep(robust.LoggerName, 5, steadytest.Panic(kitFault("step 5")))
+			h.FailOn(robust.LoggerName, "messages", msg(300), 2, steadytest.Error(kitFault("message 300")))
+		}, fired: [2]int{3, 3}, sinkFails: true},
+		{name: "kit poison", kit: func(h *steadytest.Harness) {
+			h.FailOn(robust.LoggerName, "messages", msg(poison), -1, steadytest.Panic(kitFault("poison")))
+		}, fired: [2]int{3, 4}, poisoned: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var fl faultLog
-			g := steady.NewGraph(fl.config())
-			ch := steady.NewChannel[robust.Message](g, "messages", 32)
-			feed(g, "feeder", ch, msgs)
+			skip := []uint64{missing}
+			if tc.poisoned {
+				skip = append(skip, poison)
+			}
+			var want []string
+			var wantLen int
+			var counts [robust.NumCategories]uint64
 			sink := &memSink{}
-			lg := robust.NewLogger(g, ch, robust.LoggerConfig{Batch: 16, Out: sink, Faults: tc.faults})
-			if err := g.Run(context.Background()); err != nil {
+			for _, v := range upTo(n, skip...) {
+				c := robust.Categorize(v)
+				if tc.sinkFails && v == sinkFails {
+					sink.panicPast = int64(wantLen) // the first write of 800's line
+				}
+				want = append(want, fmt.Sprintf("%d\t%s\n", v, c))
+				wantLen += len(want[len(want)-1])
+				counts[c]++
+			}
+
+			h := steadytest.New(t)
+			in := steadytest.Feed(h, "messages", 32, msgs...)
+			lg := robust.NewLogger(h.Graph(), in.Channel, robust.LoggerConfig{Batch: 16, Out: sink, Faults: tc.faults})
+			if tc.kit != nil {
+				tc.kit(h)
+			}
+			if err := h.Run(); err != nil {
 				t.Fatal(err)
 			}
+			fl := faultsOf(h)
 			fl.checkNoOther(t)
-			if got := string(sink.b); got != want.String() {
-				t.Errorf("output has %d lines, want %d", strings.Count(got, "\n"), n-1)
-			}
+			// The lines, newlines included, joined are the output: this
+			// checks it byte for byte.
+			steadytest.ExactlyOnce(t, strings.SplitAfter(string(sink.b), "\n"), append(want, ""))
 			st := lg.State.Value()
 			wantGaps := []robust.Range{{From: missing, To: missing + 1}}
-			if st.Logged != n-1 || st.Next != n || !slices.Equal(st.Gaps, wantGaps) || st.Repeats != 0 || st.Miscategorized != 0 {
+			if tc.poisoned {
+				wantGaps = append(wantGaps, robust.Range{From: poison, To: poison + 1})
+			}
+			if st.Logged != uint64(len(want)) || st.Next != n || !slices.Equal(st.Gaps, wantGaps) || st.Repeats != 0 || st.Miscategorized != 0 {
 				t.Errorf("logged %d, next %d, gaps %v, %d repeats, %d miscategorized", st.Logged, st.Next, st.Gaps, st.Repeats, st.Miscategorized)
 			}
-			if st.Counts != counts || st.FileLen != int64(want.Len()) {
-				t.Errorf("counts %v (want %v), file length %d (want %d)", st.Counts, counts, st.FileLen, want.Len())
+			if st.Counts != counts || st.FileLen != int64(wantLen) {
+				t.Errorf("counts %v (want %v), file length %d (want %d)", st.Counts, counts, st.FileLen, wantLen)
 			}
-			restarts := lg.Actor.Stats().Restarts
-			if sink.truncates != int(restarts)+1 {
-				t.Errorf("output truncated %d times for %d restarts", sink.truncates, restarts)
+			stats := lg.Actor.Stats()
+			if sink.truncates != int(stats.Restarts)+1 {
+				t.Errorf("output truncated %d times for %d restarts", sink.truncates, stats.Restarts)
 			}
-			if tc.faults.Mode == robust.Scripted {
+			// Every failure is retried: the logger ends by itself, never
+			// in a shutdown.
+			if stats.Restarts != stats.Panics+stats.Errors {
+				t.Errorf("%d restarts for %d panics and %d errors", stats.Restarts, stats.Panics, stats.Errors)
+			}
+
+			dl := h.Graph().DeadLetters()
+			if !tc.poisoned && len(dl) > 0 {
+				t.Errorf("dead-lettered %v", dl[0].Value)
+			}
+			if tc.poisoned && (len(dl) != 1 || dl[0].Channel != "messages" || dl[0].Value != msg(poison) || dl[0].Attempts != steady.DefaultPoisonAfter) {
+				t.Errorf("dead letters %+v, want the poison %d from messages after %d attempts", dl, poison, steady.DefaultPoisonAfter)
+			}
+			sinkFailures := 0
+			if tc.sinkFails {
+				sinkFailures = 1
+				if !sink.panicked {
+					t.Errorf("the sink never failed")
+				}
+			}
+			kitFailures := fl.kitCount(robust.LoggerName, steady.EventPanicked) + fl.kitCount(robust.LoggerName, steady.EventFailed)
+			if fired := len(h.Fired()); fired < tc.fired[0] || fired > tc.fired[1] || kitFailures != fired+sinkFailures {
+				t.Errorf("%d kit faults fired, %d test faults failed the logger; want %d to %d, and %d from the sink",
+					fired, kitFailures, tc.fired[0], tc.fired[1], sinkFailures)
+			}
+			if tc.poisoned {
+				if n := firedOn(h, robust.LoggerName, "messages", msg(poison)); n != len(h.Fired()) {
+					t.Errorf("%d of %d kit faults struck the poison, want all: %+v", n, len(h.Fired()), h.Fired())
+				}
+			}
+			switch tc.faults.Mode {
+			case robust.Scripted:
 				if got := fl.count(robust.LoggerName, robust.Scripted, robust.MidUpdate); got != 1 || !st.Fired {
 					t.Errorf("scripted fault struck %d times (fired %v), want once", got, st.Fired)
 				}
-			} else if got := fl.count(robust.LoggerName, robust.Chaos, robust.AfterWrite); got == 0 {
-				t.Errorf("chaos never struck after a write")
+			case robust.Chaos:
+				if got := fl.count(robust.LoggerName, robust.Chaos, robust.AfterWrite); got == 0 {
+					t.Errorf("chaos never struck after a write")
+				}
 			}
 		})
 	}
@@ -303,14 +458,11 @@ func TestLogger(t *testing.T) {
 // TestLoggerRecordsTrouble: the logger's record, which the report's checks
 // read, shows a repeated message and a wrong category.
 func TestLoggerRecordsTrouble(t *testing.T) {
-	var fl faultLog
-	g := steady.NewGraph(fl.config())
-	ch := steady.NewChannel[robust.Message](g, "messages", 8)
-	feed(g, "feeder", ch, []robust.Message{
-		{Value: 0, Category: robust.FizzBuzz}, {Value: 1}, {Value: 1}, {Value: 3, Category: robust.Buzz},
-	})
-	lg := robust.NewLogger(g, ch, robust.LoggerConfig{Batch: 8})
-	if err := g.Run(context.Background()); err != nil {
+	h := steadytest.New(t)
+	in := steadytest.Feed(h, "messages", 8,
+		robust.Message{Value: 0, Category: robust.FizzBuzz}, robust.Message{Value: 1}, robust.Message{Value: 1}, robust.Message{Value: 3, Category: robust.Buzz})
+	lg := robust.NewLogger(h.Graph(), in.Channel, robust.LoggerConfig{Batch: 8})
+	if err := h.Run(); err != nil {
 		t.Fatal(err)
 	}
 	st := lg.State.Value()

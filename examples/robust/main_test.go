@@ -2,57 +2,77 @@ package robust_test
 
 import (
 	"errors"
-	"log/slog"
-	"sync"
+	"fmt"
 	"testing"
 
 	"go.uber.org/goleak"
 
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/examples/robust"
+	"github.com/steady-go/steady/steadytest"
 )
 
 // TestMain fails the package if any test leaves a goroutine behind.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// faultLog records the injected faults the graph reported, by actor.
+// kitFault is the value of every failure a test injects itself, through
+// the kit (steadytest.Panic, steadytest.Error) or through a test sink, so
+// that faultLog tells it from the demo's own faults and from a real
+// failure.
+type kitFault string
+
+func (f kitFault) Error() string { return "test fault: " + string(f) }
+
+// faultLog sorts the failures a harness's graph reported, by actor: the
+// demo's own injected faults, the tests' kit faults, and anything else,
+// which no test expects.
 type faultLog struct {
-	mu     sync.Mutex
-	faults map[string][]*robust.Fault
-	other  []error // failures that were not injected
+	demo  map[string][]*robust.Fault
+	kit   map[string][]steady.EventKind // EventPanicked or EventFailed, per kit fault
+	other []error
 }
 
-// config is a quiet graph configuration with a fixed seed whose events
-// feed fl.
-func (fl *faultLog) config() steady.Config {
-	fl.faults = map[string][]*robust.Fault{}
-	return steady.Config{
-		Logger: slog.New(slog.DiscardHandler),
-		Seed:   1,
-		OnEvent: func(e steady.Event) {
-			if e.Kind != steady.EventPanicked && e.Kind != steady.EventFailed {
-				return
-			}
-			fl.mu.Lock()
-			defer fl.mu.Unlock()
-			var f *robust.Fault
-			if errors.As(e.Err, &f) {
-				fl.faults[e.Actor] = append(fl.faults[e.Actor], f)
-			} else {
-				fl.other = append(fl.other, e.Err)
-			}
-		},
+// faultsOf reads the failures from the events the harness kept. Call it
+// once the graph has run.
+func faultsOf(h *steadytest.Harness) *faultLog {
+	fl := &faultLog{demo: map[string][]*robust.Fault{}, kit: map[string][]steady.EventKind{}}
+	for _, e := range h.Events() {
+		if e.Kind != steady.EventPanicked && e.Kind != steady.EventFailed {
+			continue
+		}
+		var f *robust.Fault
+		var k kitFault
+		switch {
+		case errors.As(e.Err, &f):
+			fl.demo[e.Actor] = append(fl.demo[e.Actor], f)
+		case errors.As(e.Err, &k):
+			fl.kit[e.Actor] = append(fl.kit[e.Actor], e.Kind)
+		default:
+			fl.other = append(fl.other, e.Err)
+		}
 	}
+	return fl
 }
 
 // count returns how many faults actor injected with the given mode whose
 // point is p (any point if p is 0).
 func (fl *faultLog) count(actor string, mode robust.Mode, p robust.Point) int {
-	fl.mu.Lock()
-	defer fl.mu.Unlock()
 	n := 0
-	for _, f := range fl.faults[actor] {
+	for _, f := range fl.demo[actor] {
 		if f.Mode == mode && (p == 0 || f.Point == p) {
+			n++
+		}
+	}
+	return n
+}
+
+// kitCount returns how many kit faults made actor fail with the given
+// event kind: EventPanicked for steadytest.Panic, EventFailed for
+// steadytest.Error.
+func (fl *faultLog) kitCount(actor string, kind steady.EventKind) int {
+	n := 0
+	for _, k := range fl.kit[actor] {
+		if k == kind {
 			n++
 		}
 	}
@@ -61,69 +81,33 @@ func (fl *faultLog) count(actor string, mode robust.Mode, p robust.Point) int {
 
 func (fl *faultLog) checkNoOther(t *testing.T) {
 	t.Helper()
-	fl.mu.Lock()
-	defer fl.mu.Unlock()
 	for _, err := range fl.other {
 		t.Errorf("failure that was not injected: %v", err)
 	}
 }
 
-// feed adds an actor that sends vals into ch, as many per step as fit,
-// and finishes, which closes ch.
-func feed[T any](g *steady.Graph, name string, ch *steady.Channel[T], vals []T) {
-	var out *steady.Sender[T]
-	sent := steady.NewState(g, name, 0)
-	a := g.Actor(name, func(a *steady.Actor) error {
-		for sent.Value() < len(vals) {
-			if err := a.WaitVacant(out, 1); err != nil {
-				return err
-			}
-			err := a.Step(func(s *steady.Step) error {
-				i := sent.Get(s)
-				n := min(out.Vacant(), len(vals)-*i)
-				*i += n
-				return out.SendMany(s, vals[*i-n:*i])
-			})
-			if err != nil {
-				return err
-			}
+// firedIn returns the fault points where the kit injected a failure into
+// actor.
+func firedIn(h *steadytest.Harness, actor string) []steady.FaultPoint {
+	var ps []steady.FaultPoint
+	for _, p := range h.Fired() {
+		if p.Actor == actor {
+			ps = append(ps, p)
 		}
-		return nil
-	})
-	out = ch.Sender(a)
-	sent.Bind(a)
+	}
+	return ps
 }
 
-// collector takes everything from a channel. It never fails, so appending
-// after each committed step records each message once.
-type collector[T any] struct {
-	got []T
-}
-
-// collect adds a collector of ch; after stopAfter messages (0: never) it
-// asks the graph to shut down.
-func collect[T any](g *steady.Graph, name string, ch *steady.Channel[T], stopAfter int) *collector[T] {
-	c := &collector[T]{}
-	var in *steady.Receiver[T]
-	buf := make([]T, 64)
-	a := g.Actor(name, func(a *steady.Actor) error {
-		for a.Running() {
-			if err := a.WaitAvailable(in, 1); err != nil {
-				return err
-			}
-			var n int
-			if err := a.Step(func(s *steady.Step) error { n = in.PeekMany(s, buf); return nil }); err != nil {
-				return err
-			}
-			c.got = append(c.got, buf[:n]...)
-			if stopAfter > 0 && len(c.got) >= stopAfter {
-				a.RequestShutdown("collected enough")
-			}
+// firedOn returns how many of the kit's faults fired when actor peeked msg
+// from channel.
+func firedOn(h *steadytest.Harness, actor, channel string, msg any) int {
+	n := 0
+	for _, p := range h.Fired() {
+		if p.Kind == steady.FaultPeek && p.Actor == actor && p.Channel == channel && p.Message == msg {
+			n++
 		}
-		return nil
-	})
-	in = ch.Receiver(a)
-	return c
+	}
+	return n
 }
 
 // upTo returns 0, 1, ..., n-1 without the values in skip.
@@ -139,4 +123,39 @@ func upTo(n uint64, skip ...uint64) []uint64 {
 		}
 	}
 	return vs
+}
+
+// memSink is an in-memory robust.Sink. With panicPast set it fails its
+// step once, right after the first write that takes the "file" past that
+// offset: the lines are written and the step is not yet committed, a point
+// the kit's fault points (step start, each peek) do not reach in the
+// logger. An offset picks a line, where a write count would pick whatever
+// batch the scheduling made.
+type memSink struct {
+	b         []byte
+	truncates int
+	panicPast int64
+	panicked  bool
+}
+
+func (m *memSink) WriteAt(p []byte, off int64) (int, error) {
+	if need := int(off) + len(p); need > len(m.b) {
+		m.b = append(m.b, make([]byte, need-len(m.b))...)
+	}
+	n := copy(m.b[off:], p)
+	if end := off + int64(n); m.panicPast > 0 && !m.panicked && end > m.panicPast {
+		m.panicked = true
+		panic(kitFault(fmt.Sprintf("after writing up to offset %d", end)))
+	}
+	return n, nil
+}
+
+func (m *memSink) Truncate(n int64) error {
+	m.truncates++
+	if int(n) <= len(m.b) {
+		m.b = m.b[:n]
+	} else {
+		m.b = append(m.b, make([]byte, int(n)-len(m.b))...)
+	}
+	return nil
 }
