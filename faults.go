@@ -36,8 +36,12 @@ func (s *Step) Fault(name string) {
 	}
 }
 
-// inject asks the injector about p and applies its answer.
+// inject asks the injector about p and applies its answer. Once a step
+// has failed, its later fault points are not asked: one failure per step.
 func (s *Step) inject(p FaultPoint) {
+	if s.err != nil {
+		return
+	}
 	a := s.actor
 	p.Actor, p.Step = a.name, a.stepsBegun
 	f := a.g.cfg.Faults(p)

@@ -30,6 +30,12 @@ type fault struct {
 
 // FailStep fails the actor's nth step (counting every step begun, failed
 // ones included, from 1), once.
+//
+// An injected Error does not stop the step where it is injected: the step
+// runs on and fails when it returns, like a step whose send was refused.
+// Later fault points of a step that already failed are not consulted, so
+// each step fails at most once and Fired lists only faults that failed a
+// step.
 func (h *Harness) FailStep(actor string, n int64, f Failure) {
 	h.add(fault{match: func(p steady.FaultPoint) bool {
 		return p.Kind == steady.FaultStep && p.Actor == actor && p.Step == n
@@ -38,6 +44,8 @@ func (h *Harness) FailStep(actor string, n int64, f Failure) {
 
 // FailOn fails the actor's step when it peeks msg from channel, times
 // times (a negative times: every time, which makes msg a poison message).
+// msg is compared with reflect.DeepEqual, so it must have the channel's
+// type exactly: uint64(42), not 42, on a channel of uint64.
 func (h *Harness) FailOn(actor, channel string, msg any, times int, f Failure) {
 	h.add(fault{match: func(p steady.FaultPoint) bool {
 		return p.Kind == steady.FaultPeek && p.Actor == actor && p.Channel == channel && reflect.DeepEqual(p.Message, msg)

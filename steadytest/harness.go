@@ -125,6 +125,9 @@ func (h *Harness) Count(actor string, k steady.EventKind) int {
 // Feeder is an input channel fed from a script.
 type Feeder[T any] struct {
 	*steady.Channel[T]
+	// Actor is the feeding actor, named "steadytest.feed.<channel>"; a
+	// test can inject faults into it too, for instance to hold a feed back.
+	Actor  *steady.Actor
 	script []T
 }
 
@@ -152,12 +155,15 @@ func Feed[T any](h *Harness, name string, capacity int, script ...T) *Feeder[T] 
 	})
 	out = f.Sender(a)
 	sent.Bind(a)
+	f.Actor = a
 	return f
 }
 
 // Collector is an output channel whose messages are recorded.
 type Collector[T any] struct {
 	*steady.Channel[T]
+	// Actor is the collecting actor, named "steadytest.collect.<channel>".
+	Actor     *steady.Actor
 	got       *steady.State[[]T]
 	stopAfter int
 }
@@ -193,6 +199,7 @@ func Collect[T any](h *Harness, name string, capacity int) *Collector[T] {
 	})
 	in = c.Receiver(a)
 	c.got.Bind(a)
+	c.Actor = a
 	return c
 }
 
