@@ -59,6 +59,7 @@ const (
 	StatusDegraded                      // gave up past its restart limit
 )
 
+// String returns the status as the dashboard shows it: "backing off", …
 func (s ActorStatus) String() string {
 	switch s {
 	case StatusIdle:

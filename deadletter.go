@@ -13,14 +13,14 @@ import (
 // actor could move on. It stays in the graph's dead-letter store until it is
 // replayed.
 type DeadLetter struct {
-	ID       uint64 // unique within the graph, from 1
-	Actor    string // the consumer that failed on it
-	Channel  string // the channel it was taken from
-	Value    any    // the message
-	Err      error  // the last failure: a *PanicError or the step's error
-	Stack    string // the panic's stack, when Err is a panic
-	Attempts int
-	Time     time.Time
+	ID       uint64    // unique within the graph, from 1
+	Actor    string    // the consumer that failed on it
+	Channel  string    // the channel it was taken from
+	Value    any       // the message
+	Err      error     // the last failure: a *PanicError or the step's error
+	Stack    string    // the panic's stack, when Err is a panic
+	Attempts int       // failed attempts before quarantine
+	Time     time.Time // when it was quarantined
 }
 
 // deadLetterStore keeps the dead letters of a graph, in the order they were

@@ -74,6 +74,7 @@ func newPanicError(actor string, value any) *PanicError {
 	return &PanicError{Actor: actor, Value: value, pcs: append([]uintptr(nil), buf[:n]...)}
 }
 
+// Error says which actor panicked and with what.
 func (p *PanicError) Error() string {
 	return fmt.Sprintf("actor %q panicked: %v", p.Actor, p.Value)
 }
@@ -104,33 +105,36 @@ func (p *PanicError) Stack() string {
 // GaveUpError says an actor failed more often than its restart intensity
 // allows ([Intensity]) and was not restarted again.
 type GaveUpError struct {
-	Actor    string
+	Actor    string        // the actor that gave up
 	Restarts int           // restarts before giving up
 	Window   time.Duration // the intensity window
 	Last     error         // the failure that exceeded the limit
 }
 
+// Error says which actor gave up, after how many restarts, and why.
 func (e *GaveUpError) Error() string {
 	return fmt.Sprintf("actor %q gave up after %d restarts (limit exceeded within %v): %v",
 		e.Actor, e.Restarts, e.Window, e.Last)
 }
 
+// Unwrap returns the failure that exceeded the limit.
 func (e *GaveUpError) Unwrap() error { return e.Last }
 
 // ShutdownTimeoutError is returned by [Graph.Run] when actors were still
 // running when the shutdown timeout passed.
 type ShutdownTimeoutError struct {
-	Timeout time.Duration
-	Pending []PendingActor
+	Timeout time.Duration  // the Config.ShutdownTimeout that passed
+	Pending []PendingActor // the actors still running then
 }
 
 // PendingActor names an actor that had not stopped at the shutdown timeout,
 // and the reason it gave with [Actor.HoldShutdown], if any.
 type PendingActor struct {
-	Actor  string
-	Reason string
+	Actor  string // its name
+	Reason string // its HoldShutdown reason; empty if it held nothing
 }
 
+// Error names the actors still running and their reasons.
 func (e *ShutdownTimeoutError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "steady: shutdown timed out after %v; still running:", e.Timeout)

@@ -37,6 +37,7 @@ var eventNames = [...]string{
 	EventChannelBackedUp:   "channel backed up",
 }
 
+// String returns the kind's name, as logged: "panicked", "restarting", …
 func (k EventKind) String() string {
 	if int(k) < len(eventNames) && eventNames[k] != "" {
 		return eventNames[k]
@@ -49,8 +50,8 @@ func (k EventKind) String() string {
 // where they happen (usually the actor's), so a hook must be quick and must
 // not block.
 type Event struct {
-	Kind     EventKind
-	Time     time.Time
+	Kind     EventKind     // what happened
+	Time     time.Time     // when
 	Actor    string        // the actor concerned; empty for graph events
 	Restarts int           // the actor's restart count when the event happened
 	Delay    time.Duration // EventRestarting: the backoff before the next run
@@ -63,6 +64,7 @@ type Event struct {
 	DeadLetter *DeadLetter
 }
 
+// String describes the event in one line, as the default logging does.
 func (e Event) String() string {
 	switch e.Kind {
 	case EventPanicked, EventFailed:

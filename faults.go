@@ -12,19 +12,19 @@ const (
 
 // FaultPoint describes a place where [Config.Faults] may inject a failure.
 type FaultPoint struct {
-	Kind    FaultKind
-	Actor   string
-	Step    int64  // the actor's steps begun so far, this one included
-	Name    string // FaultNamed: the name given to Step.Fault
-	Channel string // FaultPeek: the channel
-	Message any    // FaultPeek: the message
+	Kind    FaultKind // where it is
+	Actor   string    // the actor whose step it is in
+	Step    int64     // the actor's steps begun so far, this one included
+	Name    string    // FaultNamed: the name given to Step.Fault
+	Channel string    // FaultPeek: the channel
+	Message any       // FaultPeek: the message
 }
 
 // Fault is what an injector asks for: a panic with Panic, or a step that
 // fails with Err. The zero Fault injects nothing.
 type Fault struct {
-	Panic any
-	Err   error
+	Panic any   // if not nil, panic with it
+	Err   error // if not nil, fail the step with it
 }
 
 // Fault marks a named fault point in the actor's step. It does nothing

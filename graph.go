@@ -51,13 +51,13 @@ type Config struct {
 	// the actors it shares a channel with. Defaults: 5 within 10 s, more
 	// than a poison message alone causes (3 attempts).
 	ClusterFailures int
-	ClusterWindow   time.Duration
+	ClusterWindow   time.Duration // see ClusterFailures
 
 	// A channel alert (EventChannelBackedUp) is raised when a channel stays
 	// at least FillAlert full (a fraction) for FillAlertAfter: its consumer
 	// is falling behind. Defaults: 90% for 5 s.
 	FillAlert      float64
-	FillAlertAfter time.Duration
+	FillAlertAfter time.Duration // see FillAlert
 }
 
 // DefaultShutdownTimeout is long enough to drain full channels of a busy
@@ -82,6 +82,7 @@ const (
 	GraphStopped                         // Run returned
 )
 
+// String returns the status as the dashboard shows it: "running", …
 func (s GraphStatus) String() string {
 	switch s {
 	case GraphBuilding:

@@ -36,32 +36,32 @@ const (
 
 // ChannelStats is a snapshot of one channel.
 type ChannelStats struct {
-	Name     string
-	Type     string // the message type, as %T prints it
-	Producer string
-	Consumer string
-	Capacity int
+	Name     string  // the channel's name
+	Type     string  // the message type, as %T prints it
+	Producer string  // the producing actor's name
+	Consumer string  // the consuming actor's name
+	Capacity int     // the most messages it holds
 	Len      int     // messages in it now (see Channel.Len)
 	Fill     float64 // Len / Capacity
 	FillAvg  float64 // Fill smoothed over about ten seconds
 	Sent     uint64  // messages published, ever
 	Taken    uint64  // messages consumed, ever (see Channel.Len)
 	Rate     float64 // messages sent per second, smoothed over about two seconds
-	Closed   bool
-	BackedUp bool // Fill has been above the alert threshold for the alert duration
+	Closed   bool    // the producer closed it
+	BackedUp bool    // Fill has been above the alert threshold for the alert duration
 }
 
 // Snapshot is the state of the whole graph as plain values.
 type Snapshot struct {
-	Time            time.Time
-	Started         time.Time // when Run started; zero before
-	Status          GraphStatus
-	ShutdownReason  string
-	Actors          []ActorStats
-	Channels        []ChannelStats
-	DeadLetters     []DeadLetter
-	FailureClusters int64 // cluster alerts raised
-	ChannelAlerts   int64 // backed-up channel alerts raised
+	Time            time.Time      // when the snapshot was taken
+	Started         time.Time      // when Run started; zero before
+	Status          GraphStatus    // the graph as a whole
+	ShutdownReason  string         // why it is shutting down, if it is
+	Actors          []ActorStats   // every actor, in the order they were added
+	Channels        []ChannelStats // every channel, in the order they were added
+	DeadLetters     []DeadLetter   // the dead letters in the store, oldest first
+	FailureClusters int64          // cluster alerts raised
+	ChannelAlerts   int64          // backed-up channel alerts raised
 }
 
 // Snapshot returns every metric of the graph. It may be called from any

@@ -28,7 +28,7 @@ type Policy struct {
 	// would be one more gives up (see OnLimit). Zero never restarts; a
 	// negative value never gives up.
 	MaxRestarts int
-	Window      time.Duration
+	Window      time.Duration // the sliding window MaxRestarts counts over
 	// OnLimit says what giving up means: [Degrade] or [StopGraph].
 	OnLimit LimitAction
 
@@ -50,6 +50,7 @@ const (
 	StopGraph
 )
 
+// String returns "degrade" or "stop-graph".
 func (l LimitAction) String() string {
 	if l == StopGraph {
 		return "stop-graph"

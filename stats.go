@@ -8,13 +8,13 @@ import (
 
 // ActorStats is a snapshot of what the supervisor measured for one actor.
 type ActorStats struct {
-	Name        string
-	Status      ActorStatus
-	Panics      int64
-	Errors      int64
-	Restarts    int64
-	Commits     int64 // committed steps; while the actor runs, up to 63 behind
-	DeadLetters int64 // messages this actor quarantined
+	Name        string      // the actor's name
+	Status      ActorStatus // what it is doing now
+	Panics      int64       // panics recovered
+	Errors      int64       // errors returned
+	Restarts    int64       // restarts
+	Commits     int64       // committed steps; while the actor runs, up to 63 behind
+	DeadLetters int64       // messages this actor quarantined
 
 	// Downtime is the time spent between a failure and the next run;
 	// Availability is the share of the actor's lifetime it was not down.
@@ -34,8 +34,8 @@ type ActorStats struct {
 	RecoveryTotal   time.Duration
 	RecoveryBuckets [len(RecoveryBounds)]int64
 
-	LastError   error
-	LastErrorAt time.Time
+	LastError   error     // the latest failure, nil if none
+	LastErrorAt time.Time // when it happened
 }
 
 // RecoveryBounds are the upper bounds of the recovery-time histogram
