@@ -113,7 +113,8 @@ func (c *Channel[T]) Cap() int { return int(c.capacity) }
 // every quarter of the capacity and whenever it catches up or waits. It may
 // be called from any goroutine.
 func (c *Channel[T]) Len() int {
-	return int(c.tail.Load()-c.head.Load()) + int(c.replayN.Load())
+	head := c.head.Load() // before tail, so the difference is never negative
+	return int(c.tail.Load()-head) + int(c.replayN.Load())
 }
 
 // Err is the error that made the channel unusable, or nil.

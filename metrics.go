@@ -85,7 +85,8 @@ func (g *Graph) Snapshot() Snapshot {
 	defer g.metrics.mu.Unlock()
 	for _, ch := range chans {
 		c := ch.core()
-		tail, head := c.tail.Load(), c.head.Load()
+		head := c.head.Load() // before tail: head never passes a tail loaded after it
+		tail := c.tail.Load()
 		cs := ChannelStats{
 			Name:     c.name,
 			Type:     c.typeName,
@@ -167,7 +168,8 @@ func (g *Graph) sample(now time.Time) {
 		if dt <= 0 {
 			continue
 		}
-		tail, head := c.tail.Load(), c.head.Load()
+		head := c.head.Load() // before tail: head never passes a tail loaded after it
+		tail := c.tail.Load()
 		fill := (float64(tail-head) + float64(c.replayN.Load())) / float64(c.capacity)
 		rate := float64(tail-m.lastSent) / dt.Seconds()
 		m.rate = smooth(m.rate, rate, dt, rateTau)

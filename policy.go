@@ -126,7 +126,8 @@ func (p Policy) validate() error {
 // failures (n ≥ 1), with r uniform in [0, 1) for the jitter.
 func (p *Policy) delay(n int, r float64) time.Duration {
 	d := float64(p.InitialBackoff) * math.Pow(p.Multiplier, float64(n-1))
-	if d > float64(p.MaxBackoff) || math.IsInf(d, 0) {
+	// !(d <= max) also catches NaN: 0 × +Inf after a very long streak.
+	if !(d <= float64(p.MaxBackoff)) {
 		d = float64(p.MaxBackoff)
 	}
 	d *= 1 + p.Jitter*(2*r-1)

@@ -155,9 +155,10 @@ func (a *Actor) failed(err error, panicked bool, now time.Time) {
 }
 
 // up records that the actor runs again.
-func (a *Actor) up(now time.Time) {
+func (a *Actor) up(time.Time) {
 	st := &a.stats
 	st.mu.Lock()
+	now := time.Now() // under the lock, so a concurrent Stats never sees downtime shrink
 	if !st.downSince.IsZero() {
 		st.down += now.Sub(st.downSince)
 		st.downSince = time.Time{}

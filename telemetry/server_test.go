@@ -63,8 +63,8 @@ func TestAPISnapshot(t *testing.T) {
 	p.run(t)
 	_, base := serve(t, p)
 	waitFor(t, 10*time.Second, "the poison value to be dead-lettered", func() bool { return len(p.g.DeadLetters()) == 1 })
-	p.failWorker()
 	restarts := p.actor(t, "worker").Restarts
+	p.failWorker()
 	waitFor(t, 5*time.Second, "the worker to restart", func() bool { return p.actor(t, "worker").Restarts > restarts })
 
 	res, body := fetch(t, http.MethodGet, base+"/api/snapshot", nil)

@@ -115,7 +115,7 @@ func TestPresets(t *testing.T) {
 // status, in process.
 func TestTextReport(t *testing.T) {
 	var stdout, stderr strings.Builder
-	status := robustMain([]string{"-rate", "0", "-beats", "50", "-faults", "none", "-log", "error"}, &stdout, &stderr)
+	status := robustMain([]string{"-telemetry", "", "-rate", "0", "-beats", "50", "-faults", "none", "-log", "error"}, &stdout, &stderr)
 	if status != 0 || !strings.Contains(stdout.String(), "PASSED: 5 of 5 checks pass") || stderr.Len() != 0 {
 		t.Errorf("exit status %d\nstdout:\n%s\nstderr:\n%s", status, stdout.String(), stderr.String())
 	}

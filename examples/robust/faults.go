@@ -114,11 +114,13 @@ const chaosPoisonAfter = 20
 // The price is that a chaos rate near 1, where almost no step commits,
 // restarts in a busy loop until the run is interrupted.
 //
-// The other modes keep [steady.DefaultPolicy]: the scripted failures stay
-// well under its limits.
+// The other modes keep [steady.DefaultPolicy] (the scripted failures stay
+// well under its limits) but stop the graph when an actor gives up: a
+// demonstration whose worker or logger is gone would otherwise wait, with
+// full channels, for a signal that may never come.
 func (f Faults) ActorOptions() []steady.ActorOption {
 	if f.Mode != Chaos {
-		return nil
+		return []steady.ActorOption{steady.OnLimit(steady.StopGraph)}
 	}
 	return []steady.ActorOption{
 		steady.Intensity(-1, 0),
