@@ -23,9 +23,6 @@ type Channel[T any] struct {
 	buf  []T
 	mask uint64
 
-	tx *Sender[T]
-	rx *Receiver[T]
-
 	// replayed holds dead letters put back by [Graph.Replay]; the consumer
 	// takes them before the ring. replayMu guards it; chanCore.replayN
 	// mirrors its length so the consumer's fast path reads one atomic.
@@ -132,7 +129,6 @@ func (c *Channel[T]) Sender(a *Actor) *Sender[T] {
 		tx.err = c.g.bindEnd(c, &c.producer, a, "producer")
 	}
 	if tx.err == nil {
-		c.tx = tx
 		a.outputs = append(a.outputs, tx)
 	}
 	return tx
@@ -146,7 +142,7 @@ func (c *Channel[T]) Receiver(a *Actor) *Receiver[T] {
 		rx.err = c.g.bindEnd(c, &c.consumer, a, "consumer")
 	}
 	if rx.err == nil {
-		c.rx, c.in = rx, rx
+		c.in = rx
 		a.inputs = append(a.inputs, rx)
 	}
 	return rx

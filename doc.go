@@ -99,8 +99,8 @@
 // Channels are single-producer single-consumer rings: no lock and no
 // allocation per message. A step costs a few tens of nanoseconds; batch
 // steps ([Sender.SendMany], [Receiver.PeekMany]) amortise it to about a
-// nanosecond and a half per message. A restart without backoff takes about
-// a microsecond and a half from the panic to the next committed step. State
+// nanosecond per message. A restart without backoff takes about 1.3
+// microseconds from the panic to the next committed step. State
 // is copied once per step that calls [State.Get]. BENCHMARKS.md has the
 // figures and the commands.
 //
