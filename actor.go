@@ -45,6 +45,10 @@ type Actor struct {
 	stepsBegun  int64     // steps begun, committed or not, for fault points
 
 	stats actorStats
+
+	// A durable graph's committer, and the record of the step committing.
+	dur *durable
+	rec record
 }
 
 // ActorStatus is what an actor is doing.

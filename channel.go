@@ -3,8 +3,11 @@ package steady
 import (
 	"fmt"
 	"math/bits"
+	"reflect"
 	"sync"
 	"sync/atomic"
+
+	"github.com/steady-go/steady/store"
 )
 
 // Channel is a typed, bounded queue from one producer actor to one consumer
@@ -29,6 +32,12 @@ type Channel[T any] struct {
 	replayMu sync.Mutex
 	replayed []T
 	letters  []DeadLetter // the dead letters of replayed, in the same order
+
+	// Set for a durable graph: the codec, and the bound ends, which
+	// restore positions.
+	codec Codec[T]
+	tx    *Sender[T]
+	rx    *Receiver[T]
 }
 
 // cacheLine separates fields written by different goroutines.
@@ -53,6 +62,10 @@ type chanCore struct {
 
 	// unreplay is the typed channel's unreplay, for stopActor.
 	unreplay func() []DeadLetter
+	// anyCh is the typed channel this is the core of.
+	anyCh anyChannel
+	// durable: the graph has a store, and the committer publishes tails.
+	durable bool
 
 	// Read-mostly flags, apart from the indices so that reading them on
 	// every commit does not pull a line the other side keeps writing.
@@ -84,7 +97,8 @@ type chanCore struct {
 // already running) are reported by [Graph.Run] and by [Channel.Err].
 func NewChannel[T any](g *Graph, name string, capacity int) *Channel[T] {
 	c := &Channel[T]{}
-	c.g, c.name, c.typeName = g, name, fmt.Sprintf("%T", *new(T))
+	c.g, c.name, c.typeName = g, name, reflect.TypeFor[T]().String()
+	c.anyCh, c.durable = c, g.cfg.Store != nil
 	if capacity < 1 {
 		c.err = wiringErr("channel %q: capacity %d must be at least 1", name, capacity)
 		g.addBuildErr(c.err)
@@ -129,6 +143,7 @@ func (c *Channel[T]) Sender(a *Actor) *Sender[T] {
 		tx.err = c.g.bindEnd(c, &c.producer, a, "producer")
 	}
 	if tx.err == nil {
+		c.tx = tx
 		a.outputs = append(a.outputs, tx)
 	}
 	return tx
@@ -142,7 +157,7 @@ func (c *Channel[T]) Receiver(a *Actor) *Receiver[T] {
 		rx.err = c.g.bindEnd(c, &c.consumer, a, "consumer")
 	}
 	if rx.err == nil {
-		c.in = rx
+		c.in, c.rx = rx, rx
 		a.inputs = append(a.inputs, rx)
 	}
 	return rx
@@ -330,6 +345,15 @@ func (tx *Sender[T]) Close(s *Step) error {
 
 func (tx *Sender[T]) commit() {
 	c := &tx.ch.chanCore
+	if c.durable {
+		// The committer publishes the messages once they are durable;
+		// the producer goes on filling the ring past them.
+		tx.tail += tx.staged
+		tx.staged = 0
+		tx.closed = tx.closed || tx.closing
+		tx.closing = false
+		return
+	}
 	if tx.staged > 0 {
 		tx.tail += tx.staged
 		tx.staged = 0
@@ -536,7 +560,9 @@ func (rx *Receiver[T]) commit() {
 // catches up with the producer, and before it waits itself.
 func (rx *Receiver[T]) release() {
 	c := &rx.ch.chanCore
-	if rx.released == rx.head {
+	if rx.released == rx.head || c.durable {
+		// A durable graph's committer publishes the head once the
+		// consumption is durable.
 		return
 	}
 	rx.released = rx.head
@@ -568,6 +594,8 @@ func (rx *Receiver[T]) abort(blamed bool) {
 
 func (rx *Receiver[T]) core() *chanCore { return &rx.ch.chanCore }
 
+func (rx *Receiver[T]) ringHead() uint64 { return rx.head }
+
 // available is Len for the waits. It trusts the cached tail when that
 // already shows want messages, and reloads it otherwise.
 func (rx *Receiver[T]) available(want uint64) uint64 {
@@ -589,33 +617,36 @@ func (rx *Receiver[T]) ready(a *Actor, want uint64) bool {
 
 // takeHead removes the message the attempts were counted on, outside any
 // step, for quarantine: the first replayed message or the ring's head.
-func (rx *Receiver[T]) takeHead() (any, bool) {
+// It returns the message, and the ID of its dead letter if it was a
+// replayed one.
+func (rx *Receiver[T]) takeHead() (v any, replayed uint64, ok bool) {
 	c := &rx.ch.chanCore
 	if c.onReplay && c.replayN.Load() > 0 {
 		c.onReplay = false
 		rx.ch.replayMu.Lock()
-		v := rx.ch.replayed[0]
+		v, replayed = rx.ch.replayed[0], rx.ch.letters[0].ID
 		rx.ch.replayMu.Unlock()
 		rx.ch.dropReplayed(1)
 		c.consumed++
 		c.attempts = 0
-		return v, true
+		return v, replayed, true
 	}
 	if rx.head == c.tail.Load() {
-		return nil, false
+		return nil, 0, false
 	}
-	v := rx.ch.buf[rx.head&rx.ch.mask]
+	v = rx.ch.buf[rx.head&rx.ch.mask]
 	rx.head++
 	rx.release()
 	c.consumed++
 	c.attempts = 0
-	return v, true
+	return v, 0, true
 }
 
 // port is one end of a channel, or a state, as the step sees it.
 type port interface {
 	commit()
 	abort(blamed bool)
+	encode(r *record) error // a durable graph's record of the step
 }
 
 // Input is the consuming end of a channel of any type: a [*Receiver].
@@ -626,7 +657,8 @@ type Input interface {
 	owner() *Actor
 	available(want uint64) uint64
 	ready(a *Actor, want uint64) bool
-	takeHead() (any, bool)
+	takeHead() (v any, replayed uint64, ok bool)
+	ringHead() uint64 // the consumer's committed head
 	release()
 }
 
@@ -643,4 +675,8 @@ type Output interface {
 type anyChannel interface {
 	core() *chanCore
 	replayValue(d DeadLetter) error
+	resolveCodec() error
+	restore(ci *store.ChannelImage, where string) error
+	encodeValue(v any) ([]byte, error)
+	decodeValue(b []byte) (any, error)
 }

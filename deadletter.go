@@ -40,6 +40,13 @@ func (s *deadLetterStore) add(d DeadLetter) DeadLetter {
 	return d
 }
 
+// load replaces the store's content with a durable graph's.
+func (s *deadLetterStore) load(letters []DeadLetter, nextID uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.letters, s.nextID = letters, nextID
+}
+
 func (s *deadLetterStore) list() []DeadLetter {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -52,14 +52,41 @@ type sinkState struct {
 	Wrong uint64 // values out of order, repeated, or with the wrong hop count
 }
 
+// chaosPipeline is source → t1 → t2 → sink, built by newChaosPipeline.
+type chaosPipeline struct {
+	g        *steady.Graph
+	source   *steady.State[uint64]
+	counts   []*steady.State[uint64]
+	sink     *steady.State[sinkState]
+	panics   *atomic.Int64
+	messages uint64
+}
+
+// committed is what each stage committed: the messages the source sent,
+// those t1 and t2 passed on, and those the sink took in order.
+func (p *chaosPipeline) committed() [4]uint64 {
+	return [4]uint64{p.source.Value(), p.counts[0].Value(), p.counts[1].Value(), p.sink.Value().Next}
+}
+
 // runChaosPipeline runs source → t1 → t2 → sink with n messages, batch
 // messages per step at most, and panics injected with probability p per
 // step in every stage. It returns the sink's committed state and the
 // number of panics.
 func runChaosPipeline(t *testing.T, n uint64, batch int, p float64) (sinkState, [4]uint64, int64) {
 	t.Helper()
+	pl := newChaosPipeline(quiet(), n, batch, p)
+	if err := pl.g.Run(context.Background()); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if dl := pl.g.DeadLetters(); len(dl) > 0 {
+		t.Errorf("%d dead letters, first: %v", len(dl), dl[0].Err)
+	}
+	return pl.sink.Value(), pl.committed(), pl.panics.Load()
+}
+
+// newChaosPipeline builds the graph of runChaosPipeline on cfg.
+func newChaosPipeline(cfg steady.Config, n uint64, batch int, p float64) *chaosPipeline {
 	var panics atomic.Int64
-	cfg := quiet()
 	cfg.OnEvent = func(e steady.Event) {
 		if e.Kind == steady.EventPanicked {
 			panics.Add(1)
@@ -186,13 +213,7 @@ func runChaosPipeline(t *testing.T, n uint64, batch int, p float64) (sinkState, 
 		in = chans[2].Receiver(a)
 		sink.Bind(a)
 	}
-	if err := g.Run(context.Background()); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	if dl := g.DeadLetters(); len(dl) > 0 {
-		t.Errorf("%d dead letters, first: %v", len(dl), dl[0].Err)
-	}
-	return sink.Value(), [4]uint64{srcState.Value(), counts[0].Value(), counts[1].Value(), sink.Value().Next}, panics.Load()
+	return &chaosPipeline{g: g, source: srcState, counts: counts, sink: sink, panics: &panics, messages: n}
 }
 
 func messages(t *testing.T) uint64 {

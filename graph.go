@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/steady-go/steady/store"
 )
 
 // Config configures a [Graph]. The zero value is ready to use; see each
@@ -58,6 +60,20 @@ type Config struct {
 	// is falling behind. Defaults: 90% for 5 s.
 	FillAlert      float64
 	FillAlertAfter time.Duration // see FillAlert
+
+	// Store, if set, makes the graph durable: every committed step is
+	// written to it, a step's outputs reach the next actor only once
+	// durable, and Run resumes from what it holds (see docs/durability.md
+	// and package store, whose Open gives the default, a bbolt file).
+	// Channels and states need a Codec (DefaultCodec unless set). The
+	// caller opens the store before Run and closes it after.
+	Store store.Store
+
+	// CommitLinger is how long a durable graph's committer waits for more
+	// steps to join a batch before it commits. Default 0: commit as soon
+	// as the previous commit is done, which already batches every step
+	// committed during it. A linger saves fsyncs at the cost of latency.
+	CommitLinger time.Duration
 }
 
 // DefaultShutdownTimeout is long enough to drain full channels of a busy
@@ -106,15 +122,19 @@ type Graph struct {
 	cfg Config
 	log *slog.Logger
 
-	mu        sync.Mutex // guards the build phase
-	started   bool
-	buildErrs []error
-	actors    []*Actor
-	actorByID map[string]*Actor
-	channels  map[string]anyChannel
-	chanOrder []anyChannel
-	states    map[string]bool
-	stateOwnr map[string]**Actor
+	mu         sync.Mutex // guards the build phase
+	started    bool
+	buildErrs  []error
+	actors     []*Actor
+	actorByID  map[string]*Actor
+	channels   map[string]anyChannel
+	chanOrder  []anyChannel
+	states     map[string]anyState
+	stateOrder []anyState
+	stateOwnr  map[string]**Actor
+
+	dur     *durable // the committer of a graph with a store
+	resumed bool     // Run loaded an earlier run's commits
 
 	deadLetters deadLetterStore
 	metrics     graphMetrics
@@ -168,12 +188,15 @@ func NewGraph(cfg Config) *Graph {
 		log:        cfg.Logger,
 		actorByID:  map[string]*Actor{},
 		channels:   map[string]anyChannel{},
-		states:     map[string]bool{},
+		states:     map[string]anyState{},
 		stateOwnr:  map[string]**Actor{},
 		shutdownCh: make(chan struct{}),
 		allStopped: make(chan struct{}),
 	}
 	g.hardCtx, g.hardCancel = context.WithCancel(context.Background())
+	if cfg.Store != nil {
+		g.dur = newDurable(g, cfg.Store)
+	}
 	return g
 }
 
@@ -205,7 +228,7 @@ func (g *Graph) register(k kind, name string, v any) error {
 		err = wiringErr("duplicate actor name %q", name)
 	case k == kindChannel && g.channels[name] != nil:
 		err = wiringErr("duplicate channel name %q", name)
-	case k == kindState && g.states[name]:
+	case k == kindState && g.states[name] != nil:
 		err = wiringErr("duplicate state name %q", name)
 	}
 	if err != nil {
@@ -223,7 +246,9 @@ func (g *Graph) register(k kind, name string, v any) error {
 		g.channels[name] = c
 		g.chanOrder = append(g.chanOrder, c)
 	case kindState:
-		g.states[name] = true
+		st := v.(anyState)
+		g.states[name] = st
+		g.stateOrder = append(g.stateOrder, st)
 	}
 	return nil
 }
@@ -312,6 +337,9 @@ func (g *Graph) Run(ctx context.Context) error {
 	g.started = true
 	err := g.validate()
 	g.mu.Unlock()
+	if err == nil && g.dur != nil {
+		err = g.load()
+	}
 	if err != nil {
 		g.stoppedAll.Store(true)
 		g.hardStop()
@@ -322,6 +350,10 @@ func (g *Graph) Run(ctx context.Context) error {
 	for _, a := range g.actors {
 		n := len(a.inputs) + len(a.outputs) + len(a.states)
 		a.step = Step{actor: a, touched: make([]port, 0, n)}
+		a.dur = g.dur
+	}
+	if g.dur != nil {
+		g.dur.start()
 	}
 	now := time.Now()
 	g.startedAt.Store(&now)
@@ -368,6 +400,9 @@ wait:
 		}
 	}
 	g.settle()
+	if g.dur != nil {
+		g.dur.stop()
+	}
 	g.stoppedAll.Store(true)
 	if timedOut == nil || g.live.Load() == 0 {
 		g.wg.Wait()
@@ -483,6 +518,10 @@ func (g *Graph) stopActor(a *Actor, st ActorStatus, gaveUp error) {
 	}
 	a.stats.mu.Unlock()
 	a.hold.Store(nil)
+	if g.dur != nil {
+		// Its last outputs are published before its channels close.
+		g.dur.flush()
+	}
 	g.replayMu.Lock()
 	a.status.Store(int32(st))
 	for _, in := range a.inputs {

@@ -2,6 +2,7 @@ package steady
 
 import (
 	"fmt"
+	"reflect"
 	"sync"
 )
 
@@ -27,6 +28,9 @@ type State[T any] struct {
 	err   error
 	clone bool // T has a Clone method
 
+	typeName string
+	codec    Codec[T] // a durable graph's codec
+
 	mu        sync.Mutex // guards committed against readers on other goroutines
 	committed T
 	work      T
@@ -39,7 +43,7 @@ type Cloner[T any] interface{ Clone() T }
 // NewState adds a state to the graph, starting at initial. Bind it to its
 // actor with [State.Bind].
 func NewState[T any](g *Graph, name string, initial T) *State[T] {
-	st := &State[T]{g: g, name: name, committed: initial}
+	st := &State[T]{g: g, name: name, committed: initial, typeName: reflect.TypeFor[T]().String()}
 	_, st.clone = any(new(T)).(Cloner[T])
 	st.err = g.register(kindState, name, st)
 	return st

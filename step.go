@@ -70,6 +70,9 @@ func (a *Actor) Step(fn func(s *Step) error) error {
 	if err == nil {
 		err = s.err
 	}
+	if err == nil && a.dur != nil {
+		err = a.encode()
+	}
 	if err != nil {
 		a.abort(err)
 		return err
@@ -84,8 +87,9 @@ func (a *Actor) Step(fn func(s *Step) error) error {
 const commitPublishMask = 63
 
 // commit makes the step's effects visible, in first-use order: states are
-// installed, inputs consumed, outputs published. A durable store would write
-// the step here, before anything becomes visible.
+// installed, inputs consumed, outputs published. In a durable graph the
+// step's record (encoded by Actor.encode) goes to the committer, which
+// publishes the outputs once the record is durable.
 func (a *Actor) commit() {
 	s := &a.step
 	for _, p := range s.touched {
@@ -106,6 +110,9 @@ func (a *Actor) commit() {
 	if a.recovering {
 		a.recovered()
 	}
+	if a.dur != nil {
+		a.dur.submit(&a.rec)
+	}
 }
 
 // abort rolls the step back and charges the failure to the message peeked
@@ -118,6 +125,14 @@ func (a *Actor) abort(err error) {
 	}
 	if s.lastPeek != nil && s.lastPeek.attempts > 0 {
 		a.suspect = s.lastPeek
+	}
+	if a.dur != nil {
+		// Nothing of the step is kept but the attempt count it charged.
+		a.rec.reset()
+		if c := s.lastPeek; c != nil && c.attempts > 0 {
+			a.rec.attempts = append(a.rec.attempts, headWrite{c.name, uint64(c.attempts)})
+			a.dur.submit(&a.rec)
+		}
 	}
 	s.touched = s.touched[:0]
 	s.lastPeek = nil

@@ -143,7 +143,7 @@ func (a *Actor) quarantine(failure error) {
 	}
 	a.suspect = nil
 	attempts := c.attempts
-	v, ok := c.in.takeHead()
+	v, replaced, ok := c.in.takeHead()
 	if !ok {
 		return
 	}
@@ -164,5 +164,8 @@ func (a *Actor) quarantine(failure error) {
 	}
 	a.stats.deadLetters.Add(1)
 	stored := a.g.deadLetters.add(d)
+	if a.dur != nil {
+		a.persistQuarantine(c, replaced, stored)
+	}
 	a.g.emit(Event{Kind: EventDeadLettered, Time: d.Time, Actor: a.name, Restarts: a.Restarts(), DeadLetter: &stored})
 }

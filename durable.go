@@ -1,0 +1,320 @@
+package steady
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/steady-go/steady/store"
+)
+
+// A durable graph (one with a Config.Store) works as the in-memory graph
+// does, with one change at the commit point and one at Run's start:
+//
+//   - A committing step encodes its effects into a record (the states it
+//     changed, the messages it sent, how far it consumed each input) before
+//     any of them take effect; an encoding error fails the step. Its
+//     effects then take effect in memory as usual, except that the messages
+//     it sent are not yet published: the producer's own tail moves, the
+//     channel's published tail does not.
+//   - The committer goroutine gathers the records of every actor into one
+//     store.Batch, writes it with one Store.Commit (one transaction, one
+//     fsync), and only then publishes the tails and closes the batch
+//     carried. So a step's outputs reach the next actor only once they are
+//     durable, no step ever consumed a message that a crash could take
+//     back, and any prefix of the batches is a consistent cut of the graph.
+//   - Run loads the store before starting any actor: states get their last
+//     durable value, channels their unconsumed messages and attempt counts,
+//     the dead-letter store its letters.
+//
+// docs/durability.md has the argument in full and the knobs' figures.
+
+// durable is the committer of a graph with a store.
+type durable struct {
+	g  *Graph
+	st store.Store
+
+	mu        sync.Mutex
+	work      sync.Cond // the committer waits on it for records
+	done      sync.Cond // flush waits on it for durability
+	pending   *store.Batch
+	pubs      []publication
+	inPending int       // records in pending
+	firstAt   time.Time // when the oldest of them was submitted
+	submitted uint64    // records submitted
+	durableN  uint64    // records durable and published
+	err       error     // the commit that failed; nothing commits after it
+	stopping  bool
+	stopped   bool
+
+	spare   *store.Batch
+	spares  []publication
+	wg      sync.WaitGroup
+	latency durableLatency // guarded by mu
+}
+
+// publication is what a committed batch makes visible: a channel's new tail
+// to its consumer (and its close), or its new head to its producer. Heads
+// wait for durability too: a producer reuses a slot only once the message
+// in it is durably consumed, so a store never holds more unconsumed
+// messages than the channel's capacity.
+type publication struct {
+	c     *chanCore
+	tail  uint64 // if not zero, the new tail
+	head  uint64 // if not zero, the new head
+	close bool
+}
+
+// record is one step's effects in encoded form, built on the actor's
+// goroutine and merged into the pending batch by submit.
+type record struct {
+	states   []stateWrite
+	appends  []store.Append
+	heads    []headWrite
+	attempts []headWrite
+	addDL    []store.DeadLetter
+	removeDL []uint64
+	nextDL   uint64
+	pubs     []publication
+}
+
+type stateWrite struct {
+	name string
+	data []byte
+}
+
+type headWrite struct {
+	name string
+	n    uint64
+}
+
+func (r *record) reset() {
+	clear(r.states)
+	r.states = r.states[:0]
+	clear(r.appends)
+	r.appends = r.appends[:0]
+	r.heads = r.heads[:0]
+	r.attempts = r.attempts[:0]
+	clear(r.addDL)
+	r.addDL = r.addDL[:0]
+	r.removeDL = r.removeDL[:0]
+	r.nextDL = 0
+	clear(r.pubs)
+	r.pubs = r.pubs[:0]
+}
+
+func newBatch() *store.Batch {
+	return &store.Batch{States: map[string][]byte{}, Heads: map[string]uint64{}, Attempts: map[string]int{}}
+}
+
+func newDurable(g *Graph, st store.Store) *durable {
+	d := &durable{g: g, st: st, pending: newBatch(), spare: newBatch()}
+	d.work.L, d.done.L = &d.mu, &d.mu
+	return d
+}
+
+// start starts the committer goroutine; stop ends it.
+func (d *durable) start() {
+	d.wg.Add(1)
+	go d.run()
+}
+
+// stop commits what is pending and waits for the committer to return.
+func (d *durable) stop() {
+	d.mu.Lock()
+	d.stopping = true
+	d.work.Signal()
+	d.mu.Unlock()
+	d.wg.Wait()
+}
+
+// submit hands r to the committer and empties it. After the committer has
+// stopped or failed, the record is dropped: nothing more becomes durable.
+func (d *durable) submit(r *record) {
+	d.mu.Lock()
+	if d.stopped || d.err != nil {
+		d.mu.Unlock()
+		r.reset()
+		return
+	}
+	b := d.pending
+	for _, s := range r.states {
+		b.States[s.name] = s.data
+	}
+	b.Appends = append(b.Appends, r.appends...)
+	for _, h := range r.heads {
+		b.Heads[h.name] = h.n
+	}
+	for _, h := range r.attempts {
+		b.Attempts[h.name] = int(h.n)
+	}
+	b.AddDeadLetters = append(b.AddDeadLetters, r.addDL...)
+	b.RemoveDeadLetters = append(b.RemoveDeadLetters, r.removeDL...)
+	b.NextDeadLetterID = max(b.NextDeadLetterID, r.nextDL)
+	d.pubs = append(d.pubs, r.pubs...)
+	if d.inPending == 0 {
+		d.firstAt = time.Now()
+	}
+	d.inPending++
+	d.submitted++
+	d.work.Signal()
+	d.mu.Unlock()
+	r.reset()
+}
+
+// flush waits until every record submitted so far is durable and published.
+func (d *durable) flush() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := d.submitted
+	for d.durableN < n && d.err == nil && !d.stopped {
+		d.done.Wait()
+	}
+	return d.err
+}
+
+// run is the committer: it writes the pending records as one batch, then
+// publishes what they sent, until stop.
+func (d *durable) run() {
+	defer d.wg.Done()
+	linger := d.g.cfg.CommitLinger
+	d.mu.Lock()
+	for {
+		for d.submitted == d.durableN && !d.stopping {
+			d.work.Wait()
+		}
+		if d.submitted == d.durableN {
+			break // stopping, and everything is durable
+		}
+		if linger > 0 && !d.stopping {
+			// Let more steps join the batch, trading latency for fewer
+			// commits.
+			d.mu.Unlock()
+			time.Sleep(linger)
+			d.mu.Lock()
+		}
+		b, pubs, n, first := d.pending, d.pubs, d.submitted, d.firstAt
+		d.pending, d.pubs, d.inPending = d.spare, d.spares[:0], 0
+		d.mu.Unlock()
+
+		start := time.Now()
+		err := d.st.Commit(b)
+		end := time.Now()
+		if err == nil {
+			for _, p := range pubs {
+				p.c.publish(p)
+			}
+		}
+		b.Reset()
+		clear(pubs)
+
+		d.mu.Lock()
+		d.spare, d.spares = b, pubs
+		if err != nil {
+			d.err = fmt.Errorf("steady: commit to %s: %w", d.st, err)
+			d.done.Broadcast()
+			d.mu.Unlock()
+			d.g.storeFailed(d.err)
+			d.mu.Lock()
+			break
+		}
+		d.durableN = n
+		d.latency.add(end.Sub(start), end.Sub(first))
+		d.done.Broadcast()
+	}
+	d.stopped = true
+	d.done.Broadcast()
+	d.mu.Unlock()
+}
+
+// publish applies p to its channel. The committer calls it once p's
+// record is durable.
+func (c *chanCore) publish(p publication) {
+	if p.head > c.head.Load() {
+		c.head.Store(p.head)
+		if c.producerWaiting.Load() {
+			c.producer.wake()
+		}
+	}
+	if p.tail > c.tail.Load() {
+		c.tail.Store(p.tail)
+	}
+	if p.close {
+		c.close()
+	} else if p.tail != 0 && c.consumerWaiting.Load() {
+		c.consumer.wake()
+	}
+}
+
+// storeFailed stops the graph after a failed commit: nothing can become
+// durable any more, so nothing may be published, and an orderly drain
+// would wait for messages that never come.
+func (g *Graph) storeFailed(err error) {
+	g.errMu.Lock()
+	g.runErrs = append(g.runErrs, err)
+	g.errMu.Unlock()
+	g.Shutdown(err.Error())
+	g.hardStop()
+	for _, a := range g.actors {
+		a.wake()
+	}
+}
+
+// latencyWindow is how many recent commits the latency percentiles cover.
+const latencyWindow = 4096
+
+// durableLatency keeps the recent commit latencies.
+type durableLatency struct {
+	batches int64
+	commit, wait   []time.Duration // ring buffers of latencyWindow
+	next           int
+}
+
+func (l *durableLatency) add(commit, wait time.Duration) {
+	if l.commit == nil {
+		l.commit = make([]time.Duration, 0, latencyWindow)
+		l.wait = make([]time.Duration, 0, latencyWindow)
+	}
+	l.batches++
+	if len(l.commit) < latencyWindow {
+		l.commit, l.wait = append(l.commit, commit), append(l.wait, wait)
+		return
+	}
+	l.commit[l.next], l.wait[l.next] = commit, wait
+	l.next = (l.next + 1) % latencyWindow
+}
+
+// DurableStats is what the committer of a durable graph measured.
+type DurableStats struct {
+	Batches int64  // batches committed
+	Steps   uint64 // records committed: steps, quarantines and attempt counts
+	// Commit is the time Store.Commit took (write and fsync), over the
+	// last few thousand batches; Durable is the time from a batch's oldest
+	// step to its publication, the latency a step's outputs wait.
+	CommitP50, CommitP99   time.Duration
+	DurableP50, DurableP99 time.Duration
+	Err                    error // the failed commit that stopped the graph, if any
+}
+
+// DurableStats reports the committer's figures; it is zero for a graph
+// without a store.
+func (g *Graph) DurableStats() DurableStats {
+	d := g.dur
+	if d == nil {
+		return DurableStats{}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := DurableStats{Batches: d.latency.batches, Steps: d.durableN, Err: d.err}
+	s.CommitP50, s.CommitP99 = p50p99(d.latency.commit)
+	s.DurableP50, s.DurableP99 = p50p99(d.latency.wait)
+	return s
+}
+
+// p50p99 sorts a copy of xs and returns its median and 99th percentile.
+func p50p99(xs []time.Duration) (p50, p99 time.Duration) {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return percentile(s, 0.50), percentile(s, 0.99)
+}

@@ -1,0 +1,328 @@
+package steady_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/store"
+)
+
+// TestDurableCrashesExactlyOnce kills the chaos pipeline (panics at every
+// point of every stage's steps) again and again, keeping only what its
+// store had made durable at that instant, and resumes it each time. The
+// sink must still see every value exactly once, in order: a message it
+// consumed that a crash took back would come again and count as wrong.
+func TestDurableCrashesExactlyOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		batch int
+		p     float64
+	}{
+		{"single", 1, 0.004},
+		{"batch", 64, 0.05},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := uint64(100_000)
+			if testing.Short() {
+				n = 20_000
+			}
+			rng := rand.New(rand.NewPCG(42, 1))
+			st := newMemStore()
+			crashes, midway := 0, 0
+			for crashes < 20 {
+				cfg := quiet()
+				cfg.Store = st
+				pl := newChaosPipeline(cfg, n, tc.batch, tc.p)
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error, 1)
+				go func() { done <- pl.g.Run(ctx) }()
+				time.Sleep(time.Duration(1+rng.IntN(20)) * time.Millisecond)
+				disk := st.crash() // what kill -9 would leave now
+				cancel()
+				if err := <-done; err != nil {
+					t.Fatalf("run %d: %v", crashes, err)
+				}
+				if got := pl.sink.Value(); got.Wrong != 0 {
+					t.Fatalf("run %d: sink saw %d values out of order or twice", crashes, got.Wrong)
+				}
+				var durableSink sinkState // what the crash left of the sink
+				if b := disk.states["sink"]; b != nil {
+					if err := json.Unmarshal(b, &durableSink); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if durableSink.Next > 0 && durableSink.Next < n {
+					midway++
+				}
+				st = disk
+				crashes++
+			}
+			cfg := quiet()
+			cfg.Store = st
+			pl := newChaosPipeline(cfg, n, tc.batch, tc.p)
+			if err := pl.g.Run(context.Background()); err != nil {
+				t.Fatalf("final run: %v", err)
+			}
+			if !pl.g.Resumed() {
+				t.Error("the final run did not resume")
+			}
+			got := pl.sink.Value()
+			if got.Next != n || got.Wrong != 0 {
+				t.Errorf("sink: next %d (want %d), %d out of order or repeated", got.Next, n, got.Wrong)
+			}
+			for i, c := range pl.committed() {
+				if c != n {
+					t.Errorf("stage %d committed %d messages over all runs, want %d", i, c, n)
+				}
+			}
+			if dl := pl.g.DeadLetters(); len(dl) > 0 {
+				t.Errorf("%d dead letters, first: %v", len(dl), dl[0].Err)
+			}
+			if midway < crashes/2 {
+				t.Errorf("only %d of %d crashes hit a pipeline in mid-stream", midway, crashes)
+			}
+			t.Logf("%d crashes (%d mid-stream), %d messages", crashes, midway, n)
+		})
+	}
+}
+
+// counterGraph is an actor that adds one to its state per step, n steps
+// per run, then finishes.
+func counterGraph(cfg steady.Config, n int) (*steady.Graph, *steady.State[uint64]) {
+	g := steady.NewGraph(cfg)
+	st := steady.NewState(g, "count", uint64(0))
+	a := g.Actor("counter", func(a *steady.Actor) error {
+		for range n {
+			if err := a.Step(func(s *steady.Step) error { *st.Get(s)++; return nil }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	st.Bind(a)
+	return g, st
+}
+
+func TestDurableStateResumes(t *testing.T) {
+	ms := newMemStore()
+	for run := 1; run <= 3; run++ {
+		cfg := quiet()
+		cfg.Store = ms
+		g, st := counterGraph(cfg, 100)
+		if err := g.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := st.Value(), uint64(100*run); got != want {
+			t.Fatalf("run %d: count %d, want %d", run, got, want)
+		}
+		if g.Resumed() != (run > 1) {
+			t.Errorf("run %d: Resumed() = %v", run, g.Resumed())
+		}
+	}
+}
+
+// poisonGraph sends 0..9 through a consumer that always fails on 5. With
+// linger, the source waits for a shutdown after the last value, so that
+// the consumer is still there for a replay.
+func poisonGraph(cfg steady.Config, linger bool) (*steady.Graph, *steady.State[[]uint64]) {
+	g := steady.NewGraph(cfg)
+	ch := steady.NewChannel[uint64](g, "values", 16)
+	sent := steady.NewState(g, "sent", uint64(0))
+	got := steady.NewState(g, "got", []uint64{})
+	var out *steady.Sender[uint64]
+	src := g.Actor("source", func(a *steady.Actor) error {
+		for sent.Value() < 10 {
+			if err := a.WaitVacant(out, 1); err != nil {
+				return err
+			}
+			if err := a.Step(func(s *steady.Step) error {
+				v := sent.Get(s)
+				*v++
+				return out.Send(s, *v-1)
+			}); err != nil {
+				return err
+			}
+		}
+		if linger {
+			return a.Sleep(time.Hour)
+		}
+		return nil
+	})
+	out = ch.Sender(src)
+	sent.Bind(src)
+	var in *steady.Receiver[uint64]
+	sink := g.Actor("sink", func(a *steady.Actor) error {
+		for {
+			if err := a.WaitAvailable(in, 1); err != nil {
+				return err
+			}
+			if err := a.Step(func(s *steady.Step) error {
+				v, _ := in.Peek(s)
+				if v == 5 && !replayPass.Load() {
+					return errors.New("five is poison")
+				}
+				l := got.Get(s)
+				*l = append(*l, v)
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+	}, steady.Backoff(0, 0), steady.PoisonAfter(2))
+	in = ch.Receiver(sink)
+	got.Bind(sink)
+	return g, got
+}
+
+// replayPass lets 5 through poisonGraph's sink, for a replay.
+var replayPass atomic.Bool
+
+func TestDurableDeadLettersSurvive(t *testing.T) {
+	ms := newMemStore()
+	cfg := quiet()
+	cfg.Store = ms
+	g, _ := poisonGraph(cfg, false)
+	if err := g.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if dl := g.DeadLetters(); len(dl) != 1 || dl[0].Value != uint64(5) {
+		t.Fatalf("first run: dead letters %v, want the one of 5", dl)
+	}
+
+	// A new process sees the dead letter, with its details, and can replay it.
+	replayPass.Store(true)
+	defer replayPass.Store(false)
+	cfg.Store = ms
+	g2, got := poisonGraph(cfg, true)
+	dl := g2.DeadLetters() // loaded by Run; empty before
+	if len(dl) != 0 {
+		t.Fatalf("dead letters before Run: %v", dl)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g2.Run(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(g2.DeadLetters()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	dl = g2.DeadLetters()
+	if len(dl) != 1 || dl[0].Value != uint64(5) || dl[0].Attempts != 2 || dl[0].Actor != "sink" ||
+		dl[0].Channel != "values" || !strings.Contains(dl[0].Err.Error(), "five is poison") {
+		t.Fatalf("second run: dead letters %+v", dl)
+	}
+	if err := g2.Replay(dl[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	for !containsValue(got.Value(), 5) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if v := got.Value(); len(v) != 10 || !containsValue(v, 5) {
+		t.Fatalf("second run: sink holds %v, want 0..9 with 5 replayed", v)
+	}
+
+	// The replay was committed with the step that consumed it.
+	cfg.Store = ms
+	g3, got3 := poisonGraph(cfg, false)
+	if err := g3.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if dl := g3.DeadLetters(); len(dl) != 0 {
+		t.Errorf("third run: dead letters %v, want none", dl)
+	}
+	if v := got3.Value(); len(v) != 10 {
+		t.Errorf("third run: sink holds %v", v)
+	}
+}
+
+func containsValue(xs []uint64, v uint64) bool {
+	for _, x := range xs {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// hidden has a field JSON would silently drop.
+type hidden struct {
+	Shown  int
+	secret int
+}
+
+func (h hidden) sum() int { return h.Shown + h.secret }
+
+func TestDurableRefusesTypesItCannotPersist(t *testing.T) {
+	ms := newMemStore()
+	cfg := quiet()
+	cfg.Store = ms
+	g := steady.NewGraph(cfg)
+	st := steady.NewState(g, "h", hidden{secret: 1})
+	_ = st.Value().sum()
+	a := g.Actor("a", func(a *steady.Actor) error { return nil })
+	st.Bind(a)
+	err := g.Run(context.Background())
+	if !errors.Is(err, steady.ErrWiring) || !strings.Contains(err.Error(), "hidden.secret") {
+		t.Fatalf("Run: %v, want a wiring error naming hidden.secret", err)
+	}
+	if ms.shape != nil {
+		t.Error("the store was written to")
+	}
+}
+
+func TestDurableShapeChange(t *testing.T) {
+	ms := newMemStore()
+	cfg := quiet()
+	cfg.Store = ms
+	g, _ := counterGraph(cfg, 1)
+	if err := g.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	g2 := steady.NewGraph(cfg)
+	st := steady.NewState(g2, "count", "") // a string now
+	st.Bind(g2.Actor("counter", func(a *steady.Actor) error { return nil }))
+	if err := g2.Run(context.Background()); !errors.Is(err, store.ErrShape) {
+		t.Fatalf("Run: %v, want store.ErrShape", err)
+	}
+}
+
+func TestDurableStateThatNoLongerDecodes(t *testing.T) {
+	ms := newMemStore()
+	cfg := quiet()
+	cfg.Store = ms
+	g, _ := counterGraph(cfg, 1)
+	if err := g.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ms.states["count"] = []byte("garbage") // as a codec change would leave it
+	g2, _ := counterGraph(cfg, 1)
+	err := g2.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), `state "count" in memory store no longer decodes as uint64`) {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+func TestDurableCommitFailureStopsTheGraph(t *testing.T) {
+	ms := newMemStore()
+	ms.failNext = errors.New("disk on fire")
+	cfg := quiet()
+	cfg.Store = ms
+	g, _ := counterGraph(cfg, 1000)
+	err := g.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("Run: %v, want the commit's failure", err)
+	}
+	if ds := g.DurableStats(); ds.Err == nil {
+		t.Error("DurableStats().Err is nil")
+	}
+}

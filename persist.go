@@ -1,0 +1,295 @@
+package steady
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/steady-go/steady/store"
+)
+
+// This file holds what channels, states and the graph do only when the
+// graph is durable: encode a committing step's effects into its record,
+// and restore the store's image when Run starts. durable.go has the
+// committer and the rule that makes it safe.
+
+// SetCodec sets the codec that persists the channel's messages in a durable
+// graph, instead of [DefaultCodec]. Call it before [Graph.Run]; it returns c.
+func (c *Channel[T]) SetCodec(codec Codec[T]) *Channel[T] {
+	c.codec = codec
+	return c
+}
+
+// SetCodec sets the codec that persists the state in a durable graph,
+// instead of [DefaultCodec]. Call it before [Graph.Run]; it returns st.
+func (st *State[T]) SetCodec(codec Codec[T]) *State[T] {
+	st.codec = codec
+	return st
+}
+
+func (c *Channel[T]) resolveCodec() error {
+	if c.codec != nil {
+		return nil
+	}
+	codec, err := DefaultCodec[T]()
+	if err != nil {
+		return wiringErr("channel %q: %v", c.name, err)
+	}
+	c.codec = codec
+	return nil
+}
+
+func (st *State[T]) resolveCodec() error {
+	if st.codec != nil {
+		return nil
+	}
+	codec, err := DefaultCodec[T]()
+	if err != nil {
+		return wiringErr("state %q: %v", st.name, err)
+	}
+	st.codec = codec
+	return nil
+}
+
+// encode adds the staged messages, as one run, to the step's record, and
+// the publication of the new tail (and close) that follows durability.
+func (tx *Sender[T]) encode(r *record) error {
+	c := tx.ch
+	if tx.staged > 0 {
+		var data []byte
+		for i := range tx.staged {
+			var err error
+			start := len(data)
+			data = append(data, 0) // the frame's length, for lengths below 128
+			if data, err = c.codec.Append(data, c.buf[(tx.tail+i)&c.mask]); err != nil {
+				return fmt.Errorf("channel %q: %w", c.name, err)
+			}
+			data = frameAt(data, start)
+		}
+		r.appends = append(r.appends, store.Append{Channel: c.name, First: tx.tail, Count: int(tx.staged), Data: data})
+	}
+	if tx.staged > 0 || tx.closing {
+		r.pubs = append(r.pubs, publication{c: &c.chanCore, tail: tx.tail + tx.staged, close: tx.closing})
+	}
+	return nil
+}
+
+// frameAt turns the message encoded at data[start+1:] into a frame as
+// store.AppendFrame makes it: a uvarint length, then the bytes. One byte
+// was reserved for the length; a longer length shifts the bytes.
+func frameAt(data []byte, start int) []byte {
+	n := len(data) - start - 1
+	if n < 0x80 {
+		data[start] = byte(n)
+		return data
+	}
+	msg := slices.Clone(data[start+1:])
+	return store.AppendFrame(data[:start], msg)
+}
+
+// encode records how far the step consumed the channel, the replayed dead
+// letters it consumed, and the reset of the head's attempt count.
+func (rx *Receiver[T]) encode(r *record) error {
+	c := rx.ch
+	if rx.peeked > 0 {
+		r.heads = append(r.heads, headWrite{c.name, rx.head + rx.peeked})
+		r.pubs = append(r.pubs, publication{c: &c.chanCore, head: rx.head + rx.peeked})
+	}
+	if rx.peekedReplay > 0 {
+		c.replayMu.Lock()
+		for _, d := range c.letters[:rx.peekedReplay] {
+			r.removeDL = append(r.removeDL, d.ID)
+		}
+		c.replayMu.Unlock()
+	}
+	if c.attempts != 0 {
+		r.attempts = append(r.attempts, headWrite{c.name, 0})
+	}
+	return nil
+}
+
+// encode adds the working copy to the step's record.
+func (st *State[T]) encode(r *record) error {
+	data, err := st.codec.Append(nil, st.work)
+	if err != nil {
+		return fmt.Errorf("state %q: %w", st.name, err)
+	}
+	r.states = append(r.states, stateWrite{st.name, data})
+	return nil
+}
+
+// encode builds the record of the open step; an error fails the step.
+func (a *Actor) encode() error {
+	for _, p := range a.step.touched {
+		if err := p.encode(&a.rec); err != nil {
+			a.rec.reset()
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Channel[T]) encodeValue(v any) ([]byte, error) {
+	t, ok := v.(T)
+	if !ok {
+		return nil, fmt.Errorf("channel %q: value of type %T, want %s", c.name, v, c.typeName)
+	}
+	return c.codec.Append(nil, t)
+}
+
+// restore fills the channel with the unconsumed messages of its image.
+func (c *Channel[T]) restore(ci *store.ChannelImage, where string) error {
+	if uint64(len(ci.Messages)) > c.capacity {
+		return fmt.Errorf("steady: channel %q in %s holds %d unconsumed messages, more than its capacity %d",
+			c.name, where, len(ci.Messages), c.capacity)
+	}
+	for i, m := range ci.Messages {
+		v, err := c.codec.Decode(m)
+		if err != nil {
+			return fmt.Errorf("steady: channel %q in %s: message %d no longer decodes as %s: %w",
+				c.name, where, ci.Head+uint64(i), c.typeName, err)
+		}
+		c.buf[(ci.Head+uint64(i))&c.mask] = v
+	}
+	tail := ci.Head + uint64(len(ci.Messages))
+	c.head.Store(ci.Head)
+	c.tail.Store(tail)
+	c.consumed, c.attempts = ci.Head, ci.Attempts
+	if c.tx != nil {
+		c.tx.tail, c.tx.headCache = tail, ci.Head
+	}
+	if c.rx != nil {
+		c.rx.head, c.rx.released, c.rx.tailCache = ci.Head, ci.Head, tail
+	}
+	return nil
+}
+
+func (c *Channel[T]) decodeValue(b []byte) (any, error) {
+	v, err := c.codec.Decode(b)
+	return v, err
+}
+
+// restore installs the state's durable value.
+func (st *State[T]) restore(b []byte, where string) error {
+	v, err := st.codec.Decode(b)
+	if err != nil {
+		return fmt.Errorf("steady: state %q in %s no longer decodes as %s: %w", st.name, where, st.typeName, err)
+	}
+	st.committed = v
+	return nil
+}
+
+// anyState is a State without its type, as the graph keeps it.
+type anyState interface {
+	resolveCodec() error
+	restore(b []byte, where string) error
+	entity() store.Entity
+}
+
+func (st *State[T]) entity() store.Entity { return store.Entity{Name: st.name, Type: st.typeName} }
+
+// shape is the graph as a store file records it.
+func (g *Graph) shape() store.Shape {
+	var s store.Shape
+	for _, a := range g.actors {
+		s.Actors = append(s.Actors, a.name)
+	}
+	for _, c := range g.chanOrder {
+		cc := c.core()
+		s.Channels = append(s.Channels, store.Entity{Name: cc.name, Type: cc.typeName})
+	}
+	for _, st := range g.stateOrder {
+		s.States = append(s.States, st.entity())
+	}
+	return s
+}
+
+// load resolves every codec and restores the store's image, before any
+// actor runs. Any error leaves the store as it was.
+func (g *Graph) load() error {
+	var errs []error
+	for _, c := range g.chanOrder {
+		errs = append(errs, c.resolveCodec())
+	}
+	for _, st := range g.stateOrder {
+		errs = append(errs, st.resolveCodec())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	st := g.cfg.Store
+	img, err := st.Load(g.shape())
+	if err != nil {
+		return fmt.Errorf("steady: load %s: %w", st, err)
+	}
+	where := st.String()
+	for name, b := range img.States {
+		s := g.states[name]
+		if s == nil {
+			return fmt.Errorf("steady: %s holds state %q, which the graph does not have", where, name)
+		}
+		if err := s.restore(b, where); err != nil {
+			return err
+		}
+	}
+	for name, ci := range img.Channels {
+		c := g.channels[name]
+		if c == nil {
+			return fmt.Errorf("steady: %s holds channel %q, which the graph does not have", where, name)
+		}
+		if err := c.restore(ci, where); err != nil {
+			return err
+		}
+	}
+	letters := make([]DeadLetter, 0, len(img.DeadLetters))
+	for _, sd := range img.DeadLetters {
+		c := g.channels[sd.Channel]
+		if c == nil {
+			return fmt.Errorf("steady: %s holds dead letter %d of channel %q, which the graph does not have", where, sd.ID, sd.Channel)
+		}
+		v, err := c.decodeValue(sd.Value)
+		if err != nil {
+			return fmt.Errorf("steady: dead letter %d of channel %q in %s no longer decodes as %s: %w",
+				sd.ID, sd.Channel, where, c.core().typeName, err)
+		}
+		letters = append(letters, DeadLetter{
+			ID: sd.ID, Actor: sd.Actor, Channel: sd.Channel, Value: v, Err: errors.New(sd.Err),
+			Stack: sd.Stack, Attempts: sd.Attempts, Time: sd.Time,
+		})
+	}
+	g.deadLetters.load(letters, img.NextDeadLetterID)
+	g.resumed = !img.Fresh
+	return nil
+}
+
+// Resumed reports whether Run resumed from a store that held an earlier
+// run's commits.
+func (g *Graph) Resumed() bool { return g.resumed }
+
+// persistQuarantine records a quarantine: the message left channel c (the
+// ring's head, or the replayed letter replaced), and d joined the store.
+func (a *Actor) persistQuarantine(c *chanCore, replaced uint64, d DeadLetter) {
+	r := &a.rec
+	v, err := c.anyCh.encodeValue(d.Value)
+	sd := store.DeadLetter{ID: d.ID, Actor: d.Actor, Channel: d.Channel, Value: v,
+		Stack: d.Stack, Attempts: d.Attempts, Time: d.Time}
+	if d.Err != nil {
+		sd.Err = d.Err.Error()
+	}
+	if err != nil {
+		// The message came through this codec, so this does not happen
+		// with a deterministic codec; keep the failure rather than lose it.
+		sd.Err += fmt.Sprintf(" (value not persisted: %v)", err)
+	}
+	if replaced != 0 {
+		r.removeDL = append(r.removeDL, replaced)
+	} else {
+		head := c.in.ringHead()
+		r.heads = append(r.heads, headWrite{c.name, head})
+		r.pubs = append(r.pubs, publication{c: c, head: head})
+	}
+	r.attempts = append(r.attempts, headWrite{c.name, 0})
+	r.addDL = append(r.addDL, sd)
+	r.nextDL = d.ID
+	a.dur.submit(r)
+}
