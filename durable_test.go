@@ -307,7 +307,7 @@ func TestDurableStateThatNoLongerDecodes(t *testing.T) {
 	ms.states["count"] = []byte("garbage") // as a codec change would leave it
 	g2, _ := counterGraph(cfg, 1)
 	err := g2.Run(context.Background())
-	if err == nil || !strings.Contains(err.Error(), `state "count" in memory store no longer decodes as uint64`) {
+	if err == nil || !strings.Contains(err.Error(), `steady: cannot resume from the store: state "count" in memory store no longer decodes as uint64`) {
 		t.Fatalf("Run: %v", err)
 	}
 }
@@ -324,5 +324,37 @@ func TestDurableCommitFailureStopsTheGraph(t *testing.T) {
 	}
 	if ds := g.DurableStats(); ds.Err == nil {
 		t.Error("DurableStats().Err is nil")
+	}
+}
+
+// TestLoadBeforeRun: Load shows what an earlier run left before any actor
+// runs, seals the graph, and Run carries on from it.
+func TestLoadBeforeRun(t *testing.T) {
+	ms := newMemStore()
+	cfg := quiet()
+	cfg.Store = ms
+	g, _ := counterGraph(cfg, 7)
+	if err := g.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	g2, st := counterGraph(cfg, 7)
+	if err := g2.Load(); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Value(); got != 7 || !g2.Resumed() {
+		t.Fatalf("after Load: count %d, resumed %v; want 7, true", got, g2.Resumed())
+	}
+	if a := g2.Actor("late", func(*steady.Actor) error { return nil }); !errors.Is(a.Err(), steady.ErrGraphRunning) {
+		t.Errorf("adding an actor after Load: %v, want ErrGraphRunning", a.Err())
+	}
+	// The refused actor is not part of the graph Load sealed.
+	if err := g2.Run(context.Background()); err != nil {
+		t.Fatalf("Run after Load: %v", err)
+	}
+	if got := st.Value(); got != 14 {
+		t.Errorf("after Run: count %d, want 14", got)
+	}
+	if err := g2.Load(); !errors.Is(err, steady.ErrGraphRunning) {
+		t.Errorf("Load after Run: %v, want ErrGraphRunning", err)
 	}
 }

@@ -41,9 +41,14 @@ var (
 	// reports every such mistake before it starts any actor.
 	ErrWiring = errors.New("steady: wiring")
 
-	// ErrGraphRunning is returned when the graph is changed, or run again,
-	// after Run was called.
-	ErrGraphRunning = errors.New("steady: graph already running")
+	// ErrGraphRunning is returned when the graph is changed after
+	// [Graph.Load] or [Graph.Run] was called, or run again.
+	ErrGraphRunning = errors.New("steady: graph already loaded or running")
+
+	// ErrLoad marks a store a durable graph cannot resume from: its file
+	// belongs to a graph of another shape, is damaged, or holds a value
+	// that no longer decodes. The error names the file and what is wrong.
+	ErrLoad = errors.New("steady: cannot resume from the store")
 
 	// ErrDeadLetterNotFound is returned by [Graph.Replay] for an unknown id.
 	ErrDeadLetterNotFound = errors.New("steady: dead letter not found")

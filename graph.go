@@ -134,7 +134,9 @@ type Graph struct {
 	stateOwnr  map[string]**Actor
 
 	dur     *durable // the committer of a graph with a store
-	resumed bool     // Run loaded an earlier run's commits
+	loaded  bool     // Load ran: the graph can no longer change
+	loadErr error    // what Load found
+	resumed bool     // Load found an earlier run's commits
 
 	deadLetters deadLetterStore
 	metrics     graphMetrics
@@ -220,7 +222,7 @@ func (g *Graph) register(k kind, name string, v any) error {
 	defer g.mu.Unlock()
 	var err error
 	switch {
-	case g.started:
+	case g.started || g.loaded:
 		err = fmt.Errorf("%w: cannot add %q", ErrGraphRunning, name)
 	case name == "":
 		err = wiringErr("%s with an empty name", [...]string{"actor", "channel", "state"}[k])
@@ -260,7 +262,7 @@ func (g *Graph) bindEnd(c anyChannel, end **Actor, a *Actor, role string) error 
 	name := c.core().name
 	var err error
 	switch {
-	case g.started:
+	case g.started || g.loaded:
 		err = fmt.Errorf("%w: cannot bind channel %q", ErrGraphRunning, name)
 	case a == nil || a.g != g || a.err != nil:
 		err = wiringErr("channel %q: %s is not a valid actor of this graph", name, role)
@@ -281,7 +283,7 @@ func (g *Graph) bindState(name string, owner **Actor, a *Actor) error {
 	defer g.mu.Unlock()
 	var err error
 	switch {
-	case g.started:
+	case g.started || g.loaded:
 		err = fmt.Errorf("%w: cannot bind state %q", ErrGraphRunning, name)
 	case a == nil || a.g != g || a.err != nil:
 		err = wiringErr("state %q: owner is not a valid actor of this graph", name)
@@ -335,11 +337,8 @@ func (g *Graph) Run(ctx context.Context) error {
 		return ErrGraphRunning
 	}
 	g.started = true
-	err := g.validate()
+	err := g.loadLocked()
 	g.mu.Unlock()
-	if err == nil && g.dur != nil {
-		err = g.load()
-	}
 	if err != nil {
 		g.stoppedAll.Store(true)
 		g.hardStop()

@@ -140,13 +140,13 @@ func (c *Channel[T]) encodeValue(v any) ([]byte, error) {
 // restore fills the channel with the unconsumed messages of its image.
 func (c *Channel[T]) restore(ci *store.ChannelImage, where string) error {
 	if uint64(len(ci.Messages)) > c.capacity {
-		return fmt.Errorf("steady: channel %q in %s holds %d unconsumed messages, more than its capacity %d",
+		return fmt.Errorf("channel %q in %s holds %d unconsumed messages, more than its capacity %d",
 			c.name, where, len(ci.Messages), c.capacity)
 	}
 	for i, m := range ci.Messages {
 		v, err := c.codec.Decode(m)
 		if err != nil {
-			return fmt.Errorf("steady: channel %q in %s: message %d no longer decodes as %s: %w",
+			return fmt.Errorf("channel %q in %s: message %d no longer decodes as %s: %w",
 				c.name, where, ci.Head+uint64(i), c.typeName, err)
 		}
 		c.buf[(ci.Head+uint64(i))&c.mask] = v
@@ -173,7 +173,7 @@ func (c *Channel[T]) decodeValue(b []byte) (any, error) {
 func (st *State[T]) restore(b []byte, where string) error {
 	v, err := st.codec.Decode(b)
 	if err != nil {
-		return fmt.Errorf("steady: state %q in %s no longer decodes as %s: %w", st.name, where, st.typeName, err)
+		return fmt.Errorf("state %q in %s no longer decodes as %s: %w", st.name, where, st.typeName, err)
 	}
 	st.committed = v
 	return nil
@@ -204,6 +204,39 @@ func (g *Graph) shape() store.Shape {
 	return s
 }
 
+// Load checks the graph's wiring and, for a durable graph, resumes it from
+// its [Config.Store]: states get their last durable values, channels their
+// unconsumed messages, the dead-letter store its letters. [Graph.Run]
+// calls it if it was not called; call it first to read what an earlier run
+// left ([State.Value], [Graph.DeadLetters], [Graph.Resumed]) before any
+// actor runs. After Load the graph can no longer change. A store that does
+// not fit the graph (another shape, a value that no longer decodes, a
+// damaged file) is an error wrapping [ErrLoad], and the store is left as
+// it was. Calls after the first return the first one's error.
+func (g *Graph) Load() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.started {
+		return ErrGraphRunning
+	}
+	return g.loadLocked()
+}
+
+// loadLocked is Load with g.mu held.
+func (g *Graph) loadLocked() error {
+	if g.loaded {
+		return g.loadErr
+	}
+	g.loaded = true
+	g.loadErr = g.validate()
+	if g.loadErr == nil && g.dur != nil {
+		if err := g.load(); err != nil {
+			g.loadErr = fmt.Errorf("%w: %w", ErrLoad, err)
+		}
+	}
+	return g.loadErr
+}
+
 // load resolves every codec and restores the store's image, before any
 // actor runs. Any error leaves the store as it was.
 func (g *Graph) load() error {
@@ -220,13 +253,13 @@ func (g *Graph) load() error {
 	st := g.cfg.Store
 	img, err := st.Load(g.shape())
 	if err != nil {
-		return fmt.Errorf("steady: load %s: %w", st, err)
+		return fmt.Errorf("load %s: %w", st, err)
 	}
 	where := st.String()
 	for name, b := range img.States {
 		s := g.states[name]
 		if s == nil {
-			return fmt.Errorf("steady: %s holds state %q, which the graph does not have", where, name)
+			return fmt.Errorf("%s holds state %q, which the graph does not have", where, name)
 		}
 		if err := s.restore(b, where); err != nil {
 			return err
@@ -235,7 +268,7 @@ func (g *Graph) load() error {
 	for name, ci := range img.Channels {
 		c := g.channels[name]
 		if c == nil {
-			return fmt.Errorf("steady: %s holds channel %q, which the graph does not have", where, name)
+			return fmt.Errorf("%s holds channel %q, which the graph does not have", where, name)
 		}
 		if err := c.restore(ci, where); err != nil {
 			return err
@@ -245,11 +278,11 @@ func (g *Graph) load() error {
 	for _, sd := range img.DeadLetters {
 		c := g.channels[sd.Channel]
 		if c == nil {
-			return fmt.Errorf("steady: %s holds dead letter %d of channel %q, which the graph does not have", where, sd.ID, sd.Channel)
+			return fmt.Errorf("%s holds dead letter %d of channel %q, which the graph does not have", where, sd.ID, sd.Channel)
 		}
 		v, err := c.decodeValue(sd.Value)
 		if err != nil {
-			return fmt.Errorf("steady: dead letter %d of channel %q in %s no longer decodes as %s: %w",
+			return fmt.Errorf("dead letter %d of channel %q in %s no longer decodes as %s: %w",
 				sd.ID, sd.Channel, where, c.core().typeName, err)
 		}
 		letters = append(letters, DeadLetter{
