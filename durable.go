@@ -266,9 +266,9 @@ const latencyWindow = 4096
 
 // durableLatency keeps the recent commit latencies.
 type durableLatency struct {
-	batches int64
-	commit, wait   []time.Duration // ring buffers of latencyWindow
-	next           int
+	batches      int64
+	commit, wait []time.Duration // ring buffers of latencyWindow
+	next         int
 }
 
 func (l *durableLatency) add(commit, wait time.Duration) {
