@@ -151,7 +151,7 @@ func (d *durable) submit(r *record) {
 	}
 	b.AddDeadLetters = append(b.AddDeadLetters, r.addDL...)
 	b.RemoveDeadLetters = append(b.RemoveDeadLetters, r.removeDL...)
-	b.NextDeadLetterID = max(b.NextDeadLetterID, r.nextDL)
+	b.LastDeadLetterID = max(b.LastDeadLetterID, r.nextDL)
 	d.pubs = append(d.pubs, r.pubs...)
 	if d.inPending == 0 {
 		d.firstAt = time.Now()

@@ -45,7 +45,7 @@ func (m *memStore) Load(shape store.Shape) (*store.Image, error) {
 		return img, nil
 	}
 	if fmt.Sprint(*m.shape) != fmt.Sprint(shape) {
-		return nil, fmt.Errorf("%w: have %v, want %v", store.ErrShape, *m.shape, shape)
+		return nil, fmt.Errorf("%w: memory store: have %v, want %v", store.ErrShape, *m.shape, shape)
 	}
 	maps.Copy(img.States, m.states)
 	for name, byseq := range m.msgs {
@@ -70,7 +70,7 @@ func (m *memStore) Load(shape store.Shape) (*store.Image, error) {
 	for _, id := range slices.Sorted(maps.Keys(m.dead)) {
 		img.DeadLetters = append(img.DeadLetters, m.dead[id])
 	}
-	img.NextDeadLetterID = m.nextDL
+	img.LastDeadLetterID = m.nextDL
 	return img, nil
 }
 
@@ -112,7 +112,7 @@ func (m *memStore) Commit(b *store.Batch) error {
 	for _, id := range b.RemoveDeadLetters {
 		delete(m.dead, id)
 	}
-	m.nextDL = max(m.nextDL, b.NextDeadLetterID)
+	m.nextDL = max(m.nextDL, b.LastDeadLetterID)
 	return nil
 }
 

@@ -253,7 +253,7 @@ func (g *Graph) load() error {
 	st := g.cfg.Store
 	img, err := st.Load(g.shape())
 	if err != nil {
-		return fmt.Errorf("load %s: %w", st, err)
+		return err // the store's errors name its file
 	}
 	where := st.String()
 	for name, b := range img.States {
@@ -290,7 +290,7 @@ func (g *Graph) load() error {
 			Stack: sd.Stack, Attempts: sd.Attempts, Time: sd.Time,
 		})
 	}
-	g.deadLetters.load(letters, img.NextDeadLetterID)
+	g.deadLetters.load(letters, img.LastDeadLetterID)
 	g.resumed = !img.Fresh
 	return nil
 }

@@ -15,7 +15,7 @@ func AppendFrame(dst, msg []byte) []byte {
 // Frames splits data into its count frames. The slices share data's
 // memory. It fails if data does not hold exactly count frames.
 func Frames(data []byte, count int) ([][]byte, error) {
-	out := make([][]byte, 0, count)
+	out := make([][]byte, 0, max(min(count, len(data)), 0)) // a frame is at least a byte
 	for len(data) > 0 {
 		n, k := binary.Uvarint(data)
 		if k <= 0 || n > uint64(len(data)-k) {

@@ -5,7 +5,7 @@
 // messages it sent, how far it consumed each input, and the dead letters it
 // added or removed. The graph's committer goroutine gathers the steps of
 // all actors into one Batch and hands it to [Store.Commit], which writes it
-// atomically and durably: one transaction and one fsync for many steps
+// atomically and durably: one transaction, and its fsyncs, for many steps
 // (group commit). A step's outputs reach the next actor only once its batch
 // is durable, so whatever prefix of batches survives a crash is a consistent
 // cut of the graph, and [Store.Load] resumes from it.
@@ -27,7 +27,7 @@ type Store interface {
 	// returns what it holds. A new, empty store records the shape and
 	// returns an empty image. On an existing store Load writes nothing:
 	// a mismatch or a damaged record is an error, and the store is left
-	// as it was.
+	// as it was. Errors name the store (its file, for instance).
 	Load(shape Shape) (*Image, error)
 
 	// Commit writes b atomically: after a crash, either all of b is in
@@ -67,8 +67,8 @@ type Image struct {
 	// DeadLetters lists the quarantined messages still in the store,
 	// by ascending ID.
 	DeadLetters []DeadLetter
-	// NextDeadLetterID is the highest dead-letter ID ever given out.
-	NextDeadLetterID uint64
+	// LastDeadLetterID is the highest dead-letter ID ever given out.
+	LastDeadLetterID uint64
 }
 
 // ChannelImage is the durable part of one channel.
@@ -114,8 +114,8 @@ type Batch struct {
 	AddDeadLetters []DeadLetter
 	// RemoveDeadLetters are the IDs of dead letters replayed and consumed.
 	RemoveDeadLetters []uint64
-	// NextDeadLetterID, when not zero, is the new highest dead-letter ID.
-	NextDeadLetterID uint64
+	// LastDeadLetterID, when not zero, is the new highest dead-letter ID.
+	LastDeadLetterID uint64
 }
 
 // Append is a run of messages sent on one channel.
@@ -138,14 +138,14 @@ func (b *Batch) Reset() {
 	clear(b.AddDeadLetters)
 	b.AddDeadLetters = b.AddDeadLetters[:0]
 	b.RemoveDeadLetters = b.RemoveDeadLetters[:0]
-	b.NextDeadLetterID = 0
+	b.LastDeadLetterID = 0
 }
 
 // Empty reports whether b writes nothing.
 func (b *Batch) Empty() bool {
 	return len(b.States) == 0 && len(b.Appends) == 0 && len(b.Heads) == 0 &&
 		len(b.Attempts) == 0 && len(b.AddDeadLetters) == 0 &&
-		len(b.RemoveDeadLetters) == 0 && b.NextDeadLetterID == 0
+		len(b.RemoveDeadLetters) == 0 && b.LastDeadLetterID == 0
 }
 
 // Errors a store returns, wrapped with the file and the detail.
@@ -158,5 +158,5 @@ var (
 	// ErrShape: the file belongs to a graph of another shape.
 	ErrShape = errors.New("store: state file belongs to a graph of another shape")
 	// ErrLocked: another process has the state directory open.
-	ErrLocked = errors.New("store: state directory is in use by another process")
+	ErrLocked = errors.New("store: state directory is in use (by another process, or another Open)")
 )
