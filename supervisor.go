@@ -40,7 +40,7 @@ func (g *Graph) supervise(a *Actor) {
 			return
 		case errors.Is(err, ErrStopGraph):
 			stop(StatusStopped, nil)
-			g.Shutdown(fmt.Sprintf("actor %q returned ErrStopGraph", a.name))
+			g.Shutdown(fmt.Sprintf("actor %q: %v", a.name, err))
 			return
 		}
 		failedAt := time.Now()

@@ -241,7 +241,7 @@ func verifyOut(path string, gen, logged uint64, fileLen int64, dead []uint64) (b
 		cat, catOK := robust.ParseCategory(string(cs))
 		switch {
 		case !ok || err != nil || !catOK:
-			return false, fmt.Sprintf("line %d: %q is not \"value<TAB>category\"", lines, sc.Text())
+			return false, fmt.Sprintf("line %d: %.60q is not \"value<TAB>category\"", lines, sc.Text())
 		case v < next:
 			return false, fmt.Sprintf("line %d: value %d after %d (repeated or out of order)", lines, v, next-1)
 		case cat != robust.Categorize(v):

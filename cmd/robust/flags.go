@@ -29,6 +29,8 @@ type config struct {
 	logLevel  slog.Level
 	preset    string
 	telemetry string // address of the dashboard and /metrics; "" for none
+	state     string // the state directory; "" to keep everything in memory
+	reset     bool   // start the state directory afresh
 }
 
 // maxBatch bounds -batch: the value and message channels hold four batches
@@ -89,6 +91,8 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 		slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError),
 		"log", "log `level` on stderr: debug (every event and message, in detail), info, warn or error")
 	fs.Var(addrFlag{&cfg.telemetry}, "telemetry", "serve the live dashboard, /metrics and /healthz on `ADDR` (host:port; \":9900\" binds 127.0.0.1); empty disables")
+	fs.StringVar(&cfg.state, "state", "", "keep the pipeline's state in `DIR` (created if missing): a run resumes where the previous one stopped or was killed")
+	fs.BoolVar(&cfg.reset, "reset", false, "with -state, delete the directory's state first and start afresh")
 	fs.Var(choice(&cfg.preset, presetNames(), presetNames()...), "preset", "a usage scenario, `name`: "+strings.Join(presetNames(), ", ")+" (explicit flags override it)")
 	return fs
 }
@@ -112,6 +116,9 @@ func parseFlags(args []string) (config, error) {
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected argument %q (flags only)", fs.Arg(0))
+	}
+	if cfg.reset && cfg.state == "" {
+		return cfg, errors.New("flag -reset needs -state DIR: without it nothing is kept to reset")
 	}
 	if cfg.preset != "" {
 		explicit := map[string]bool{}

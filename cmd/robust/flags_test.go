@@ -43,6 +43,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-preset", "turbo"}, `invalid value "turbo" for flag -preset: must be one of dev, stress, monitor, production`},
 		{[]string{"-log", "loud"}, `invalid value "loud" for flag -log: must be one of debug, info, warn, error`},
 		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"-reset"}, `flag -reset needs -state DIR`},
 		{[]string{"-out", filepath.Join(dir, "missing", "out.tsv")}, `for flag -out: no such file or directory`},
 		{[]string{"-out", dir}, `for flag -out: is a directory`},
 		{[]string{"-out", filepath.Join(notADir, "out.tsv")}, `for flag -out: not a directory`},

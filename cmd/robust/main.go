@@ -7,8 +7,9 @@
 //	go run ./cmd/robust -h              # flags and presets
 //
 // The actors are in package [github.com/steady-go/steady/examples/robust].
-// The exit status is 0 when every check passes, 1 when one fails, and 2
-// for invalid flags, in which case nothing runs and no file is touched.
+// The exit status is 0 when every check passes, 1 when one fails or the
+// state directory (-state) cannot be used, and 2 for invalid flags; in
+// either of the last two cases nothing runs and no file is changed.
 package main
 
 import (
@@ -38,6 +39,11 @@ func robustMain(args []string, stdout, stderr io.Writer) int {
 		return usageError(stderr, err)
 	}
 	p, err := build(cfg, stderr)
+	var setupErr *setupError
+	if errors.As(err, &setupErr) {
+		fmt.Fprintf(stderr, "robust: %v\n", err)
+		return 1
+	}
 	if err != nil {
 		return usageError(stderr, err)
 	}

@@ -122,6 +122,10 @@ type jsonReport struct {
 	} `json:"checks"`
 	Passed         bool   `json:"passed"`
 	ShutdownReason string `json:"shutdown_reason"`
+	Beats          uint64 `json:"beats"`
+	Resumed        bool   `json:"resumed"`
+	Completed      bool   `json:"already_completed"`
+	LoggedThisRun  uint64 `json:"logged_this_run"`
 }
 
 // parseReport parses stdout as exactly one JSON object with every field of

@@ -36,6 +36,15 @@ type report struct {
 	MessagesPerSecond float64 `json:"messages_per_second"` // logged per second of the run
 	ShutdownReason    string  `json:"shutdown_reason"`
 	Out               string  `json:"out,omitempty"`
+
+	// With -state: the directory, whether this run resumed an earlier
+	// one, and whether that one had already completed. Generated, Logged,
+	// Beats, the dead letters and the checks then cover every run of the
+	// directory; the actors' figures and LoggedThisRun this run alone.
+	State         string `json:"state,omitempty"`
+	Resumed       bool   `json:"resumed"`
+	Completed     bool   `json:"already_completed"`
+	LoggedThisRun uint64 `json:"logged_this_run"`
 }
 
 type deadLetter struct {
@@ -91,12 +100,16 @@ func (p *pipeline) report(runErr, outErr error, elapsed time.Duration) *report {
 		ElapsedMS:      ms(elapsed),
 		ShutdownReason: p.g.ShutdownReason(),
 		Out:            p.cfg.out,
+		State:          p.cfg.state,
+		Resumed:        p.resumed,
+		Completed:      p.completed,
+		LoggedThisRun:  ls.Logged - p.logged0,
 	}
 	if p.cfg.faults == robust.Chaos {
 		r.ChaosRate = p.cfg.chaosRate
 	}
 	if s := elapsed.Seconds(); s > 0 {
-		r.MessagesPerSecond = math.Round(float64(ls.Logged) / s)
+		r.MessagesPerSecond = math.Round(float64(r.LoggedThisRun) / s)
 	}
 	for _, d := range p.g.DeadLetters() {
 		v, _ := letterValue(d.Value)
@@ -170,8 +183,17 @@ func (r *report) writeText(w io.Writer) error {
 		mode = fmt.Sprintf("chaos faults at %g per step", r.ChaosRate)
 	}
 	elapsed := time.Duration(r.ElapsedMS * float64(time.Millisecond)).Round(time.Millisecond)
-	fmt.Fprintf(&b, "\nrobust: %s, seed %d, -batch %d: %d values generated, %d logged, %d dead-lettered in %v (%.0f messages/s)\n",
-		mode, r.Seed, r.Batch, r.Generated, r.Logged, len(r.DeadLetters), elapsed, r.MessagesPerSecond)
+	if r.Resumed {
+		what := "resumed"
+		if r.Completed {
+			what = "had already completed"
+		}
+		fmt.Fprintf(&b, "\nrobust: %s, seed %d, -batch %d: %d values generated, %d logged, %d dead-lettered over every run of %s; this run %s and logged %d in %v (%.0f messages/s)\n",
+			mode, r.Seed, r.Batch, r.Generated, r.Logged, len(r.DeadLetters), r.State, what, r.LoggedThisRun, elapsed, r.MessagesPerSecond)
+	} else {
+		fmt.Fprintf(&b, "\nrobust: %s, seed %d, -batch %d: %d values generated, %d logged, %d dead-lettered in %v (%.0f messages/s)\n",
+			mode, r.Seed, r.Batch, r.Generated, r.Logged, len(r.DeadLetters), elapsed, r.MessagesPerSecond)
+	}
 	fmt.Fprintf(&b, "shutdown: %s; %d beats, %d values drained after the last beat\n\n", r.ShutdownReason, r.Beats, r.Drained)
 
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)

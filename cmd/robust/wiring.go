@@ -5,15 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/examples/robust"
+	"github.com/steady-go/steady/store"
 	"github.com/steady-go/steady/telemetry"
 )
 
@@ -23,7 +26,13 @@ type pipeline struct {
 	cfg  config
 	seed uint64
 	log  *slog.Logger
-	out  *os.File // nil without -out
+	out  *os.File    // nil without -out
+	st   *store.Bolt // nil without -state
+
+	// What the state directory held when the run began.
+	resumed   bool
+	completed bool   // its run had sent all of -beats already
+	logged0   uint64 // messages logged before this run
 
 	g        *steady.Graph
 	beats    *steady.Channel[uint64]
@@ -63,25 +72,57 @@ const progressEvery = time.Second
 // gets the reported seed back exactly.
 const maxJSONSafeSeed = 1 << 53
 
-// build checks that -out can be written (it is opened last, so that no
-// other mistake leaves it behind) and wires the graph.
-func build(cfg config, stderr io.Writer) (*pipeline, error) {
+// setupError is a failure to prepare the run that is not a bad flag: a
+// state directory that cannot be opened or resumed from.
+type setupError struct{ err error }
+
+func (e *setupError) Error() string { return e.err.Error() }
+func (e *setupError) Unwrap() error { return e.err }
+
+// build opens the state directory (-state), checks that -out can be
+// written, wires the graph and, with -state, loads what the directory
+// holds. A flag that is wrong is an error; a state directory that cannot be
+// used is a *setupError. Either way nothing else is changed: the state file
+// stays as it was, and an -out file this call created is removed.
+func build(cfg config, stderr io.Writer) (_ *pipeline, err error) {
 	p := &pipeline{cfg: cfg, seed: cfg.seed}
 	for p.seed == 0 {
 		p.seed = rand.Uint64N(maxJSONSafeSeed)
 	}
-	if cfg.out != "" {
-		// Created but not truncated: the logger cuts the file to its
-		// committed length, zero, when it starts.
-		f, err := os.OpenFile(cfg.out, os.O_WRONLY|os.O_CREATE, 0o644)
+	defer func() {
 		if err != nil {
-			return nil, fmt.Errorf("invalid value %q for flag -out: %w", cfg.out, errors.Unwrap(err))
+			p.close()
+		}
+	}()
+	if cfg.state != "" {
+		if err := openState(p, cfg); err != nil {
+			return nil, &setupError{err}
+		}
+	}
+	if cfg.out != "" {
+		_, statErr := os.Stat(cfg.out)
+		// Created but not truncated: the logger cuts the file to its
+		// committed length when it starts (zero on a fresh run).
+		f, openErr := os.OpenFile(cfg.out, os.O_WRONLY|os.O_CREATE, 0o644)
+		if openErr != nil {
+			return nil, fmt.Errorf("invalid value %q for flag -out: %w", cfg.out, errors.Unwrap(openErr))
 		}
 		p.out = f
+		if errors.Is(statErr, fs.ErrNotExist) {
+			// err is build's result: remove the file if build fails.
+			defer func() {
+				if err != nil {
+					os.Remove(cfg.out)
+				}
+			}()
+		}
 	}
 	p.log = slog.New(newLineHandler(stderr, cfg.logLevel))
 
 	gcfg := steady.Config{Logger: p.log, Seed: p.seed, ShutdownTimeout: shutdownTimeout}
+	if p.st != nil {
+		gcfg.Store = p.st
+	}
 	if cfg.logLevel <= slog.LevelDebug {
 		gcfg.OnEvent = p.logStack
 	}
@@ -109,7 +150,46 @@ func build(cfg config, stderr io.Writer) (*pipeline, error) {
 		lcfg.Out = p.out // only when set: a nil *os.File in the interface is not nil
 	}
 	p.logger = robust.NewLogger(g, p.messages, lcfg)
+	if p.st != nil {
+		if err := g.Load(); err != nil {
+			return nil, &setupError{err}
+		}
+		p.resumed = g.Resumed()
+		p.completed = cfg.beats > 0 && p.heartbeat.State.Value().Beats >= cfg.beats
+		p.logged0 = p.logger.State.Value().Logged
+	}
 	return p, nil
+}
+
+// openState opens the -state directory, first deleting its state with
+// -reset.
+func openState(p *pipeline, cfg config) error {
+	if cfg.reset {
+		err := os.Remove(filepath.Join(cfg.state, store.FileName))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("-reset: %w", err)
+		}
+	}
+	st, err := store.Open(cfg.state, nil)
+	if err != nil {
+		return err
+	}
+	p.st = st
+	return nil
+}
+
+// close releases the state directory and the output file, if open.
+func (p *pipeline) close() error {
+	var errs []error
+	if p.out != nil {
+		errs = append(errs, p.out.Close())
+		p.out = nil
+	}
+	if p.st != nil {
+		errs = append(errs, p.st.Close())
+		p.st = nil
+	}
+	return errors.Join(errs...)
 }
 
 // startTelemetry serves the dashboard on -telemetry. When that address is
@@ -143,6 +223,17 @@ func (p *pipeline) logStack(e steady.Event) {
 func (p *pipeline) run(ctx context.Context) *report {
 	p.log.Info(fmt.Sprintf("robust: %s faults, seed %d, -rate %v -beats %d -batch %d",
 		p.cfg.faults, p.seed, p.cfg.rate, p.cfg.beats, p.cfg.batch))
+	switch {
+	case p.completed:
+		p.log.Info(fmt.Sprintf("robust: %s holds a completed run (%d beats); here is its report. -reset starts afresh",
+			p.cfg.state, p.heartbeat.State.Value().Beats))
+		// Nothing to do: every producer stops at once, and the consumers
+		// find their inputs empty.
+		p.g.Shutdown(fmt.Sprintf("%s holds a completed run", p.cfg.state))
+	case p.resumed:
+		p.log.Info(fmt.Sprintf("robust: resuming from %s: %d values generated, %d logged, %d dead letters so far",
+			p.cfg.state, p.generator.State.Value().Next, p.logged0, len(p.g.DeadLetters())))
+	}
 	if p.telemetry != nil {
 		p.startTelemetry()
 		defer p.telemetry.Close()
@@ -154,8 +245,18 @@ func (p *pipeline) run(ctx context.Context) *report {
 	if p.out != nil {
 		// The committed length is the output's true length. The logger
 		// cuts a failed step's lines when it runs again; this covers a
-		// logger that never did (a hard stop after a failure).
-		outErr = errors.Join(p.out.Truncate(p.logger.State.Value().FileLen), p.out.Close())
+		// logger that never did (a hard stop after a failure). It only
+		// ever cuts: a file shorter than its committed length lost lines
+		// (the logger refused to run on it), and padding would hide that.
+		committed := p.logger.State.Value().FileLen
+		if fi, err := p.out.Stat(); err != nil || fi.Size() > committed {
+			outErr = p.out.Truncate(committed)
+		}
+		outErr = errors.Join(outErr, p.out.Close())
+		p.out = nil
+	}
+	if err := p.close(); err != nil {
+		p.log.Error(fmt.Sprintf("robust: closing %s: %v", p.cfg.state, err))
 	}
 	return p.report(runErr, outErr, elapsed)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strconv"
 	"time"
@@ -111,8 +112,18 @@ func (x *Logger) Injected() int64 { return x.faults.Injected() }
 
 func (x *Logger) run(a *steady.Actor) error {
 	if x.cfg.Out != nil {
+		committed := x.State.Value().FileLen
+		if f, ok := x.cfg.Out.(interface{ Stat() (os.FileInfo, error) }); ok {
+			// A durable logger resuming on an output that lost committed
+			// lines (another file, or one changed by hand) cannot make it
+			// whole again: stop rather than pad it.
+			if fi, err := f.Stat(); err == nil && fi.Size() < committed {
+				return fmt.Errorf("%w: the output has %d bytes, fewer than the %d committed: it was replaced or cut outside the logger",
+					steady.ErrStopGraph, fi.Size(), committed)
+			}
+		}
 		// Cut whatever a failed step wrote past the committed end.
-		if err := x.cfg.Out.Truncate(x.State.Value().FileLen); err != nil {
+		if err := x.cfg.Out.Truncate(committed); err != nil {
 			return fmt.Errorf("cut the output back to its committed length: %w", err)
 		}
 	}

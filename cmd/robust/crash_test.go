@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// soakKills is how many SIGKILLs the crash tests deal; STEADY_SOAK_KILLS
+// raises it for a longer soak.
+func soakKills(t *testing.T, ci int) int {
+	if s := os.Getenv("STEADY_SOAK_KILLS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("STEADY_SOAK_KILLS=%q: want a positive whole number", s)
+		}
+		return n
+	}
+	return ci
+}
+
+// killAndResume runs robust with -state and -out, kills it with SIGKILL at
+// random instants kills times, then lets it finish, and checks the last
+// run's report and, on its own, the output file: every value exactly once,
+// in order, except the dead-lettered ones.
+func killAndResume(t *testing.T, kills int, args ...string) jsonReport {
+	t.Helper()
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.tsv")
+	args = append([]string{"-state", filepath.Join(dir, "state"), "-out", out, "-report", "json", "-log", "error"}, args...)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	killed, resumed := 0, 0
+	for killed < kills {
+		cmd, stdout, stderr := start(t, ctx, args...)
+		// Mostly while it works, sometimes while it starts up or opens
+		// its state.
+		time.Sleep(time.Duration(5+rng.IntN(250)) * time.Millisecond)
+		_ = cmd.Process.Kill() // SIGKILL; it may have exited already
+		res := wait(t, cmd, stdout, stderr)
+		if res.status == 0 {
+			t.Fatalf("the run finished after %d kills, before the test was done killing it: raise -beats\n%s", killed, res.stdout)
+		}
+		if res.status != -1 {
+			t.Fatalf("after %d kills, a run failed by itself (status %d):\n%s", killed, res.status, res.stderr)
+		}
+		killed++
+		if info, err := os.Stat(out); err == nil && info.Size() > 0 {
+			resumed++ // a later run resumes from a state with logged lines
+		}
+	}
+	res := runRobust(t, args...)
+	r := parseReport(t, res.stdout)
+	requirePassed(t, res, r)
+	verifyOutFile(t, out, r)
+	if !r.Resumed {
+		t.Error("the last run did not resume")
+	}
+	if resumed < kills/2 {
+		t.Errorf("only %d of %d kills struck after the logger had written", resumed, kills)
+	}
+	t.Logf("%d kills (%d after output began); %d values generated, %d logged, %d dead letters over all runs",
+		killed, resumed, r.Generated, r.Logged, len(r.DeadLetters))
+	return r
+}
+
+// TestKillAndResume: scripted failures, and SIGKILL at random instants.
+func TestKillAndResume(t *testing.T) {
+	t.Parallel()
+	r := killAndResume(t, soakKills(t, 50), "-rate", "2ms", "-beats", "4000", "-batch", "10")
+	if r.Beats != 4000 {
+		t.Errorf("%d beats over all runs, want -beats 4000", r.Beats)
+	}
+	if len(r.DeadLetters) != 1 {
+		t.Errorf("dead letters %+v, want the poison alone", r.DeadLetters)
+	}
+}
+
+// TestKillAndResumeUnderChaos: random panics in every actor, and SIGKILL.
+func TestKillAndResumeUnderChaos(t *testing.T) {
+	t.Parallel()
+	killAndResume(t, soakKills(t, 25), "-rate", "2ms", "-beats", "3000", "-batch", "20",
+		"-faults", "chaos", "-chaos-rate", "0.02", "-seed", "5")
+}
