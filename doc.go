@@ -94,6 +94,21 @@
 // [Config.OnEvent]. [Actor.Stats] returns each actor's panics, restarts,
 // downtime, availability and recovery-time percentiles.
 //
+// # Durability
+//
+// With [Config.Store] (package store has the default, one bbolt file),
+// committed steps also survive a killed process. Each committing step is
+// encoded with the channels' and states' [Codec]s; a committer goroutine
+// writes the steps of every actor in one transaction (group commit: one
+// set of fsyncs for many steps), and only then publishes the messages they sent and the slots
+// they freed. So a step's outputs reach the next actor only once durable:
+// after kill -9, [Graph.Run] (or [Graph.Load] before it) resumes every
+// state, unconsumed message, attempt count and dead letter from the last
+// durable commit, with nothing lost and nothing applied twice. A store
+// that does not fit the graph is an error wrapping [ErrLoad] and is left
+// untouched. docs/durability.md has the argument, the figures and the
+// pattern for exactly-once effects outside the graph.
+//
 // # Costs
 //
 // Channels are single-producer single-consumer rings: no lock and no
@@ -109,7 +124,10 @@
 //   - Exactly-once holds inside the graph. An effect outside it (a file
 //     write, a network call) made inside a step is not rolled back; make it
 //     idempotent, or make it from committed state after the step.
-//   - State lives in memory: a killed process loses it.
+//   - Without a [Config.Store], state lives in memory: a killed process
+//     loses it. With one, other actors see a step's outputs only once they
+//     are durable: a fraction of a millisecond to a few milliseconds later,
+//     depending on the disk's fsync.
 //   - Events are delivered synchronously, usually on the actor's goroutine;
 //     a slow hook slows that actor, and a panicking hook is not recovered.
 //   - Shutdown ends by inputs closing, producer to consumer. In a graph
