@@ -2,9 +2,12 @@ package steady_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -356,5 +359,68 @@ func TestLoadBeforeRun(t *testing.T) {
 	}
 	if err := g2.Load(); !errors.Is(err, steady.ErrGraphRunning) {
 		t.Errorf("Load after Run: %v, want ErrGraphRunning", err)
+	}
+}
+
+// fileSum is the SHA-256 of the file at path.
+func fileSum(t *testing.T, path string) [32]byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(b)
+}
+
+// runGenerator runs one actor that adds one to its state's Next 10 times,
+// on the bbolt store in dir, with the state type T (its %T must be the same
+// for every T a test uses, for the shape to match).
+func runGenerator[T any](t *testing.T, dir string, step func(*T)) error {
+	t.Helper()
+	st, err := store.Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cfg := quiet()
+	cfg.Store = st
+	g := steady.NewGraph(cfg)
+	state := steady.NewState(g, "gen", *new(T))
+	a := g.Actor("gen", func(a *steady.Actor) error {
+		for range 10 {
+			if err := a.Step(func(s *steady.Step) error { step(state.Get(s)); return nil }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	state.Bind(a)
+	return g.Run(context.Background())
+}
+
+// TestDurableStateTypeChangedOnDisk: a state type whose fields changed
+// under the same name no longer decodes from a real state file: Run fails
+// with ErrLoad naming the state, the file and the type, and the file is
+// byte-for-byte unchanged.
+func TestDurableStateTypeChangedOnDisk(t *testing.T) {
+	dir := t.TempDir()
+	{
+		type genState struct{ Next uint64 }
+		if err := runGenerator(t, dir, func(v *genState) { v.Next++ }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, store.FileName)
+	before := fileSum(t, path)
+	{
+		type genState struct{ Next string } // same name, another field type
+		err := runGenerator(t, dir, func(v *genState) { v.Next += "x" })
+		if !errors.Is(err, steady.ErrLoad) || !strings.Contains(err.Error(), `state "gen"`) ||
+			!strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "no longer decodes as steady_test.genState") {
+			t.Fatalf("Run: %v; want ErrLoad naming the state, the file and the type", err)
+		}
+	}
+	if fileSum(t, path) != before {
+		t.Error("the state file changed")
 	}
 }
