@@ -75,7 +75,7 @@ type record struct {
 	attempts []headWrite
 	addDL    []store.DeadLetter
 	removeDL []uint64
-	nextDL   uint64
+	lastDL   uint64
 	pubs     []publication
 }
 
@@ -99,7 +99,7 @@ func (r *record) reset() {
 	clear(r.addDL)
 	r.addDL = r.addDL[:0]
 	r.removeDL = r.removeDL[:0]
-	r.nextDL = 0
+	r.lastDL = 0
 	clear(r.pubs)
 	r.pubs = r.pubs[:0]
 }
@@ -151,7 +151,7 @@ func (d *durable) submit(r *record) {
 	}
 	b.AddDeadLetters = append(b.AddDeadLetters, r.addDL...)
 	b.RemoveDeadLetters = append(b.RemoveDeadLetters, r.removeDL...)
-	b.LastDeadLetterID = max(b.LastDeadLetterID, r.nextDL)
+	b.LastDeadLetterID = max(b.LastDeadLetterID, r.lastDL)
 	d.pubs = append(d.pubs, r.pubs...)
 	if d.inPending == 0 {
 		d.firstAt = time.Now()

@@ -133,10 +133,10 @@ type Graph struct {
 	stateOrder []anyState
 	stateOwnr  map[string]**Actor
 
-	dur     *durable // the committer of a graph with a store
-	loaded  bool     // Load ran: the graph can no longer change
-	loadErr error    // what Load found
-	resumed bool     // Load found an earlier run's commits
+	dur     *durable    // the committer of a graph with a store
+	loaded  bool        // Load ran: the graph can no longer change
+	loadErr error       // what Load found
+	resumed atomic.Bool // Load found an earlier run's commits
 
 	deadLetters deadLetterStore
 	metrics     graphMetrics

@@ -291,13 +291,13 @@ func (g *Graph) load() error {
 		})
 	}
 	g.deadLetters.load(letters, img.LastDeadLetterID)
-	g.resumed = !img.Fresh
+	g.resumed.Store(!img.Fresh)
 	return nil
 }
 
-// Resumed reports whether Run resumed from a store that held an earlier
-// run's commits.
-func (g *Graph) Resumed() bool { return g.resumed }
+// Resumed reports whether [Graph.Load] (or Run) found an earlier run's
+// commits in the store: false before Load, and for a graph without one.
+func (g *Graph) Resumed() bool { return g.resumed.Load() }
 
 // persistQuarantine records a quarantine: the message left channel c (the
 // ring's head, or the replayed letter replaced), and d joined the store.
@@ -323,6 +323,6 @@ func (a *Actor) persistQuarantine(c *chanCore, replaced uint64, d DeadLetter) {
 	}
 	r.attempts = append(r.attempts, headWrite{c.name, 0})
 	r.addDL = append(r.addDL, sd)
-	r.nextDL = d.ID
+	r.lastDL = d.ID
 	a.dur.submit(r)
 }
