@@ -23,6 +23,11 @@ func soakKills(t *testing.T, ci int) int {
 	return ci
 }
 
+// beatsFor is enough beats, 2 ms apart, that kills runs killed within
+// 255 ms of their start never reach the last one: a run gets through at
+// most about 60 beats before its kill.
+func beatsFor(kills int) int { return 80 * max(kills, 50) }
+
 // killAndResume runs robust with -state and -out, kills it with SIGKILL at
 // random instants kills times, then lets it finish, and checks the last
 // run's report and, on its own, the output file: every value exactly once,
@@ -72,9 +77,11 @@ func killAndResume(t *testing.T, kills int, args ...string) jsonReport {
 // TestKillAndResume: scripted failures, and SIGKILL at random instants.
 func TestKillAndResume(t *testing.T) {
 	t.Parallel()
-	r := killAndResume(t, soakKills(t, 50), "-rate", "2ms", "-beats", "4000", "-batch", "10")
-	if r.Beats != 4000 {
-		t.Errorf("%d beats over all runs, want -beats 4000", r.Beats)
+	kills := soakKills(t, 50)
+	beats := beatsFor(kills)
+	r := killAndResume(t, kills, "-rate", "2ms", "-beats", strconv.Itoa(beats), "-batch", "10")
+	if r.Beats != uint64(beats) {
+		t.Errorf("%d beats over all runs, want -beats %d", r.Beats, beats)
 	}
 	if len(r.DeadLetters) != 1 {
 		t.Errorf("dead letters %+v, want the poison alone", r.DeadLetters)
@@ -84,6 +91,7 @@ func TestKillAndResume(t *testing.T) {
 // TestKillAndResumeUnderChaos: random panics in every actor, and SIGKILL.
 func TestKillAndResumeUnderChaos(t *testing.T) {
 	t.Parallel()
-	killAndResume(t, soakKills(t, 25), "-rate", "2ms", "-beats", "3000", "-batch", "20",
+	kills := soakKills(t, 25)
+	killAndResume(t, kills, "-rate", "2ms", "-beats", strconv.Itoa(beatsFor(kills)), "-batch", "20",
 		"-faults", "chaos", "-chaos-rate", "0.02", "-seed", "5")
 }
