@@ -420,8 +420,15 @@ func (rx *Receiver[T]) Len() int {
 // Attempts is the number of failed steps that peeked the head message alone.
 func (rx *Receiver[T]) Attempts() int { return rx.ch.attempts }
 
+// usable is the inlined fast path of check.
+func (rx *Receiver[T]) usable(s *Step) bool {
+	return s != nil && s.actor == rx.actor && s.open && rx.err == nil
+}
+
+// check reports whether s may peek through rx, failing s if not. Callers on
+// the hot path test usable first and call check only when it says no.
 func (rx *Receiver[T]) check(s *Step) bool {
-	if s != nil && s.actor == rx.actor && s.open && rx.err == nil {
+	if rx.usable(s) {
 		return true
 	}
 	switch {
@@ -458,7 +465,7 @@ func (rx *Receiver[T]) limit(want int) int {
 // on last.
 func (rx *Receiver[T]) Peek(s *Step) (T, bool) {
 	var v T
-	if !rx.check(s) || rx.limit(1) == 0 {
+	if !(rx.usable(s) || rx.check(s)) || rx.limit(1) == 0 {
 		return v, false
 	}
 	if rx.ch.replayN.Load() > int64(rx.peekedReplay) {
