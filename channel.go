@@ -386,7 +386,9 @@ func (tx *Sender[T]) vacant(want uint64) uint64 {
 func (tx *Sender[T]) owner() *Actor { return tx.actor }
 
 // ready is the waits' fast path: a owns this end and the cached head shows
-// want free slots.
+// want free slots. (Unlike Receiver.ready it does not reload: the producer
+// finds its cache short only when the ring is nearly full, when it is
+// likely to wait anyway.)
 func (tx *Sender[T]) ready(a *Actor, want uint64) bool {
 	return a == tx.actor && tx.ch.capacity-(tx.tail+tx.staged-tx.headCache) >= want
 }
@@ -616,10 +618,19 @@ func (rx *Receiver[T]) available(want uint64) uint64 {
 
 func (rx *Receiver[T]) owner() *Actor { return rx.actor }
 
-// ready is the waits' fast path: a owns this end and the cached tail shows
-// want messages (replayed ones are counted by the slow path).
+// ready is the waits' fast path: a owns this end and want messages are in
+// the ring, by the cached tail or, failing that, by a fresh one (replayed
+// ones are counted by the slow path). A consumer that keeps up finds the
+// cached tail short on every wait, so the reload belongs here, not behind
+// the slow path's checks.
 func (rx *Receiver[T]) ready(a *Actor, want uint64) bool {
-	return a == rx.actor && rx.tailCache-rx.head-rx.peeked >= want
+	if a != rx.actor {
+		return false
+	}
+	if rx.tailCache-rx.head-rx.peeked < want {
+		rx.tailCache = rx.ch.tail.Load()
+	}
+	return rx.tailCache-rx.head-rx.peeked >= want
 }
 
 // takeHead removes the message the attempts were counted on, outside any
