@@ -58,7 +58,9 @@ func (a *Actor) Step(fn func(s *Step) error) error {
 		// returning the error; quarantine here what the supervisor would.
 		a.quarantine(a.lastStepErr)
 	}
-	s.open, s.err = true, nil
+	// s.err is nil already: commit runs only when it is, and abort
+	// clears it.
+	s.open = true
 	a.stepsBegun++
 	if a.g.cfg.Faults != nil {
 		s.inject(FaultPoint{Kind: FaultStep})
@@ -92,8 +94,13 @@ const commitPublishMask = 63
 // publishes the outputs once the record is durable.
 func (a *Actor) commit() {
 	s := &a.step
-	for _, p := range s.touched {
-		p.commit()
+	if len(s.touched) == 1 {
+		// Most steps use one port; this spares them the loop.
+		s.touched[0].commit()
+	} else {
+		for _, p := range s.touched {
+			p.commit()
+		}
 	}
 	s.touched = s.touched[:0]
 	if s.lastPeek != nil {
@@ -136,6 +143,6 @@ func (a *Actor) abort(err error) {
 	}
 	s.touched = s.touched[:0]
 	s.lastPeek = nil
-	s.open = false
+	s.open, s.err = false, nil
 	a.lastStepErr = err
 }
