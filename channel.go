@@ -483,7 +483,13 @@ func (rx *Receiver[T]) limit(want int) int {
 // on last.
 func (rx *Receiver[T]) Peek(s *Step) (T, bool) {
 	var v T
-	if !(rx.usable(s) || rx.check(s)) || rx.limit(1) == 0 {
+	if !rx.usable(s) {
+		// Not rejoining after the call keeps the common path from
+		// spilling what is live across it.
+		rx.check(s) // fails s
+		return v, false
+	}
+	if rx.limit(1) == 0 {
 		return v, false
 	}
 	if rx.ch.replayN.Load() > int64(rx.peekedReplay) {
