@@ -58,9 +58,7 @@ func (a *Actor) Step(fn func(s *Step) error) error {
 		// returning the error; quarantine here what the supervisor would.
 		a.quarantine(a.lastStepErr)
 	}
-	// s.err is nil already: commit runs only when it is, and abort
-	// clears it.
-	s.open = true
+	s.open, s.err = true, nil
 	a.stepsBegun++
 	if a.g.cfg.Faults != nil {
 		s.inject(FaultPoint{Kind: FaultStep})
@@ -143,6 +141,6 @@ func (a *Actor) abort(err error) {
 	}
 	s.touched = s.touched[:0]
 	s.lastPeek = nil
-	s.open, s.err = false, nil
+	s.open = false
 	a.lastStepErr = err
 }
