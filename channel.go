@@ -138,7 +138,7 @@ func (c *Channel[T]) Closed() bool { return c.closed.Load() }
 // producer; binding a second is a wiring error, reported by [Graph.Run], and
 // the second handle fails every step that uses it.
 func (c *Channel[T]) Sender(a *Actor) *Sender[T] {
-	tx := &Sender[T]{ch: c, actor: a, err: c.err}
+	tx := &Sender[T]{sendEnd: sendEnd{c: &c.chanCore}, ch: c, actor: a, err: c.err}
 	if tx.err == nil {
 		tx.err = c.g.bindEnd(c, &c.producer, a, "producer")
 	}
@@ -152,7 +152,7 @@ func (c *Channel[T]) Sender(a *Actor) *Sender[T] {
 // Receiver binds the channel's consuming end to actor a. Each channel has
 // one consumer; binding a second is a wiring error.
 func (c *Channel[T]) Receiver(a *Actor) *Receiver[T] {
-	rx := &Receiver[T]{ch: c, actor: a, err: c.err}
+	rx := &Receiver[T]{recvEnd: recvEnd{c: &c.chanCore}, ch: c, actor: a, err: c.err}
 	if rx.err == nil {
 		rx.err = c.g.bindEnd(c, &c.consumer, a, "consumer")
 	}
@@ -224,16 +224,25 @@ func (c *Channel[T]) unreplayTyped() []DeadLetter {
 
 // Sender is the producing end of a [Channel], bound to one actor.
 type Sender[T any] struct {
+	sendEnd
 	ch    *Channel[T]
 	actor *Actor
 	err   error
+	_     cacheLine
+}
 
+// sendEnd is the part of a Sender that does not depend on its type, with
+// the commit and abort a step calls through the port interface. An
+// interface call to a method of a generic type goes through a wrapper that
+// calls the method with the type's dictionary; a method promoted from a
+// plain embedded type is reached by a jump.
+type sendEnd struct {
+	c         *chanCore
 	tail      uint64 // the published tail; only this end writes it
 	staged    uint64 // messages written past tail in the open step
 	headCache uint64 // the consumer's head when last loaded
 	closing   bool   // Close was called in the open step
 	closed    bool   // a committed step closed the channel
-	_         cacheLine
 }
 
 // Name is the channel's name.
@@ -343,8 +352,8 @@ func (tx *Sender[T]) Close(s *Step) error {
 	return nil
 }
 
-func (tx *Sender[T]) commit() {
-	c := &tx.ch.chanCore
+func (tx *sendEnd) commit() {
+	c := tx.c
 	if c.durable {
 		// The committer publishes the messages once they are durable;
 		// the producer goes on filling the ring past them.
@@ -369,7 +378,7 @@ func (tx *Sender[T]) commit() {
 	}
 }
 
-func (tx *Sender[T]) abort(bool) { tx.staged, tx.closing = 0, false }
+func (tx *sendEnd) abort(bool) { tx.staged, tx.closing = 0, false }
 
 func (tx *Sender[T]) core() *chanCore { return &tx.ch.chanCore }
 
@@ -386,23 +395,32 @@ func (tx *Sender[T]) vacant(want uint64) uint64 {
 func (tx *Sender[T]) owner() *Actor { return tx.actor }
 
 // ready is the waits' fast path: a owns this end and the cached head shows
-// want free slots.
+// want free slots. (Unlike Receiver.ready it does not reload: the producer
+// finds its cache short only when the ring is nearly full, when it is
+// likely to wait anyway.)
 func (tx *Sender[T]) ready(a *Actor, want uint64) bool {
 	return a == tx.actor && tx.ch.capacity-(tx.tail+tx.staged-tx.headCache) >= want
 }
 
 // Receiver is the consuming end of a [Channel], bound to one actor.
 type Receiver[T any] struct {
+	recvEnd
 	ch    *Channel[T]
 	actor *Actor
 	err   error
+	_     cacheLine
+}
 
+// recvEnd is the part of a Receiver that does not depend on its type, with
+// the commit and abort a step calls through the port interface; see
+// sendEnd for why.
+type recvEnd struct {
+	c            *chanCore
 	head         uint64 // the committed head; only this end writes it
 	released     uint64 // the head as last published to the producer
 	peeked       uint64 // ring messages peeked in the open step
 	peekedReplay int    // replayed messages peeked in the open step
 	tailCache    uint64 // the producer's tail when last loaded
-	_            cacheLine
 }
 
 // Name is the channel's name.
@@ -420,8 +438,15 @@ func (rx *Receiver[T]) Len() int {
 // Attempts is the number of failed steps that peeked the head message alone.
 func (rx *Receiver[T]) Attempts() int { return rx.ch.attempts }
 
+// usable is the inlined fast path of check.
+func (rx *Receiver[T]) usable(s *Step) bool {
+	return s != nil && s.actor == rx.actor && s.open && rx.err == nil
+}
+
+// check reports whether s may peek through rx, failing s if not. Callers on
+// the hot path test usable first and call check only when it says no.
 func (rx *Receiver[T]) check(s *Step) bool {
-	if s != nil && s.actor == rx.actor && s.open && rx.err == nil {
+	if rx.usable(s) {
 		return true
 	}
 	switch {
@@ -458,7 +483,13 @@ func (rx *Receiver[T]) limit(want int) int {
 // on last.
 func (rx *Receiver[T]) Peek(s *Step) (T, bool) {
 	var v T
-	if !rx.check(s) || rx.limit(1) == 0 {
+	if !rx.usable(s) {
+		// Not rejoining after the call keeps the common path from
+		// spilling what is live across it.
+		rx.check(s) // fails s
+		return v, false
+	}
+	if rx.limit(1) == 0 {
 		return v, false
 	}
 	if rx.ch.replayN.Load() > int64(rx.peekedReplay) {
@@ -535,10 +566,10 @@ func (rx *Receiver[T]) touch(s *Step) {
 	s.lastPeek = &rx.ch.chanCore
 }
 
-func (rx *Receiver[T]) commit() {
-	c := &rx.ch.chanCore
+func (rx *recvEnd) commit() {
+	c := rx.c
 	if rx.peekedReplay > 0 {
-		rx.ch.dropReplayed(rx.peekedReplay)
+		c.anyCh.dropReplayed(rx.peekedReplay)
 	}
 	c.consumed += rx.peeked + uint64(rx.peekedReplay)
 	c.attempts = 0
@@ -546,7 +577,7 @@ func (rx *Receiver[T]) commit() {
 	if rx.peeked > 0 {
 		rx.head += rx.peeked
 		rx.peeked = 0
-		if rx.head-rx.released >= rx.ch.releaseEvery || rx.head == rx.tailCache || c.producerWaiting.Load() {
+		if rx.head-rx.released >= c.releaseEvery || rx.head == rx.tailCache || c.producerWaiting.Load() {
 			rx.release()
 		}
 	}
@@ -558,8 +589,8 @@ func (rx *Receiver[T]) commit() {
 // the consumer reads next, and the line would bounce between the cores on
 // every message. It releases at once when the producer waits, when it
 // catches up with the producer, and before it waits itself.
-func (rx *Receiver[T]) release() {
-	c := &rx.ch.chanCore
+func (rx *recvEnd) release() {
+	c := rx.c
 	if rx.released == rx.head || c.durable {
 		// A durable graph's committer publishes the head once the
 		// consumption is durable.
@@ -576,8 +607,8 @@ func (rx *Receiver[T]) release() {
 // message per step until everything it peeked has been consumed, so the
 // message that fails is found alone; blamed charges the attempt to the head
 // message when the step peeked only it.
-func (rx *Receiver[T]) abort(blamed bool) {
-	c := &rx.ch.chanCore
+func (rx *recvEnd) abort(blamed bool) {
+	c := rx.c
 	n := rx.peeked + uint64(rx.peekedReplay)
 	if blamed && n == 1 {
 		// A replayed message goes ahead of the ring's head: count its
@@ -609,10 +640,19 @@ func (rx *Receiver[T]) available(want uint64) uint64 {
 
 func (rx *Receiver[T]) owner() *Actor { return rx.actor }
 
-// ready is the waits' fast path: a owns this end and the cached tail shows
-// want messages (replayed ones are counted by the slow path).
+// ready is the waits' fast path: a owns this end and want messages are in
+// the ring, by the cached tail or, failing that, by a fresh one (replayed
+// ones are counted by the slow path). A consumer that keeps up finds the
+// cached tail short on every wait, so the reload belongs here, not behind
+// the slow path's checks.
 func (rx *Receiver[T]) ready(a *Actor, want uint64) bool {
-	return a == rx.actor && rx.tailCache-rx.head-rx.peeked >= want
+	if a != rx.actor {
+		return false
+	}
+	if rx.tailCache-rx.head-rx.peeked < want {
+		rx.tailCache = rx.ch.tail.Load()
+	}
+	return rx.tailCache-rx.head-rx.peeked >= want
 }
 
 // takeHead removes the message the attempts were counted on, outside any
@@ -674,6 +714,7 @@ type Output interface {
 // anyChannel is a Channel without its type, as the graph keeps it.
 type anyChannel interface {
 	core() *chanCore
+	dropReplayed(n int)
 	replayValue(d DeadLetter) error
 	resolveCodec() error
 	restore(ci *store.ChannelImage, where string) error

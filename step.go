@@ -92,8 +92,13 @@ const commitPublishMask = 63
 // publishes the outputs once the record is durable.
 func (a *Actor) commit() {
 	s := &a.step
-	for _, p := range s.touched {
-		p.commit()
+	if len(s.touched) == 1 {
+		// Most steps use one port; this spares them the loop.
+		s.touched[0].commit()
+	} else {
+		for _, p := range s.touched {
+			p.commit()
+		}
 	}
 	s.touched = s.touched[:0]
 	if s.lastPeek != nil {
