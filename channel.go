@@ -35,9 +35,10 @@ type Channel[T any] struct {
 
 	// Set for a durable graph: the codec, and the bound ends, which
 	// restore positions.
-	codec Codec[T]
-	tx    *Sender[T]
-	rx    *Receiver[T]
+	codec   Codec[T]
+	scratch []byte // the producer's encoding buffer
+	tx      *Sender[T]
+	rx      *Receiver[T]
 }
 
 // cacheLine separates fields written by different goroutines.

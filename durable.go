@@ -50,7 +50,7 @@ type durable struct {
 
 	spare   *store.Batch
 	spares  []publication
-	wg      sync.WaitGroup
+	exited  chan struct{}  // closed when the committer returns
 	latency durableLatency // guarded by mu
 }
 
@@ -109,31 +109,51 @@ func newBatch() *store.Batch {
 }
 
 func newDurable(g *Graph, st store.Store) *durable {
-	d := &durable{g: g, st: st, pending: newBatch(), spare: newBatch()}
+	d := &durable{g: g, st: st, pending: newBatch(), spare: newBatch(), exited: make(chan struct{})}
 	d.work.L, d.done.L = &d.mu, &d.mu
 	return d
 }
 
 // start starts the committer goroutine; stop ends it.
-func (d *durable) start() {
-	d.wg.Add(1)
-	go d.run()
-}
+func (d *durable) start() { go d.run() }
 
-// stop commits what is pending and waits for the committer to return.
-func (d *durable) stop() {
+// stop commits the records submitted so far, drops any submitted later (by
+// an actor still running past the shutdown timeout), and waits for the
+// committer to return: without limit if limit is 0, otherwise for at most
+// limit. It reports whether the committer returned; if not, a Commit is
+// hung (a stalled disk, say) and its goroutine is left behind.
+func (d *durable) stop(limit time.Duration) bool {
 	d.mu.Lock()
 	d.stopping = true
 	d.work.Signal()
 	d.mu.Unlock()
-	d.wg.Wait()
+	if limit <= 0 {
+		<-d.exited
+		return true
+	}
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-d.exited:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
-// submit hands r to the committer and empties it. After the committer has
-// stopped or failed, the record is dropped: nothing more becomes durable.
+// interrupt ends the flushes in progress: the graph has stopped for good.
+func (d *durable) interrupt() {
+	d.mu.Lock()
+	d.done.Broadcast()
+	d.mu.Unlock()
+}
+
+// submit hands r to the committer and empties it. Once the committer is
+// stopping, has stopped or has failed, the record is dropped: nothing more
+// becomes durable.
 func (d *durable) submit(r *record) {
 	d.mu.Lock()
-	if d.stopped || d.err != nil {
+	if d.stopping || d.stopped || d.err != nil {
 		d.mu.Unlock()
 		r.reset()
 		return
@@ -163,12 +183,14 @@ func (d *durable) submit(r *record) {
 	r.reset()
 }
 
-// flush waits until every record submitted so far is durable and published.
+// flush waits until every record submitted so far is durable and
+// published, or the graph has stopped for good (the shutdown timeout: a
+// hung commit must not hold the actors past it).
 func (d *durable) flush() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	n := d.submitted
-	for d.durableN < n && d.err == nil && !d.stopped {
+	for d.durableN < n && d.err == nil && !d.stopped && !d.g.hardStopped.Load() {
 		d.done.Wait()
 	}
 	return d.err
@@ -177,7 +199,7 @@ func (d *durable) flush() error {
 // run is the committer: it writes the pending records as one batch, then
 // publishes what they sent, until stop.
 func (d *durable) run() {
-	defer d.wg.Done()
+	defer close(d.exited)
 	linger := d.g.cfg.CommitLinger
 	d.mu.Lock()
 	for {

@@ -392,6 +392,9 @@ wait:
 			for _, a := range g.actors {
 				a.wake()
 			}
+			if g.dur != nil {
+				g.dur.interrupt()
+			}
 			grace := time.NewTimer(stopGrace)
 			defer grace.Stop()
 			select {
@@ -403,7 +406,17 @@ wait:
 	}
 	g.settle()
 	if g.dur != nil {
-		g.dur.stop()
+		// After an orderly shutdown the last commit finishes whatever it
+		// takes; after a timeout it gets the grace period, like an actor.
+		var limit time.Duration
+		if timedOut != nil {
+			limit = stopGrace
+		}
+		if !g.dur.stop(limit) {
+			g.errMu.Lock()
+			g.runErrs = append(g.runErrs, fmt.Errorf("steady: a commit to %s was still running %v after the shutdown timeout; the steps it carried may not be durable", g.cfg.Store, stopGrace))
+			g.errMu.Unlock()
+		}
 	}
 	g.stoppedAll.Store(true)
 	if timedOut == nil || g.live.Load() == 0 {

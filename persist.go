@@ -3,7 +3,6 @@ package steady
 import (
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/steady-go/steady/store"
 )
@@ -58,13 +57,14 @@ func (tx *Sender[T]) encode(r *record) error {
 	if tx.staged > 0 {
 		var data []byte
 		for i := range tx.staged {
+			// Each message goes through the scratch buffer, so a codec
+			// that returns a slice of its own rather than appending to
+			// dst cannot damage the frames before it.
 			var err error
-			start := len(data)
-			data = append(data, 0) // the frame's length, for lengths below 128
-			if data, err = c.codec.Append(data, c.buf[(tx.tail+i)&c.mask]); err != nil {
+			if c.scratch, err = c.codec.Append(c.scratch[:0], c.buf[(tx.tail+i)&c.mask]); err != nil {
 				return fmt.Errorf("channel %q: %w", c.name, err)
 			}
-			data = frameAt(data, start)
+			data = store.AppendFrame(data, c.scratch)
 		}
 		r.appends = append(r.appends, store.Append{Channel: c.name, First: tx.tail, Count: int(tx.staged), Data: data})
 	}
@@ -72,19 +72,6 @@ func (tx *Sender[T]) encode(r *record) error {
 		r.pubs = append(r.pubs, publication{c: &c.chanCore, tail: tx.tail + tx.staged, close: tx.closing})
 	}
 	return nil
-}
-
-// frameAt turns the message encoded at data[start+1:] into a frame as
-// store.AppendFrame makes it: a uvarint length, then the bytes. One byte
-// was reserved for the length; a longer length shifts the bytes.
-func frameAt(data []byte, start int) []byte {
-	n := len(data) - start - 1
-	if n < 0x80 {
-		data[start] = byte(n)
-		return data
-	}
-	msg := slices.Clone(data[start+1:])
-	return store.AppendFrame(data[:start], msg)
 }
 
 // encode records how far the step consumed the channel, the replayed dead
@@ -281,6 +268,11 @@ func (g *Graph) load() error {
 			return fmt.Errorf("%s holds dead letter %d of channel %q, which the graph does not have", where, sd.ID, sd.Channel)
 		}
 		v, err := c.decodeValue(sd.Value)
+		if err != nil && len(sd.Value) == 0 {
+			// Its value could not be encoded at quarantine; the letter
+			// says so in its Err.
+			v, err = nil, nil
+		}
 		if err != nil {
 			return fmt.Errorf("dead letter %d of channel %q in %s no longer decodes as %s: %w",
 				sd.ID, sd.Channel, where, c.core().typeName, err)
@@ -291,7 +283,9 @@ func (g *Graph) load() error {
 		})
 	}
 	g.deadLetters.load(letters, img.LastDeadLetterID)
-	g.resumed.Store(!img.Fresh)
+	// A file created by a run killed before its first commit holds
+	// nothing to resume.
+	g.resumed.Store(len(img.States) > 0 || len(img.Channels) > 0 || len(img.DeadLetters) > 0 || img.LastDeadLetterID > 0)
 	return nil
 }
 
@@ -299,11 +293,24 @@ func (g *Graph) load() error {
 // commits in the store: false before Load, and for a graph without one.
 func (g *Graph) Resumed() bool { return g.resumed.Load() }
 
+// encodeLetter encodes a dead letter's value with its channel's codec. It
+// runs on the supervisor's side of the actor runner, outside runOnce, so a
+// codec that panics here would end the process: the panic becomes the
+// error, kept with the letter.
+func encodeLetter(c *chanCore, v any) (b []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			b, err = nil, fmt.Errorf("codec panicked: %v", r)
+		}
+	}()
+	return c.anyCh.encodeValue(v)
+}
+
 // persistQuarantine records a quarantine: the message left channel c (the
 // ring's head, or the replayed letter replaced), and d joined the store.
 func (a *Actor) persistQuarantine(c *chanCore, replaced uint64, d DeadLetter) {
 	r := &a.rec
-	v, err := c.anyCh.encodeValue(d.Value)
+	v, err := encodeLetter(c, d.Value)
 	sd := store.DeadLetter{ID: d.ID, Actor: d.Actor, Channel: d.Channel, Value: v,
 		Stack: d.Stack, Attempts: d.Attempts, Time: d.Time}
 	if d.Err != nil {

@@ -135,7 +135,14 @@ func (a *Actor) abort(err error) {
 		// Nothing of the step is kept but the attempt count it charged.
 		a.rec.reset()
 		if c := s.lastPeek; c != nil && c.attempts > 0 {
-			a.rec.attempts = append(a.rec.attempts, headWrite{c.name, uint64(c.attempts)})
+			// The store keeps the attempts of the ring's head; those of
+			// a replayed letter (which a restart puts back in the
+			// dead-letter store) count from zero again.
+			n := uint64(c.attempts)
+			if c.onReplay {
+				n = 0
+			}
+			a.rec.attempts = append(a.rec.attempts, headWrite{c.name, n})
 			a.dur.submit(&a.rec)
 		}
 	}
