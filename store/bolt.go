@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -233,6 +234,33 @@ func (b *Bolt) Commit(batch *Batch) error {
 	})
 	if err != nil {
 		return fmt.Errorf("store: commit to %s: %w", b.path, err)
+	}
+	return nil
+}
+
+// Reset empties the state file, in one transaction, so that the next Load
+// finds a new file. It must come before Load, and it holds the file's lock
+// like every other call: deleting the file instead would let a process
+// still running on it write on, to a file no longer in the directory.
+// Reset works on any file Open accepted; a damaged one must be removed by
+// hand.
+func (b *Bolt) Reset() error {
+	if b.chans != nil {
+		return fmt.Errorf("store: reset %s after Load", b.path)
+	}
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		var names [][]byte
+		err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			names = append(names, bytes.Clone(name))
+			return nil
+		})
+		for _, name := range names {
+			err = errors.Join(err, tx.DeleteBucket(name))
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: reset %s: %w", b.path, err)
 	}
 	return nil
 }

@@ -442,3 +442,43 @@ func TestCommitBeforeLoad(t *testing.T) {
 		t.Errorf("Commit before Load = %v, want an error saying it came before Load", err)
 	}
 }
+
+// TestReset: Reset under the lock empties the file; the next Load is
+// fresh, whatever shape it asks for. After Load it is refused.
+func TestReset(t *testing.T) {
+	dir := t.TempDir()
+	shape := Shape{Actors: []string{"a"}, States: []Entity{{Name: "s", Type: "int"}}}
+	b, err := Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Load(shape); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(&Batch{States: map[string][]byte{"s": []byte("1")}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Reset(); err == nil {
+		t.Error("Reset after Load succeeded")
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	b, err = Open(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	other := Shape{Actors: []string{"other"}}
+	img, err := b.Load(other)
+	if err != nil {
+		t.Fatalf("Load after Reset: %v", err)
+	}
+	if !img.Fresh || len(img.States) != 0 {
+		t.Errorf("after Reset: fresh %v, states %v", img.Fresh, img.States)
+	}
+}

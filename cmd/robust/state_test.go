@@ -138,22 +138,81 @@ func writeState(t *testing.T, dir string, b []byte) {
 	}
 }
 
-// TestStateWithAnotherOut: resuming with an output that lacks committed
-// lines stops rather than pads it, and the check fails.
-func TestStateWithAnotherOut(t *testing.T) {
+// TestStateOutputMustStayTheSame: a run whose output would miss lines the
+// directory's runs committed (another file, none after one, one after
+// none) exits 1 before it runs, leaving the state file and the outputs as
+// they were.
+func TestStateOutputMustStayTheSame(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join(t.TempDir(), "state")
+	withOut := filepath.Join(t.TempDir(), "state")
 	out := filepath.Join(t.TempDir(), "out.tsv")
-	if res := runRobust(t, stateArgs(dir, "-out", out, "-beats", "100")...); res.status != 0 {
-		t.Fatalf("first run: status %d\n%s", res.status, res.stderr)
+	withoutOut := filepath.Join(t.TempDir(), "state")
+	for _, args := range [][]string{stateArgs(withOut, "-out", out, "-beats", "100"), stateArgs(withoutOut, "-beats", "100")} {
+		if res := runRobust(t, args...); res.status != 0 {
+			t.Fatalf("first run: status %d\n%s", res.status, res.stderr)
+		}
 	}
 	other := filepath.Join(t.TempDir(), "other.tsv")
-	res := runRobust(t, stateArgs(dir, "-out", other, "-beats", "300")...)
-	r := parseReport(t, res.stdout)
-	if res.status != 1 || r.Passed || !strings.Contains(r.ShutdownReason, "fewer than the") {
-		t.Errorf("status %d, passed %v, shutdown %q; want a failed run stopped by the logger", res.status, r.Passed, r.ShutdownReason)
+	if err := os.WriteFile(other, []byte("0\tFizzBuzz\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	if info, err := os.Stat(other); err != nil || info.Size() != 0 {
-		t.Errorf("the other output was written to or padded: %v, %v", info, err)
+	for _, tc := range []struct {
+		name, dir string
+		args      []string
+		want      string
+	}{
+		{"another file", withOut, []string{"-out", other}, "fewer than the"},
+		{"no file after one", withOut, nil, "pass that -out again"},
+		{"a file after none", withoutOut, []string{"-out", filepath.Join(t.TempDir(), "new.tsv")}, "without -out"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(tc.dir, store.FileName)
+			before, otherBefore := fileHash(t, path), fileHash(t, other)
+			res := runRobust(t, stateArgs(tc.dir, append(tc.args, "-beats", "300")...)...)
+			if res.status != 1 || !strings.Contains(res.stderr, tc.want) || res.stdout != "" {
+				t.Errorf("status %d, stdout %q, stderr:\n%s\nwant 1, no report, and %q", res.status, res.stdout, res.stderr, tc.want)
+			}
+			if fileHash(t, path) != before || fileHash(t, other) != otherBefore {
+				t.Error("the state file or the other output changed")
+			}
+			if len(tc.args) > 1 && strings.HasSuffix(tc.args[1], "new.tsv") {
+				if _, err := os.Stat(tc.args[1]); !os.IsNotExist(err) {
+					t.Errorf("the new -out file was left behind: %v", err)
+				}
+			}
+		})
+	}
+}
+
+// TestStateResetRespectsTheLock: -reset on a directory another process has
+// open fails with the lock error and resets nothing; a bad -out with
+// -reset is a usage error that leaves the state alone.
+func TestStateResetRespectsTheLock(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "state")
+	if res := runRobust(t, stateArgs(dir)...); res.status != 0 {
+		t.Fatalf("first run: status %d\n%s", res.status, res.stderr)
+	}
+	path := filepath.Join(dir, store.FileName)
+	before := fileHash(t, path)
+
+	res := runRobust(t, stateArgs(dir, "-reset", "-out", filepath.Join(t.TempDir(), "missing", "out.tsv"))...)
+	if res.status != 2 || fileHash(t, path) != before {
+		t.Errorf("bad -out with -reset: status %d (want 2), state file changed: %v", res.status, fileHash(t, path) != before)
+	}
+
+	st, err := store.Open(dir, nil) // another process, as far as robust can tell
+	if err != nil {
+		t.Fatal(err)
+	}
+	res = runRobust(t, stateArgs(dir, "-reset")...)
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if res.status != 1 || !strings.Contains(res.stderr, "in use") {
+		t.Errorf("-reset on a locked directory: status %d, stderr:\n%s\nwant 1 and the lock error", res.status, res.stderr)
+	}
+	if fileHash(t, path) != before {
+		t.Error("-reset on a locked directory changed the state file")
 	}
 }

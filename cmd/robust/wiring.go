@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -94,11 +93,6 @@ func build(cfg config, stderr io.Writer) (_ *pipeline, err error) {
 			p.close()
 		}
 	}()
-	if cfg.state != "" {
-		if err := openState(p, cfg); err != nil {
-			return nil, &setupError{err}
-		}
-	}
 	if cfg.out != "" {
 		_, statErr := os.Stat(cfg.out)
 		// Created but not truncated: the logger cuts the file to its
@@ -115,6 +109,13 @@ func build(cfg config, stderr io.Writer) (_ *pipeline, err error) {
 					os.Remove(cfg.out)
 				}
 			}()
+		}
+	}
+	// The state directory last of the files, so that a bad flag leaves
+	// it alone, -reset included.
+	if cfg.state != "" {
+		if err := openState(p, cfg); err != nil {
+			return nil, &setupError{err}
 		}
 	}
 	p.log = slog.New(newLineHandler(stderr, cfg.logLevel))
@@ -157,24 +158,53 @@ func build(cfg config, stderr io.Writer) (_ *pipeline, err error) {
 		p.resumed = g.Resumed()
 		p.completed = cfg.beats > 0 && p.heartbeat.State.Value().Beats >= cfg.beats
 		p.logged0 = p.logger.State.Value().Logged
+		if err := p.sameOutput(); err != nil {
+			return nil, &setupError{err}
+		}
 	}
 	return p, nil
 }
 
-// openState opens the -state directory, first deleting its state with
-// -reset.
-func openState(p *pipeline, cfg config) error {
-	if cfg.reset {
-		err := os.Remove(filepath.Join(cfg.state, store.FileName))
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("-reset: %w", err)
+// sameOutput checks that this run writes its lines where the directory's
+// earlier runs wrote theirs: an output that misses some committed lines
+// could never pass the out-file check, and running would only advance the
+// state past them.
+func (p *pipeline) sameOutput() error {
+	ls := p.logger.State.Value()
+	switch {
+	case p.out == nil && ls.FileLen > 0:
+		return fmt.Errorf("%s: its runs wrote their messages to an -out file (%d bytes); pass that -out again, or -reset", p.cfg.state, ls.FileLen)
+	case p.out != nil && ls.FileLen == 0 && ls.Logged > 0:
+		return fmt.Errorf("%s: its runs logged %d messages without -out, so %s could not hold them all; run without -out, or -reset", p.cfg.state, ls.Logged, p.cfg.out)
+	case p.out != nil:
+		fi, err := p.out.Stat()
+		if err != nil {
+			return err
+		}
+		if fi.Size() < ls.FileLen {
+			return fmt.Errorf("-out %s has %d bytes, fewer than the %d that %s's runs committed to their output: it is not their file, or it was cut", p.cfg.out, fi.Size(), ls.FileLen, p.cfg.state)
 		}
 	}
+	return nil
+}
+
+// openState opens the -state directory and, with -reset, empties it under
+// its lock, so a process still running on it keeps the directory to
+// itself.
+func openState(p *pipeline, cfg config) error {
 	st, err := store.Open(cfg.state, nil)
+	if errors.Is(err, store.ErrCorrupt) && cfg.reset {
+		return fmt.Errorf("%w (-reset empties a state file it can open; remove this one by hand)", err)
+	}
 	if err != nil {
 		return err
 	}
 	p.st = st
+	if cfg.reset {
+		if err := st.Reset(); err != nil {
+			return fmt.Errorf("-reset: %w", err)
+		}
+	}
 	return nil
 }
 
