@@ -170,7 +170,8 @@ func OnLimit(a LimitAction) ActorOption { return func(p *Policy) { p.OnLimit = a
 func PoisonAfter(attempts int) ActorOption { return func(p *Policy) { p.PoisonAfter = attempts } }
 
 // intensity remembers the times of the last MaxRestarts restarts in a ring,
-// so the limit check is O(1) and allocates nothing after the first.
+// so the limit check is O(1); the ring grows as restarts happen, up to
+// MaxRestarts, and allocates nothing once it is full.
 type intensity struct {
 	times []time.Time
 	next  int
@@ -186,7 +187,9 @@ func (in *intensity) allow(p *Policy, now time.Time) bool {
 		return false
 	}
 	if in.times == nil {
-		in.times = make([]time.Time, 0, p.MaxRestarts)
+		// Room for a few restarts; append grows it to MaxRestarts only
+		// as restarts happen, so a huge limit costs nothing up front.
+		in.times = make([]time.Time, 0, min(p.MaxRestarts, 16))
 	}
 	if len(in.times) < p.MaxRestarts {
 		in.times = append(in.times, now)

@@ -20,3 +20,21 @@ func TestDelayNeverNegative(t *testing.T) {
 		t.Errorf("delay after a long streak = %v, want the 1s cap", d)
 	}
 }
+
+// TestIntensityHugeLimit: a limit of 2^40 restarts is accepted and costs
+// memory only for the restarts that happen (it used to allocate room for
+// all of them at the first restart).
+func TestIntensityHugeLimit(t *testing.T) {
+	p := DefaultPolicy()
+	p.MaxRestarts, p.Window = 1<<40, time.Hour
+	var in intensity
+	now := time.Now()
+	for i := range 1000 {
+		if !in.allow(&p, now.Add(time.Duration(i))) {
+			t.Fatalf("restart %d refused under a limit of 2^40", i)
+		}
+	}
+	if c := cap(in.times); c > 4096 {
+		t.Errorf("the ring holds room for %d restarts after 1,000", c)
+	}
+}
