@@ -62,6 +62,7 @@ type Snapshot struct {
 	DeadLetters     []DeadLetter   // the dead letters in the store, oldest first
 	FailureClusters int64          // cluster alerts raised
 	ChannelAlerts   int64          // backed-up channel alerts raised
+	Durable         *DurableStats  // the committer's figures; nil without a Config.Store
 }
 
 // Snapshot returns every metric of the graph. It may be called from any
@@ -74,6 +75,10 @@ func (g *Graph) Snapshot() Snapshot {
 		Status:         g.Status(),
 		ShutdownReason: g.ShutdownReason(),
 		DeadLetters:    g.DeadLetters(),
+	}
+	if g.dur != nil {
+		d := g.DurableStats()
+		s.Durable = &d
 	}
 	for _, a := range g.Actors() {
 		s.Actors = append(s.Actors, a.Stats())

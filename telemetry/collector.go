@@ -89,6 +89,17 @@ var (
 	descGraphStatus = prometheus.NewDesc("steady_graph_status",
 		"1 for the graph's current status, 0 for the others (a state set).", []string{"status"}, nil)
 
+	descStoreCommits = prometheus.NewDesc("steady_store_commits_total",
+		"Batches the committer of a durable graph wrote to its store.", nil, nil)
+	descStoreRecords = prometheus.NewDesc("steady_store_records_total",
+		"Records (committed steps, quarantines, attempt counts) made durable.", nil, nil)
+	descStoreCommitQuantile = prometheus.NewDesc("steady_store_commit_quantile_seconds",
+		"Time a Store.Commit took (write and fsync), over recent commits.", []string{"quantile"}, nil)
+	descStoreDurableQuantile = prometheus.NewDesc("steady_store_durable_quantile_seconds",
+		"Time from a batch's oldest step to the publication of its outputs, over recent commits.", []string{"quantile"}, nil)
+	descStoreFailed = prometheus.NewDesc("steady_store_failed",
+		"1 once a commit failed and stopped the graph.", nil, nil)
+
 	allDescs = []*prometheus.Desc{
 		descActorRestarts, descActorPanics, descActorErrors, descActorUp, descActorStatus,
 		descActorAvailability, descActorDowntime, descActorRecovery, descActorRecoveryQuantile, descActorRecoveryMax,
@@ -96,6 +107,7 @@ var (
 		descChanInfo, descChanCapacity, descChanLen, descChanFill, descChanFillAvg,
 		descChanSent, descChanTaken, descChanRate, descChanBackedUp, descChanClosed,
 		descDeadLettersTotal, descDeadLetters, descClusters, descChanAlerts, descGraphStatus,
+		descStoreCommits, descStoreRecords, descStoreCommitQuantile, descStoreDurableQuantile, descStoreFailed,
 	}
 )
 
@@ -189,6 +201,16 @@ func collectSnapshot(ch chan<- prometheus.Metric, s steady.Snapshot) {
 	counter(descChanAlerts, float64(s.ChannelAlerts))
 	for _, st := range graphStatuses {
 		gauge(descGraphStatus, boolf(s.Status == st), label(st))
+	}
+
+	if d := s.Durable; d != nil {
+		counter(descStoreCommits, float64(d.Batches))
+		counter(descStoreRecords, float64(d.Steps))
+		gauge(descStoreCommitQuantile, d.CommitP50.Seconds(), "0.5")
+		gauge(descStoreCommitQuantile, d.CommitP99.Seconds(), "0.99")
+		gauge(descStoreDurableQuantile, d.DurableP50.Seconds(), "0.5")
+		gauge(descStoreDurableQuantile, d.DurableP99.Seconds(), "0.99")
+		gauge(descStoreFailed, boolf(d.Err != nil))
 	}
 }
 

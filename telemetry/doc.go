@@ -76,6 +76,14 @@
 //	                                                        building, running, degraded,
 //	                                                        shutting_down, stopped
 //
+// For a durable graph (one with steady.Config.Store), its committer:
+//
+//	steady_store_commits_total                    counter   batches written to the store
+//	steady_store_records_total                    counter   records made durable (steps and the like)
+//	steady_store_commit_quantile_seconds{quantile}  gauge   Store.Commit time, p50 and p99 of recent commits
+//	steady_store_durable_quantile_seconds{quantile} gauge   oldest step of a batch to its publication
+//	steady_store_failed                           gauge     1 once a commit failed and stopped the graph
+//
 // For example, the actors that restarted in the last five minutes:
 // increase(steady_actor_restarts_total[5m]) > 0; a consumer falling
 // behind: steady_channel_fill_avg > 0.8.

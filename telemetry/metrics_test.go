@@ -1,6 +1,8 @@
 package telemetry_test
 
 import (
+	"context"
+	"log/slog"
 	"maps"
 	"math"
 	"slices"
@@ -14,6 +16,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/store"
 	"github.com/steady-go/steady/telemetry"
 )
 
@@ -233,6 +236,64 @@ func TestOwnRegistry(t *testing.T) {
 	for _, f := range fams {
 		if strings.HasPrefix(f.GetName(), "steady_") {
 			t.Errorf("metric %s registered on the global registry", f.GetName())
+		}
+	}
+}
+
+// TestMetricsDurable: a durable graph's committer shows on /metrics; a graph
+// without a store has no steady_store_ metrics.
+func TestMetricsDurable(t *testing.T) {
+	st, err := store.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	g := steady.NewGraph(steady.Config{Logger: slog.New(slog.DiscardHandler), Store: st})
+	count := steady.NewState(g, "count", 0)
+	a := g.Actor("counter", func(a *steady.Actor) error {
+		for range 20 {
+			if err := a.Step(func(s *steady.Step) error { *count.Get(s)++; return nil }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	count.Bind(a)
+	if err := g.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(telemetry.NewCollector(g))
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*dto.MetricFamily{}
+	for _, f := range fams {
+		byName[f.GetName()] = f
+	}
+	commits := byName["steady_store_commits_total"]
+	records := byName["steady_store_records_total"]
+	if commits == nil || commits.Metric[0].GetCounter().GetValue() < 1 ||
+		records == nil || records.Metric[0].GetCounter().GetValue() != 20 {
+		t.Errorf("store metrics: commits %v, records %v; want at least one commit of the 20 steps", commits, records)
+	}
+	if f := byName["steady_store_failed"]; f == nil || f.Metric[0].GetGauge().GetValue() != 0 {
+		t.Errorf("steady_store_failed = %v, want 0", f)
+	}
+	if q := byName["steady_store_commit_quantile_seconds"]; q == nil || len(q.Metric) != 2 {
+		t.Errorf("steady_store_commit_quantile_seconds = %v, want p50 and p99", q)
+	}
+
+	plain := prometheus.NewRegistry()
+	plain.MustRegister(telemetry.NewCollector(steady.NewGraph(steady.Config{})))
+	fams, err = plain.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if strings.HasPrefix(f.GetName(), "steady_store_") {
+			t.Errorf("a graph without a store exports %s", f.GetName())
 		}
 	}
 }
