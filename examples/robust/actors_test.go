@@ -1,6 +1,7 @@
 package robust_test
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -468,5 +469,46 @@ func TestLoggerRecordsTrouble(t *testing.T) {
 	st := lg.State.Value()
 	if st.Repeats != 1 || st.Miscategorized != 1 || !slices.Equal(st.Gaps, []robust.Range{{From: 2, To: 3}}) || st.Logged != 4 {
 		t.Errorf("state %+v, want 1 repeat, 1 miscategorized, gap [2, 3), 4 logged", st)
+	}
+}
+
+// brokenSink fails every write, or every truncate, as a full disk or a
+// device would.
+type brokenSink struct{ writeErr, truncErr error }
+
+func (b brokenSink) WriteAt(p []byte, _ int64) (int, error) { return 0, b.writeErr }
+func (b brokenSink) Truncate(int64) error                   { return b.truncErr }
+
+// TestLoggerStopsOnABrokenOutput: an output that cannot be written or cut
+// stops the graph in order, even in chaos mode, which never gives up on
+// its own: a restart would fail again at once, in a loop.
+func TestLoggerStopsOnABrokenOutput(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		sink brokenSink
+		want string
+	}{
+		{"write", brokenSink{writeErr: errors.New("no space left on device")}, "write the output: no space left on device"},
+		{"truncate", brokenSink{truncErr: errors.New("invalid argument")}, "cut the output back"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := steadytest.New(t)
+			in := steadytest.Feed(h, "messages", 8, robust.Message{Value: 0, Category: robust.FizzBuzz})
+			robust.NewLogger(h.Graph(), in.Channel, robust.LoggerConfig{Batch: 8, Out: tc.sink, Faults: chaos(0)})
+			if err := h.Run(); err != nil {
+				t.Fatal(err)
+			}
+			g := h.Graph()
+			if r := g.ShutdownReason(); !strings.Contains(r, tc.want) {
+				t.Errorf("shutdown reason %q, want it to name %q", r, tc.want)
+			}
+			var restarts int
+			for _, a := range g.Actors() {
+				restarts += a.Restarts()
+			}
+			if restarts != 0 {
+				t.Errorf("%d restarts; a broken output should stop the graph at once", restarts)
+			}
+		})
 	}
 }

@@ -124,7 +124,10 @@ func (x *Logger) run(a *steady.Actor) error {
 		}
 		// Cut whatever a failed step wrote past the committed end.
 		if err := x.cfg.Out.Truncate(committed); err != nil {
-			return fmt.Errorf("cut the output back to its committed length: %w", err)
+			// An output that cannot be cut (a device, say) will not
+			// be cut on the next try either: stop rather than restart
+			// in a loop.
+			return fmt.Errorf("%w: cut the output back to its committed length: %w", steady.ErrStopGraph, err)
 		}
 	}
 	if x.lastProgress.IsZero() {
@@ -189,7 +192,11 @@ func (x *Logger) step(s *steady.Step) error {
 		// writes its pages before the meta page.
 		n, err := x.cfg.Out.WriteAt(lines, st.FileLen)
 		if err != nil {
-			return fmt.Errorf("write the output: %w", err)
+			// The step rolls back, and the graph stops in order: a
+			// full disk or a broken device does not heal with a
+			// restart, and chaos mode, which never gives up, would
+			// retry it in a busy loop.
+			return fmt.Errorf("%w: write the output: %w", steady.ErrStopGraph, err)
 		}
 		st.FileLen += int64(n)
 	}
