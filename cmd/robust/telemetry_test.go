@@ -73,3 +73,14 @@ func TestTelemetryMatchesReport(t *testing.T) {
 		}
 	}
 }
+
+// TestTelemetryOnAnotherHost: an address this machine does not have is not
+// swapped for a free port of it; the run goes on without telemetry and
+// says so.
+func TestTelemetryOnAnotherHost(t *testing.T) {
+	t.Parallel()
+	res := runRobust(t, "-telemetry", "192.0.2.1:9900", "-rate", "0", "-beats", "5", "-faults", "none")
+	if res.status != 0 || !strings.Contains(res.stderr, "carrying on without telemetry") || strings.Contains(res.stderr, "free port") {
+		t.Errorf("status %d, stderr:\n%s\nwant a run without telemetry, no free port", res.status, res.stderr)
+	}
+}

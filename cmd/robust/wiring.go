@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/steady-go/steady"
@@ -224,10 +225,15 @@ func (p *pipeline) close() error {
 
 // startTelemetry serves the dashboard on -telemetry. When that address is
 // taken (another run, say), it serves on a free port of the same host
-// instead, and if that fails too the run carries on without telemetry;
-// either way it says so.
+// instead; when it cannot be used for another reason (a host that is not
+// this machine's), or the free port fails too, the run carries on without
+// telemetry. Either way it says so.
 func (p *pipeline) startTelemetry() {
 	addr, err := p.telemetry.Start(p.cfg.telemetry)
+	if err != nil && !errors.Is(err, syscall.EADDRINUSE) {
+		p.log.Warn(fmt.Sprintf("%v; carrying on without telemetry", err))
+		return
+	}
 	if err != nil {
 		host, _, _ := net.SplitHostPort(p.cfg.telemetry)
 		p.log.Warn(fmt.Sprintf("%v; trying a free port instead", err))
