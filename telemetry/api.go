@@ -23,7 +23,8 @@ type apiSnapshot struct {
 	ShutdownReason  string       `json:"shutdownReason,omitempty"`
 	Actors          []apiActor   `json:"actors"`
 	Channels        []apiChannel `json:"channels"`
-	DeadLetters     []apiLetter  `json:"deadLetters"`
+	DeadLetters     []apiLetter  `json:"deadLetters"` // the newest maxLetters, oldest first
+	DeadLettersNow  int          `json:"deadLettersInStore"`
 	DeadLettersEver int64        `json:"deadLettersTotal"`
 	FailureClusters int64        `json:"failureClusters"`
 	ChannelAlerts   int64        `json:"channelAlerts"`
@@ -95,6 +96,10 @@ type apiEvent struct {
 const (
 	maxText  = 512      // an error, a reason, a value
 	maxStack = 4 * 1024 // a dead letter's stack
+	// maxLetters is how many dead letters a snapshot lists, the newest:
+	// with their stacks, 100 are up to about half a megabyte a poll,
+	// and a store of thousands would make every poll that big.
+	maxLetters = 100
 )
 
 func newAPISnapshot(s steady.Snapshot, rec *Recorder) apiSnapshot {
@@ -107,7 +112,8 @@ func newAPISnapshot(s steady.Snapshot, rec *Recorder) apiSnapshot {
 		ShutdownReason:  clip(s.ShutdownReason, maxText),
 		Actors:          make([]apiActor, 0, len(s.Actors)),
 		Channels:        make([]apiChannel, 0, len(s.Channels)),
-		DeadLetters:     make([]apiLetter, 0, len(s.DeadLetters)),
+		DeadLetters:     make([]apiLetter, 0, min(len(s.DeadLetters), maxLetters)),
+		DeadLettersNow:  len(s.DeadLetters),
 		FailureClusters: s.FailureClusters,
 		ChannelAlerts:   s.ChannelAlerts,
 	}
@@ -138,7 +144,7 @@ func newAPISnapshot(s steady.Snapshot, rec *Recorder) apiSnapshot {
 			Sent: c.Sent, Taken: c.Taken, Rate: sendRate(c, s.Status), Closed: c.Closed, BackedUp: c.BackedUp,
 		})
 	}
-	for _, d := range s.DeadLetters {
+	for _, d := range s.DeadLetters[max(0, len(s.DeadLetters)-maxLetters):] {
 		out.DeadLetters = append(out.DeadLetters, apiLetter{
 			ID: d.ID, Actor: d.Actor, Channel: d.Channel,
 			Value:    clip(fmt.Sprintf("%v", d.Value), maxText),

@@ -26,7 +26,8 @@
 //	/              the dashboard (HTML; script, styles and icon under /assets/)
 //	/metrics       Prometheus text exposition, from the server's own registry
 //	/graph.dot     the graph in Graphviz DOT, labelled with live figures
-//	/api/snapshot  JSON: the snapshot plus the recent events
+//	/api/snapshot  JSON: the snapshot plus the recent events (the newest
+//	               100 dead letters, and how many the store holds)
 //	/healthz       200 "ok" while the graph runs with every actor; 503 and
 //	               the reason ("degraded: actor \"worker\" gave up: ...",
 //	               "shutting down: ...", "stopped", "not running: ...")

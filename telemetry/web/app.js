@@ -453,7 +453,8 @@
       list.appendChild(li);
     }
     $("#dead-empty").hidden = snap.deadLetters.length > 0;
-    setText($("#dead-count"), snap.deadLetters.length ? `${snap.deadLetters.length} in the store, ${fmtInt(snap.deadLettersTotal)} ever` : "");
+    const shown = snap.deadLetters.length < snap.deadLettersInStore ? ` (the newest ${snap.deadLetters.length} shown)` : "";
+    setText($("#dead-count"), snap.deadLettersInStore ? `${fmtInt(snap.deadLettersInStore)} in the store${shown}, ${fmtInt(snap.deadLettersTotal)} ever` : "");
   }
 
   // ---------- header ----------
@@ -477,7 +478,7 @@
     };
     kpi("kpi-restarts", restarts, restarts > 0 ? "hot" : "");
     kpi("kpi-failures", failures, failures > 0 ? "hot" : "");
-    kpi("kpi-dead-letters", snap.deadLetters.length, snap.deadLetters.length > 0 ? "alarm" : "");
+    kpi("kpi-dead-letters", snap.deadLettersInStore, snap.deadLettersInStore > 0 ? "alarm" : "");
     kpi("kpi-clusters", snap.failureClusters, snap.failureClusters > 0 ? "alarm" : "");
     kpi("kpi-channel-alerts", snap.channelAlerts, snap.channelAlerts > 0 ? "hot" : "");
     document.title = (snap.healthy ? "" : "⚠ ") + "steady · " + snap.status.replace("_", " ");
