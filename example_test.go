@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/store"
 )
 
 // A generator and a printer, with the generator's counter in state so a
@@ -219,4 +221,44 @@ func ExampleGraph_Shutdown() {
 	// Output:
 	// summary saved
 	// <nil> true actor "producer": enough
+}
+
+// A durable graph: the state and the unconsumed messages live in a bbolt
+// file in a directory, and a second process (here, a second graph) on the
+// same directory resumes from them. Kill the first at any instant and the
+// second still sees every committed step once.
+func ExampleConfig_store() {
+	dir, err := os.MkdirTemp("", "steady-example-")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+
+	for run := 1; run <= 2; run++ {
+		st, err := store.Open(dir, nil) // dir/steady.db, locked until Close
+		if err != nil {
+			panic(err)
+		}
+		g := steady.NewGraph(steady.Config{Logger: slog.New(slog.DiscardHandler), Store: st})
+		count := steady.NewState(g, "count", 0)
+		counter := g.Actor("counter", func(a *steady.Actor) error {
+			for range 3 {
+				if err := a.Step(func(s *steady.Step) error { *count.Get(s)++; return nil }); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		count.Bind(counter)
+		if err := g.Run(context.Background()); err != nil {
+			panic(err)
+		}
+		fmt.Printf("run %d: count %d, resumed %v\n", run, count.Value(), g.Resumed())
+		if err := st.Close(); err != nil {
+			panic(err)
+		}
+	}
+	// Output:
+	// run 1: count 3, resumed false
+	// run 2: count 6, resumed true
 }
