@@ -257,7 +257,7 @@ func TestDurableHungCommitHonoursTheTimeout(t *testing.T) {
 	close(hs.release) // let the committer finish, for the leak check
 	waitFor(t, func() bool { return hs.inCommit.Load() == 0 })
 	var timeout *steady.ShutdownTimeoutError
-	if !errors.As(err, &timeout) || !strings.Contains(err.Error(), "commit to memory store was still running") {
+	if !errors.As(err, &timeout) || !errors.Is(err, steady.ErrCommitHung) || !strings.Contains(err.Error(), "commit to memory store was still running") {
 		t.Errorf("Run: %v; want the timeout and the hung commit", err)
 	}
 	if took > 4*time.Second {

@@ -50,6 +50,12 @@ var (
 	// that no longer decodes. The error names the file and what is wrong.
 	ErrLoad = errors.New("steady: cannot resume from the store")
 
+	// ErrCommitHung is returned by [Graph.Run] when a durable graph's last
+	// Store.Commit was still running after the shutdown timeout and its
+	// grace period: the steps it carried may not be durable, and the
+	// store's Close would wait for that commit (bbolt's does).
+	ErrCommitHung = errors.New("steady: a store commit did not finish")
+
 	// ErrDeadLetterNotFound is returned by [Graph.Replay] for an unknown id.
 	ErrDeadLetterNotFound = errors.New("steady: dead letter not found")
 )

@@ -414,7 +414,7 @@ wait:
 		}
 		if !g.dur.stop(limit) {
 			g.errMu.Lock()
-			g.runErrs = append(g.runErrs, fmt.Errorf("steady: a commit to %s was still running %v after the shutdown timeout; the steps it carried may not be durable", g.cfg.Store, stopGrace))
+			g.runErrs = append(g.runErrs, fmt.Errorf("%w: a commit to %s was still running %v after the shutdown timeout; the steps it carried may not be durable", ErrCommitHung, g.cfg.Store, stopGrace))
 			g.errMu.Unlock()
 		}
 	}

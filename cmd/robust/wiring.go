@@ -291,6 +291,12 @@ func (p *pipeline) run(ctx context.Context) *report {
 		outErr = errors.Join(outErr, p.out.Close())
 		p.out = nil
 	}
+	if errors.Is(runErr, steady.ErrCommitHung) {
+		// Closing the store would wait for the hung commit; the process
+		// is about to exit, which releases the file and its lock.
+		p.log.Error(fmt.Sprintf("robust: leaving %s open: a commit to it hangs", p.cfg.state))
+		p.st = nil
+	}
 	if err := p.close(); err != nil {
 		p.log.Error(fmt.Sprintf("robust: closing %s: %v", p.cfg.state, err))
 	}
