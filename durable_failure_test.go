@@ -376,3 +376,65 @@ func TestDurableCodecThatIgnoresDst(t *testing.T) {
 		t.Errorf("resumed messages %v, want [7 8 90 1000 12345]", got)
 	}
 }
+
+// markerCodec returns a shared slice of its own for the empty string and
+// appends otherwise: steady must not write into the codec's slice.
+type markerCodec struct{}
+
+var emptyMarker = []byte{'E'}
+
+func (markerCodec) Append(dst []byte, v string) ([]byte, error) {
+	if v == "" {
+		return emptyMarker, nil
+	}
+	return append(append(dst, 'S'), v...), nil
+}
+
+func (markerCodec) Decode(b []byte) (string, error) {
+	if len(b) == 0 || b[0] != 'E' && b[0] != 'S' {
+		return "", fmt.Errorf("bad encoding %q", b)
+	}
+	return string(b[1:]), nil
+}
+
+// TestDurableCodecWithItsOwnSlice: a codec's own memory stays its own; a
+// message encoded after it does not overwrite it.
+func TestDurableCodecWithItsOwnSlice(t *testing.T) {
+	ms := newMemStore()
+	cfg := quiet()
+	cfg.Store = ms
+	g := steady.NewGraph(cfg)
+	ch := steady.NewChannel[string](g, "c", 8).SetCodec(markerCodec{})
+	var out *steady.Sender[string]
+	p := g.Actor("p", func(a *steady.Actor) error {
+		for _, v := range []string{"", "xyz", "", "w"} {
+			if err := a.WaitVacant(out, 1); err != nil {
+				return err
+			}
+			if err := a.Step(func(s *steady.Step) error { return out.Send(s, v) }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	out = ch.Sender(p)
+	c := g.Actor("c", func(a *steady.Actor) error { return steady.ErrFinished })
+	ch.Receiver(c)
+	if err := g.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if string(emptyMarker) != "E" {
+		t.Fatalf("the codec's marker was overwritten: %q", emptyMarker)
+	}
+	img, err := ms.Load(store.Shape{Actors: []string{"p", "c"}, Channels: []store.Entity{{Name: "c", Type: "string"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range img.Channels["c"].Messages {
+		got = append(got, string(m))
+	}
+	if fmt.Sprint(got) != "[E Sxyz E Sw]" {
+		t.Errorf("stored %q, want E Sxyz E Sw", got)
+	}
+}

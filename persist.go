@@ -60,11 +60,17 @@ func (tx *Sender[T]) encode(r *record) error {
 			// Each message goes through the scratch buffer, so a codec
 			// that returns a slice of its own rather than appending to
 			// dst cannot damage the frames before it.
-			var err error
-			if c.scratch, err = c.codec.Append(c.scratch[:0], c.buf[(tx.tail+i)&c.mask]); err != nil {
+			// The result is never kept as the next scratch: it may be
+			// the codec's own memory. A bigger scratch is made instead
+			// when a message outgrew it.
+			b, err := c.codec.Append(c.scratch[:0], c.buf[(tx.tail+i)&c.mask])
+			if err != nil {
 				return fmt.Errorf("channel %q: %w", c.name, err)
 			}
-			data = store.AppendFrame(data, c.scratch)
+			data = store.AppendFrame(data, b)
+			if cap(b) > cap(c.scratch) {
+				c.scratch = make([]byte, 0, cap(b))
+			}
 		}
 		r.appends = append(r.appends, store.Append{Channel: c.name, First: tx.tail, Count: int(tx.staged), Data: data})
 	}
