@@ -327,16 +327,16 @@ func (g *Graph) DurableStats() DurableStats {
 		return DurableStats{}
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	s := DurableStats{Batches: d.latency.batches, Steps: d.durableN, Err: d.err}
-	s.CommitP50, s.CommitP99 = p50p99(d.latency.commit)
-	s.DurableP50, s.DurableP99 = p50p99(d.latency.wait)
+	commit, wait := slices.Clone(d.latency.commit), slices.Clone(d.latency.wait)
+	d.mu.Unlock() // sort outside: every committing step takes d.mu
+	s.CommitP50, s.CommitP99 = p50p99(commit)
+	s.DurableP50, s.DurableP99 = p50p99(wait)
 	return s
 }
 
-// p50p99 sorts a copy of xs and returns its median and 99th percentile.
+// p50p99 sorts xs and returns its median and 99th percentile.
 func p50p99(xs []time.Duration) (p50, p99 time.Duration) {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return percentile(s, 0.50), percentile(s, 0.99)
+	slices.Sort(xs)
+	return percentile(xs, 0.50), percentile(xs, 0.99)
 }
