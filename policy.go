@@ -169,16 +169,16 @@ func OnLimit(a LimitAction) ActorOption { return func(p *Policy) { p.OnLimit = a
 // PoisonAfter sets how many failed attempts quarantine a message; 0 never.
 func PoisonAfter(attempts int) ActorOption { return func(p *Policy) { p.PoisonAfter = attempts } }
 
-// intensity remembers the times of the last MaxRestarts restarts in a ring,
-// so the limit check is O(1); the ring grows as restarts happen, up to
-// MaxRestarts, and allocates nothing once it is full.
+// intensity remembers the times of the restarts within the policy's
+// window, oldest first, so it holds at most MaxRestarts of them however
+// large the limit, and only those a crash loop made recently.
 type intensity struct {
-	times []time.Time
-	next  int
+	times []time.Time // times[start:] are the restarts in the window
+	start int
 }
 
 // allow records a restart at now and reports whether it is within the
-// policy's limit.
+// policy's limit: fewer than MaxRestarts restarts in the Window before it.
 func (in *intensity) allow(p *Policy, now time.Time) bool {
 	if p.MaxRestarts < 0 {
 		return true
@@ -186,20 +186,17 @@ func (in *intensity) allow(p *Policy, now time.Time) bool {
 	if p.MaxRestarts == 0 {
 		return false
 	}
-	if in.times == nil {
-		// Room for a few restarts; append grows it to MaxRestarts only
-		// as restarts happen, so a huge limit costs nothing up front.
-		in.times = make([]time.Time, 0, min(p.MaxRestarts, 16))
+	for in.start < len(in.times) && now.Sub(in.times[in.start]) >= p.Window {
+		in.start++
 	}
-	if len(in.times) < p.MaxRestarts {
-		in.times = append(in.times, now)
-		return true
+	if in.start > 0 && in.start >= len(in.times)/2 {
+		// Reuse the space of the restarts that left the window.
+		n := copy(in.times, in.times[in.start:])
+		in.times, in.start = in.times[:n], 0
 	}
-	oldest := in.times[in.next]
-	if now.Sub(oldest) < p.Window {
+	if len(in.times)-in.start >= p.MaxRestarts {
 		return false
 	}
-	in.times[in.next] = now
-	in.next = (in.next + 1) % p.MaxRestarts
+	in.times = append(in.times, now)
 	return true
 }

@@ -38,3 +38,35 @@ func TestIntensityHugeLimit(t *testing.T) {
 		t.Errorf("the ring holds room for %d restarts after 1,000", c)
 	}
 }
+
+// TestIntensityForgetsOldRestarts: a crash loop under a huge limit keeps
+// only the restarts within the window, not every restart ever.
+func TestIntensityForgetsOldRestarts(t *testing.T) {
+	p := DefaultPolicy()
+	p.MaxRestarts, p.Window = 1<<40, time.Millisecond
+	var in intensity
+	now := time.Now()
+	for i := range 100_000 {
+		if !in.allow(&p, now.Add(time.Duration(i)*100*time.Microsecond)) {
+			t.Fatalf("restart %d refused", i)
+		}
+	}
+	if n := len(in.times) - in.start; n > 10 {
+		t.Errorf("%d restarts remembered; the 1 ms window holds 10", n)
+	}
+	if c := cap(in.times); c > 64 {
+		t.Errorf("the list has room for %d restarts after a loop of 100,000", c)
+	}
+	// The limit itself: 3 in 10 s allows 3 restarts, then waits for the
+	// window.
+	p.MaxRestarts, p.Window = 3, 10*time.Second
+	in = intensity{}
+	for i, want := range []bool{true, true, true, false, false} {
+		if got := in.allow(&p, now.Add(time.Duration(i)*time.Second)); got != want {
+			t.Errorf("restart %d at %ds: allowed %v, want %v", i, i, got, want)
+		}
+	}
+	if !in.allow(&p, now.Add(10*time.Second)) {
+		t.Error("a restart 10 s after the first, with the first out of the window, refused")
+	}
+}
