@@ -156,6 +156,15 @@ func TestStateOutputMustStayTheSame(t *testing.T) {
 	if err := os.WriteFile(other, []byte("0\tFizzBuzz\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// As long as the real output, or longer, but not its lines.
+	info, err := os.Stat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := filepath.Join(t.TempDir(), "long.txt")
+	if err := os.WriteFile(long, bytes.Repeat([]byte("x"), int(info.Size())+100), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name, dir string
 		args      []string
@@ -164,16 +173,17 @@ func TestStateOutputMustStayTheSame(t *testing.T) {
 		{"another file", withOut, []string{"-out", other}, "fewer than the"},
 		{"no file after one", withOut, nil, "pass that -out again"},
 		{"a file after none", withoutOut, []string{"-out", filepath.Join(t.TempDir(), "new.tsv")}, "without -out"},
+		{"another file as long", withOut, []string{"-out", long}, "is not their file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(tc.dir, store.FileName)
-			before, otherBefore := fileHash(t, path), fileHash(t, other)
+			before, otherBefore, longBefore := fileHash(t, path), fileHash(t, other), fileHash(t, long)
 			res := runRobust(t, stateArgs(tc.dir, append(tc.args, "-beats", "300")...)...)
 			if res.status != 1 || !strings.Contains(res.stderr, tc.want) || res.stdout != "" {
 				t.Errorf("status %d, stdout %q, stderr:\n%s\nwant 1, no report, and %q", res.status, res.stdout, res.stderr, tc.want)
 			}
-			if fileHash(t, path) != before || fileHash(t, other) != otherBefore {
-				t.Error("the state file or the other output changed")
+			if fileHash(t, path) != before || fileHash(t, other) != otherBefore || fileHash(t, long) != longBefore {
+				t.Error("the state file or another output changed")
 			}
 			if len(tc.args) > 1 && strings.HasSuffix(tc.args[1], "new.tsv") {
 				if _, err := os.Stat(tc.args[1]); !os.IsNotExist(err) {

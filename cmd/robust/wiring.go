@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -185,8 +186,39 @@ func (p *pipeline) sameOutput() error {
 		if fi.Size() < ls.FileLen {
 			return fmt.Errorf("-out %s has %d bytes, fewer than the %d that %s's runs committed to their output: it is not their file, or it was cut", p.cfg.out, fi.Size(), ls.FileLen, p.cfg.state)
 		}
+		// Their lines come first: as many as they logged. (The logger
+		// cuts what follows, which a failed step may have written.)
+		lines, err := countLines(p.cfg.out, ls.FileLen)
+		if err != nil {
+			return err
+		}
+		if lines != ls.Logged {
+			return fmt.Errorf("-out %s holds %d lines in its first %d bytes, where %s's runs wrote %d: it is not their file", p.cfg.out, lines, ls.FileLen, p.cfg.state, ls.Logged)
+		}
 	}
 	return nil
+}
+
+// countLines counts the complete lines in the first n bytes of the file.
+func countLines(path string, n int64) (uint64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var lines uint64
+	buf := make([]byte, 64<<10)
+	r := io.LimitReader(f, n)
+	for {
+		k, err := r.Read(buf)
+		lines += uint64(bytes.Count(buf[:k], []byte{'\n'}))
+		if err == io.EOF {
+			return lines, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
 }
 
 // openState opens the -state directory and, with -reset, empties it under
