@@ -450,7 +450,10 @@
         details.append(el("summary", {}, "stack"), el("pre", {}, d.stack));
         li.appendChild(details);
       }
-      list.appendChild(li);
+      // In ID order: a letter can slide into the newest 100 from below
+      // when a newer one is replayed.
+      const after = Array.from(list.children).find((x) => Number(x.getAttribute("data-dead-letter")) > d.id);
+      list.insertBefore(li, after || null);
     }
     $("#dead-empty").hidden = snap.deadLetters.length > 0;
     const shown = snap.deadLetters.length < snap.deadLettersInStore ? ` (the newest ${snap.deadLetters.length} shown)` : "";
