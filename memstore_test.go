@@ -21,7 +21,7 @@ type memStore struct {
 	attempts map[string]int
 	msgs     map[string]map[uint64][]byte // channel → sequence → message
 	dead     map[uint64]store.DeadLetter
-	nextDL   uint64
+	lastDL   uint64
 	commits  int
 	failNext error // the next commit fails with it
 }
@@ -70,7 +70,7 @@ func (m *memStore) Load(shape store.Shape) (*store.Image, error) {
 	for _, id := range slices.Sorted(maps.Keys(m.dead)) {
 		img.DeadLetters = append(img.DeadLetters, m.dead[id])
 	}
-	img.LastDeadLetterID = m.nextDL
+	img.LastDeadLetterID = m.lastDL
 	return img, nil
 }
 
@@ -112,7 +112,7 @@ func (m *memStore) Commit(b *store.Batch) error {
 	for _, id := range b.RemoveDeadLetters {
 		delete(m.dead, id)
 	}
-	m.nextDL = max(m.nextDL, b.LastDeadLetterID)
+	m.lastDL = max(m.lastDL, b.LastDeadLetterID)
 	return nil
 }
 
@@ -132,6 +132,6 @@ func (m *memStore) crash() *memStore {
 		c.msgs[name] = maps.Clone(byseq)
 	}
 	maps.Copy(c.dead, m.dead)
-	c.nextDL = m.nextDL
+	c.lastDL = m.lastDL
 	return c
 }
