@@ -10,18 +10,6 @@ import (
 	"github.com/steady-go/steady"
 )
 
-func (c *collect) kinds(k steady.EventKind) []steady.Event {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []steady.Event
-	for _, e := range c.events {
-		if e.Kind == k {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 // TestFailureClusterAcrossNeighbours: failures spread over two actors
 // joined by a channel raise one cluster alert when they reach K within W;
 // the same number spread over a longer time raises none.

@@ -41,33 +41,19 @@ func (l poisonLog) Clone() poisonLog {
 	return poisonLog{Vals: slices.Clone(l.Vals), Batches: slices.Clone(l.Batches)}
 }
 
-// poisonEvents collects the events of a graph.
+// poisonEvents collects the events of a graph, as collect does, and can
+// hand over each dead letter as it is recorded.
 type poisonEvents struct {
-	mu   sync.Mutex
-	list []steady.Event
+	collect
 	// deadLettered, if set, receives every dead letter as it is recorded.
 	deadLettered chan steady.DeadLetter
 }
 
 func (e *poisonEvents) add(ev steady.Event) {
-	e.mu.Lock()
-	e.list = append(e.list, ev)
-	e.mu.Unlock()
+	e.hook(ev)
 	if ev.Kind == steady.EventDeadLettered && e.deadLettered != nil && ev.DeadLetter != nil {
 		e.deadLettered <- *ev.DeadLetter
 	}
-}
-
-func (e *poisonEvents) of(k steady.EventKind) []steady.Event {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []steady.Event
-	for _, ev := range e.list {
-		if ev.Kind == k {
-			out = append(out, ev)
-		}
-	}
-	return out
 }
 
 // poisonSetup describes a producer → values → consumer graph. The producer
@@ -302,7 +288,7 @@ func poisonCheckPanicLetter(t *testing.T, d steady.DeadLetter, v, attempts int, 
 // announced by an EventDeadLettered each.
 func poisonCheckEvents(t *testing.T, ev *poisonEvents, dl []steady.DeadLetter) {
 	t.Helper()
-	got := ev.of(steady.EventDeadLettered)
+	got := ev.kinds(steady.EventDeadLettered)
 	if len(got) != len(dl) {
 		t.Fatalf("%d EventDeadLettered events, want %d", len(got), len(dl))
 	}
@@ -357,7 +343,7 @@ func TestPoisonSingleMessage(t *testing.T) {
 			}
 			poisonCheckPanicLetter(t, dl[0], poison, tc.attempts, start, end)
 			poisonCheckEvents(t, r.events, dl)
-			panics := r.events.of(steady.EventPanicked)
+			panics := r.events.kinds(steady.EventPanicked)
 			if len(panics) != tc.attempts {
 				t.Errorf("%d panics, want %d (one per attempt)", len(panics), tc.attempts)
 			}
@@ -497,13 +483,13 @@ func TestPoisonByError(t *testing.T) {
 				t.Errorf("dead letter time %v outside the run", d.Time)
 			}
 			poisonCheckEvents(t, r.events, dl)
-			if e := r.events.of(steady.EventDeadLettered); len(e) == 1 && !errors.Is(e[0].DeadLetter.Err, errPoison) {
+			if e := r.events.kinds(steady.EventDeadLettered); len(e) == 1 && !errors.Is(e[0].DeadLetter.Err, errPoison) {
 				t.Errorf("event's dead letter error %v, want the step's error", e[0].DeadLetter.Err)
 			}
-			if got := len(r.events.of(steady.EventFailed)); got != tc.restarts {
+			if got := len(r.events.kinds(steady.EventFailed)); got != tc.restarts {
 				t.Errorf("%d failure events, want %d", got, tc.restarts)
 			}
-			if len(r.events.of(steady.EventPanicked)) != 0 {
+			if len(r.events.kinds(steady.EventPanicked)) != 0 {
 				t.Error("panic events for a failure by error")
 			}
 			if got := r.consumer.Restarts(); got != tc.restarts {
@@ -597,7 +583,7 @@ func TestPoisonReplayDuringRun(t *testing.T) {
 	if dl := r.g.DeadLetters(); len(dl) != 0 {
 		t.Errorf("dead letters after the run: %+v", dl)
 	}
-	if e := r.events.of(steady.EventDeadLettered); len(e) != 1 {
+	if e := r.events.kinds(steady.EventDeadLettered); len(e) != 1 {
 		t.Errorf("%d EventDeadLettered events, want 1", len(e))
 	}
 	if l := r.ch.Len(); l != 0 {
@@ -773,10 +759,10 @@ func TestPoisonFailureBeforePeek(t *testing.T) {
 			if dl := r.g.DeadLetters(); len(dl) != 0 {
 				t.Errorf("dead letters for failures that were not the message's fault: %+v", dl)
 			}
-			if e := r.events.of(steady.EventDeadLettered); len(e) != 0 {
+			if e := r.events.kinds(steady.EventDeadLettered); len(e) != 0 {
 				t.Errorf("%d EventDeadLettered events", len(e))
 			}
-			if e := r.events.of(steady.EventGaveUp); len(e) != 1 {
+			if e := r.events.kinds(steady.EventGaveUp); len(e) != 1 {
 				t.Errorf("%d EventGaveUp events, want 1", len(e))
 			}
 			if st := r.consumer.Status(); st != steady.StatusDegraded {
@@ -813,7 +799,7 @@ func TestPoisonAfterZero(t *testing.T) {
 	if dl := r.g.DeadLetters(); len(dl) != 0 {
 		t.Errorf("dead letters with PoisonAfter(0): %+v", dl)
 	}
-	if e := r.events.of(steady.EventPanicked); len(e) != 6 {
+	if e := r.events.kinds(steady.EventPanicked); len(e) != 6 {
 		t.Errorf("%d panics, want 6 (5 restarts, then giving up)", len(e))
 	}
 	poisonExpect(t, r.log.Value().Vals, poison)

@@ -61,6 +61,19 @@ func (c *collect) hook(e steady.Event) {
 	c.mu.Unlock()
 }
 
+// kinds returns the events of kind k, in order.
+func (c *collect) kinds(k steady.EventKind) []steady.Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []steady.Event
+	for _, e := range c.events {
+		if e.Kind == k {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 func (c *collect) delays() []time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
