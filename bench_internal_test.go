@@ -41,3 +41,49 @@ func BenchmarkGoChanSameGoroutine(b *testing.B) {
 	}
 	_ = sum
 }
+
+// producerStep and consumerStep are one single-message step of each end,
+// kept out of line so that valgrind can count their instructions:
+//
+//	go test -c -o /tmp/steady.test . && GOGC=off GODEBUG=asyncpreemptoff=1 \
+//	  valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*steady.consumerStep' \
+//	  /tmp/steady.test -test.run '^$' -test.bench '^BenchmarkStepInstructions$' -test.benchtime 200000x
+//
+// and divide the instructions collected by 200,000 (or toggle producerStep).
+//
+//go:noinline
+func producerStep(p *Actor, tx *Sender[uint64], v uint64) {
+	if err := p.WaitVacant(tx, 1); err != nil {
+		panic(err)
+	}
+	_ = p.Step(func(s *Step) error { return tx.Send(s, v) })
+}
+
+var consumed uint64
+
+//go:noinline
+func consumerStep(c *Actor, rx *Receiver[uint64]) {
+	if err := c.WaitAvailable(rx, 1); err != nil {
+		panic(err)
+	}
+	_ = c.Step(func(s *Step) error { v, _ := rx.Peek(s); consumed += v; return nil })
+}
+
+// BenchmarkStepInstructions runs producerStep and consumerStep on one
+// goroutine, for the instruction counts above.
+func BenchmarkStepInstructions(b *testing.B) {
+	g := NewGraph(Config{Logger: slog.New(slog.DiscardHandler)})
+	ch := NewChannel[uint64](g, "c", 1024)
+	p := g.Actor("p", func(*Actor) error { return nil })
+	c := g.Actor("c", func(*Actor) error { return nil })
+	tx, rx := ch.Sender(p), ch.Receiver(c)
+	for _, a := range []*Actor{p, c} {
+		a.step = Step{actor: a, touched: make([]port, 0, 4)}
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		producerStep(p, tx, uint64(i))
+		consumerStep(c, rx)
+	}
+	g.hardStop()
+}
