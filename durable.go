@@ -309,8 +309,8 @@ func (l *durableLatency) add(commit, wait time.Duration) {
 
 // DurableStats is what the committer of a durable graph measured.
 type DurableStats struct {
-	Batches int64  // batches committed
-	Steps   uint64 // records committed: steps, quarantines and attempt counts
+	Batches int64 // batches committed
+	Steps   int64 // records committed: steps, quarantines and attempt counts
 	// Commit is the time Store.Commit took (write and fsync), over the
 	// last few thousand batches; Durable is the time from a batch's oldest
 	// step to its publication, the latency a step's outputs wait.
@@ -327,7 +327,7 @@ func (g *Graph) DurableStats() DurableStats {
 		return DurableStats{}
 	}
 	d.mu.Lock()
-	s := DurableStats{Batches: d.latency.batches, Steps: d.durableN, Err: d.err}
+	s := DurableStats{Batches: d.latency.batches, Steps: int64(d.durableN), Err: d.err}
 	commit, wait := slices.Clone(d.latency.commit), slices.Clone(d.latency.wait)
 	d.mu.Unlock() // sort outside: every committing step takes d.mu
 	s.CommitP50, s.CommitP99 = p50p99(commit)
