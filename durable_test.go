@@ -442,3 +442,56 @@ func TestDurableStateTypeChangedOnDisk(t *testing.T) {
 		t.Error("the state file changed")
 	}
 }
+
+// batchWatch is a memStore that notes whether a batch ever carried the
+// states of two actors.
+type batchWatch struct {
+	*memStore
+	mixed atomic.Bool
+}
+
+func (b *batchWatch) Commit(batch *store.Batch) error {
+	time.Sleep(2 * time.Millisecond) // a slow fsync, so steps pile up
+	if len(batch.States) > 1 {
+		b.mixed.Store(true)
+	}
+	return b.memStore.Commit(batch)
+}
+
+// TestDurableGroupCommit: steps of different actors share commits, and
+// many steps go in one commit while the previous one is being written.
+func TestDurableGroupCommit(t *testing.T) {
+	bw := &batchWatch{memStore: newMemStore()}
+	cfg := quiet()
+	cfg.Store = bw
+	g := steady.NewGraph(cfg)
+	// Each actor steps at least 200 times, and on until a commit carried
+	// both (or 5 s passed), so a busy machine running one actor's steps
+	// before the other's starts cannot make the test pass or fail by luck.
+	const minSteps = 200
+	deadline := time.Now().Add(5 * time.Second)
+	var total atomic.Int64
+	for _, name := range []string{"a", "b"} {
+		st := steady.NewState(g, name, 0)
+		a := g.Actor(name, func(a *steady.Actor) error {
+			for i := 0; i < minSteps || !bw.mixed.Load() && time.Now().Before(deadline); i++ {
+				if err := a.Step(func(s *steady.Step) error { *st.Get(s)++; return nil }); err != nil {
+					return err
+				}
+				total.Add(1)
+			}
+			return nil
+		})
+		st.Bind(a)
+	}
+	if err := g.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ds := g.DurableStats()
+	if ds.Steps != total.Load() || ds.Batches > ds.Steps/10 {
+		t.Errorf("%d steps in %d commits; want %d steps, at least 10 a commit", ds.Steps, ds.Batches, total.Load())
+	}
+	if !bw.mixed.Load() {
+		t.Error("no commit carried the steps of both actors")
+	}
+}
