@@ -26,27 +26,20 @@ func (st *State[T]) SetCodec(codec Codec[T]) *State[T] {
 	return st
 }
 
-func (c *Channel[T]) resolveCodec() error {
-	if c.codec != nil {
-		return nil
-	}
-	codec, err := DefaultCodec[T]()
-	if err != nil {
-		return wiringErr("channel %q: %v", c.name, err)
-	}
-	c.codec = codec
-	return nil
-}
+func (c *Channel[T]) resolveCodec() error { return resolveCodec(&c.codec, "channel", c.name) }
 
-func (st *State[T]) resolveCodec() error {
-	if st.codec != nil {
+func (st *State[T]) resolveCodec() error { return resolveCodec(&st.codec, "state", st.name) }
+
+// resolveCodec gives *codec the default codec of T unless one was set.
+func resolveCodec[T any](codec *Codec[T], kind, name string) error {
+	if *codec != nil {
 		return nil
 	}
-	codec, err := DefaultCodec[T]()
+	def, err := DefaultCodec[T]()
 	if err != nil {
-		return wiringErr("state %q: %v", st.name, err)
+		return wiringErr("%s %q: %v", kind, name, err)
 	}
-	st.codec = codec
+	*codec = def
 	return nil
 }
 
