@@ -87,3 +87,13 @@ func BenchmarkStepInstructions(b *testing.B) {
 	}
 	g.hardStop()
 }
+
+// BenchmarkGatherPause measures one pause of a consumer's refill (about
+// 0.3 µs on the machine in BENCHMARKS.md), the unit of the extra wait a
+// streaming producer's messages may see.
+func BenchmarkGatherPause(b *testing.B) {
+	var n uint64
+	for b.Loop() {
+		pause(&n)
+	}
+}

@@ -20,7 +20,11 @@ import (
 // between head and tail and moves the head when its step commits. Neither
 // side takes a lock or allocates per message; each side caches the other's
 // index and reloads it only when the cached value says the ring is full or
-// empty.
+// empty. While the producer streams, a consumer that keeps pace lets a few
+// messages (up to a quarter of the capacity, at most 64) gather before it
+// takes them, for at most about 2.4 µs, so that the cache lines of the ring
+// cross between cores once per batch rather than once per message;
+// docs/decisions.md has the details and BENCHMARKS.md the figures.
 type Channel[T any] struct {
 	chanCore
 	buf  []T
@@ -52,10 +56,12 @@ type chanCore struct {
 	capacity uint64
 	err      error // set when the channel could not be built
 
-	// releaseEvery is how many consumed slots the consumer gathers before
-	// it hands them back to the producer: a quarter of the capacity, at
-	// most 64 (a few cache lines of slots).
-	releaseEvery uint64
+	// batch is the unit in which the two ends exchange slots: the
+	// consumer hands consumed slots back to the producer batch at a time
+	// while it is behind, and while the producer streams it lets up to
+	// batch new messages gather before it takes them (see refill). A
+	// quarter of the capacity, at most 64 (a few cache lines of slots).
+	batch uint64
 
 	producer *Actor
 	consumer *Actor
@@ -108,7 +114,7 @@ func NewChannel[T any](g *Graph, name string, capacity int) *Channel[T] {
 	size := uint64(1) << bits.Len64(uint64(capacity-1))
 	c.chanCore.unreplay = c.unreplayTyped
 	c.capacity, c.buf, c.mask = uint64(capacity), make([]T, size), size-1
-	c.releaseEvery = min(64, max(1, c.capacity/4))
+	c.batch = min(64, max(1, c.capacity/4))
 	c.err = g.register(kindChannel, name, c)
 	return c
 }
@@ -422,6 +428,8 @@ type recvEnd struct {
 	peeked       uint64 // ring messages peeked in the open step
 	peekedReplay int    // replayed messages peeked in the open step
 	tailCache    uint64 // the producer's tail when last loaded
+	gathering    bool   // the last refill found a short batch; see refill
+	pauses       uint64 // refill's pauses, ever, for tests
 }
 
 // Name is the channel's name.
@@ -578,14 +586,14 @@ func (rx *recvEnd) commit() {
 	if rx.peeked > 0 {
 		rx.head += rx.peeked
 		rx.peeked = 0
-		if rx.head-rx.released >= c.releaseEvery || rx.head == rx.tailCache || c.producerWaiting.Load() {
+		if rx.head-rx.released >= c.batch || rx.head == rx.tailCache || c.producerWaiting.Load() {
 			rx.release()
 		}
 	}
 }
 
 // release publishes the consumed slots to the producer. The consumer does
-// it in chunks of releaseEvery while it is behind: freeing one slot at a
+// it in chunks of batch while it is behind: freeing one slot at a
 // time would have the producer write the slot just read, on the cache line
 // the consumer reads next, and the line would bounce between the cores on
 // every message. It releases at once when the producer waits, when it
@@ -651,9 +659,46 @@ func (rx *Receiver[T]) ready(a *Actor, want uint64) bool {
 		return false
 	}
 	if rx.tailCache-rx.head-rx.peeked < want {
-		rx.tailCache = rx.ch.tail.Load()
+		rx.refill()
 	}
 	return rx.tailCache-rx.head-rx.peeked >= want
+}
+
+// gatherSpins is the length of one refill pause, in iterations of an
+// empty loop: about 0.3 µs on the machine in BENCHMARKS.md. gatherPauses
+// is the most pauses one refill takes, so a message waits at most about
+// 2.4 µs longer, and only while its producer keeps publishing.
+const (
+	gatherSpins  = 1000
+	gatherPauses = 8
+)
+
+// refill reloads the producer's tail for a wait that has taken everything
+// it saw. A consumer that keeps pace with its producer would otherwise
+// take every message the moment it is published, and each message would
+// move the cache lines of the tail and of its slot from one core to the
+// other; on machines whose cores sit far apart that costs more than the
+// step itself. So when the producer is streaming (the last refill also
+// found new messages, but fewer than a batch) refill pauses without
+// touching shared memory and looks again, until a batch has gathered, the
+// producer published nothing during a pause, or gatherPauses have passed.
+// A lone message, or one that finds the consumer behind, is taken at once.
+func (rx *recvEnd) refill() {
+	c := rx.c
+	pos := rx.head + rx.peeked
+	prev, t := rx.tailCache, c.tail.Load()
+	switch {
+	case t == prev || t-pos >= c.batch:
+		rx.gathering = false
+	case !rx.gathering:
+		rx.gathering = true
+	default:
+		for i := 0; i < gatherPauses && t != prev && t-pos < c.batch; i++ {
+			pause(&rx.pauses)
+			prev, t = t, c.tail.Load()
+		}
+	}
+	rx.tailCache = t
 }
 
 // takeHead removes the message the attempts were counted on, outside any
