@@ -164,7 +164,7 @@ func openBolt(path string, bo *bolt.Options) (db *bolt.DB, err error) {
 		// it explicitly, then close it.
 		if r := recover(); r != nil {
 			if file != nil {
-				_ = syscall.Flock(int(file.Fd()), syscall.LOCK_UN)
+				unlockFile(file)
 				_ = file.Close()
 			}
 			db, err = nil, fileErr(ErrCorrupt, path, "damaged: %v", r)
