@@ -120,10 +120,17 @@ func steadyPipe(b *testing.B, n, batch int, scrape ...time.Duration) (time.Durat
 	return time.Since(start), sum
 }
 
+// benchChannel reports, besides the two speeds and their ratio, how many
+// processors each side kept busy on average (where the platform can tell):
+// a Go channel between two goroutines mostly runs on one, its receiver and
+// sender taking turns, while steady's actors run on two.
 func benchChannel(b *testing.B, batch int) {
 	n := b.N
+	cpu0, measured := cpuTime()
 	base := goChannel(n)
+	cpu1, _ := cpuTime()
 	took, sum := steadyPipe(b, n, batch)
+	cpu2, _ := cpuTime()
 	if want := uint64(n) * uint64(n-1) / 2; sum != want {
 		b.Fatalf("consumer summed %d, want %d", sum, want)
 	}
@@ -132,6 +139,10 @@ func benchChannel(b *testing.B, batch int) {
 	b.ReportMetric(chanNs, "chan-ns/msg")
 	b.ReportMetric(steadyNs, "steady-ns/msg")
 	b.ReportMetric(chanNs/steadyNs, "x-chan")
+	if measured {
+		b.ReportMetric(float64(cpu1-cpu0)/float64(base), "chan-cpus")
+		b.ReportMetric(float64(cpu2-cpu1)/float64(took), "steady-cpus")
+	}
 }
 
 // BenchmarkChannelSingle: one message per step against a Go channel.
