@@ -5,18 +5,32 @@ import (
 	"testing"
 )
 
-// BenchmarkStepPairSameGoroutine: one producer step and one consumer step
-// per message, on one goroutine: the instruction cost without cross-core
-// traffic.
-func BenchmarkStepPairSameGoroutine(b *testing.B) {
+// stepPair is a producer and a consumer actor joined by a channel of
+// capacity 1024, set up to step by hand on the caller's goroutine.
+type stepPair struct {
+	g    *Graph
+	p, c *Actor
+	tx   *Sender[uint64]
+	rx   *Receiver[uint64]
+}
+
+func newStepPair() *stepPair {
 	g := NewGraph(Config{Logger: slog.New(slog.DiscardHandler)})
 	ch := NewChannel[uint64](g, "c", 1024)
 	p := g.Actor("p", func(*Actor) error { return nil })
 	c := g.Actor("c", func(*Actor) error { return nil })
-	tx, rx := ch.Sender(p), ch.Receiver(c)
 	for _, a := range []*Actor{p, c} {
 		a.step = Step{actor: a, touched: make([]port, 0, 4)}
 	}
+	return &stepPair{g: g, p: p, c: c, tx: ch.Sender(p), rx: ch.Receiver(c)}
+}
+
+// BenchmarkStepPairSameGoroutine: one producer step and one consumer step
+// per message, on one goroutine: the instruction cost without cross-core
+// traffic.
+func BenchmarkStepPairSameGoroutine(b *testing.B) {
+	sp := newStepPair()
+	p, c, tx, rx := sp.p, sp.c, sp.tx, sp.rx
 	var sum uint64
 	b.ResetTimer()
 	for i := range b.N {
@@ -29,7 +43,7 @@ func BenchmarkStepPairSameGoroutine(b *testing.B) {
 		}
 		_ = c.Step(func(s *Step) error { v, _ := rx.Peek(s); sum += v; return nil })
 	}
-	g.hardStop()
+	sp.g.hardStop()
 }
 
 func BenchmarkGoChanSameGoroutine(b *testing.B) {
@@ -72,20 +86,13 @@ func consumerStep(c *Actor, rx *Receiver[uint64]) {
 // BenchmarkStepInstructions runs producerStep and consumerStep on one
 // goroutine, for the instruction counts above.
 func BenchmarkStepInstructions(b *testing.B) {
-	g := NewGraph(Config{Logger: slog.New(slog.DiscardHandler)})
-	ch := NewChannel[uint64](g, "c", 1024)
-	p := g.Actor("p", func(*Actor) error { return nil })
-	c := g.Actor("c", func(*Actor) error { return nil })
-	tx, rx := ch.Sender(p), ch.Receiver(c)
-	for _, a := range []*Actor{p, c} {
-		a.step = Step{actor: a, touched: make([]port, 0, 4)}
-	}
+	sp := newStepPair()
 	b.ResetTimer()
 	for i := range b.N {
-		producerStep(p, tx, uint64(i))
-		consumerStep(c, rx)
+		producerStep(sp.p, sp.tx, uint64(i))
+		consumerStep(sp.c, sp.rx)
 	}
-	g.hardStop()
+	sp.g.hardStop()
 }
 
 // BenchmarkGatherPause measures one pause of a consumer's refill (about

@@ -22,9 +22,11 @@ import (
 // index and reloads it only when the cached value says the ring is full or
 // empty. While the producer streams, a consumer that keeps pace lets a few
 // messages (up to a quarter of the capacity, at most 64) gather before it
-// takes them, for at most about 2.4 µs, so that the cache lines of the ring
-// cross between cores once per batch rather than once per message;
-// docs/decisions.md has the details and BENCHMARKS.md the figures.
+// takes them, for at most 8 short pauses (about 2.4 µs in all on the
+// machine of BENCHMARKS.md), so that the cache lines of the ring cross
+// between cores once per batch rather than once per message. A lone
+// message is taken at once. docs/decisions.md has the details and
+// BENCHMARKS.md the figures.
 type Channel[T any] struct {
 	chanCore
 	buf  []T
@@ -428,8 +430,17 @@ type recvEnd struct {
 	peeked       uint64 // ring messages peeked in the open step
 	peekedReplay int    // replayed messages peeked in the open step
 	tailCache    uint64 // the producer's tail when last loaded
-	gathering    bool   // the last refill found a short batch; see refill
-	pauses       uint64 // refill's pauses, ever, for tests
+	// Gathering (see refill): whether the last refill found a short
+	// batch, the producer's rate in messages per pause when it last
+	// paused, how many messages to take without gathering after
+	// fruitless pauses and the position until which that holds, and the
+	// pauses taken, ever.
+	gathering  bool
+	perPause   uint64
+	quiet      uint64
+	quietUntil uint64
+	pauses     uint64
+	pauseFn    func(pauses *uint64) // nil: pause; tests put a producer here
 }
 
 // Name is the channel's name.
@@ -665,40 +676,79 @@ func (rx *Receiver[T]) ready(a *Actor, want uint64) bool {
 }
 
 // gatherSpins is the length of one refill pause, in iterations of an
-// empty loop: about 0.3 µs on the machine in BENCHMARKS.md. gatherPauses
-// is the most pauses one refill takes, so a message waits at most about
-// 2.4 µs longer, and only while its producer keeps publishing.
+// empty loop (about 0.3 µs on the machine in BENCHMARKS.md; it scales with
+// the clock). gatherPauses is the most pauses one wait takes. maxQuiet caps
+// how many messages are taken without gathering after a pause that
+// gathered nothing.
 const (
 	gatherSpins  = 1000
 	gatherPauses = 8
+	maxQuiet     = 1024
 )
 
-// refill reloads the producer's tail for a wait that has taken everything
-// it saw. A consumer that keeps pace with its producer would otherwise
-// take every message the moment it is published, and each message would
-// move the cache lines of the tail and of its slot from one core to the
-// other; on machines whose cores sit far apart that costs more than the
-// step itself. So when the producer is streaming (the last refill also
-// found new messages, but fewer than a batch) refill pauses without
-// touching shared memory and looks again, until a batch has gathered, the
-// producer published nothing during a pause, or gatherPauses have passed.
-// A lone message, or one that finds the consumer behind, is taken at once.
+// refill reloads the producer's tail for a wait whose cached view shows
+// fewer messages than it wants. A consumer that keeps pace with its
+// producer would otherwise take every message the moment it is published,
+// and each message would move the cache lines of the tail and of its slot
+// from one core to the other; on machines whose cores sit far apart that
+// costs more than the step itself. So when the producer is streaming (this
+// reload and the last both found new messages, but fewer than a batch)
+// refill lets a batch gather first; see gather. A lone message, one that
+// finds the consumer behind, and a replayed dead letter are taken at once.
 func (rx *recvEnd) refill() {
 	c := rx.c
 	pos := rx.head + rx.peeked
 	prev, t := rx.tailCache, c.tail.Load()
-	switch {
-	case t == prev || t-pos >= c.batch:
+	rx.tailCache = t
+	if t == prev || t-pos >= c.batch {
 		rx.gathering = false
-	case !rx.gathering:
+		return
+	}
+	if !rx.gathering || pos < rx.quietUntil || c.replayN.Load() > int64(rx.peekedReplay) {
 		rx.gathering = true
-	default:
-		for i := 0; i < gatherPauses && t != prev && t-pos < c.batch; i++ {
-			pause(&rx.pauses)
-			prev, t = t, c.tail.Load()
+		return
+	}
+	rx.tailCache = rx.gather(pos, prev, t)
+}
+
+// gather pauses without touching shared memory and looks at the tail
+// again, until a batch has gathered past pos, the producer published
+// nothing during the pauses, or gatherPauses have passed. It pauses as
+// long as the producer's last rate says the batch needs (once when the
+// rate is unknown), because every look pulls the tail's line away from the
+// producer, whose next commit must fetch it back. When the first pauses
+// gather nothing, the messages were coming one per look from a producer
+// that is not streaming (one on the same processor, or one request per
+// reply): the consumer takes the next messages without gathering, twice
+// as many each time it happens again, up to maxQuiet. It returns the tail
+// last seen.
+func (rx *recvEnd) gather(pos, prev, t uint64) uint64 {
+	c := rx.c
+	for budget := gatherPauses; budget > 0 && t != prev && t-pos < c.batch; {
+		k := 1
+		if rx.perPause > 0 {
+			k = int(min(uint64(budget), (c.batch-(t-pos)+rx.perPause-1)/rx.perPause))
+		}
+		for range k {
+			if rx.pauseFn != nil {
+				rx.pauseFn(&rx.pauses)
+			} else {
+				pause(&rx.pauses)
+			}
+		}
+		first := budget == gatherPauses
+		budget -= k
+		prev, t = t, c.tail.Load()
+		rx.perPause = (t - prev) / uint64(k)
+		switch {
+		case first && t == prev:
+			rx.quiet = min(max(1, 2*rx.quiet), maxQuiet)
+			rx.quietUntil = t + rx.quiet
+		case first:
+			rx.quiet = 0
 		}
 	}
-	rx.tailCache = t
+	return t
 }
 
 // takeHead removes the message the attempts were counted on, outside any

@@ -1,48 +1,138 @@
 package steady
 
-import "testing"
+import (
+	"log/slog"
+	"testing"
+)
 
-// gatherRig is a channel of capacity 1024 (a batch of 64) with both ends
-// bound, driven by hand: the test plays the producer by moving the tail.
+// gatherRig is a channel of the given capacity with both ends bound,
+// driven by hand: the test plays the producer by moving the tail.
 func gatherRig(t *testing.T, capacity int) (*Channel[int], *Receiver[int]) {
 	t.Helper()
-	g := NewGraph(Config{})
+	g := NewGraph(Config{Logger: slog.New(slog.DiscardHandler)})
 	ch := NewChannel[int](g, "c", capacity)
 	ch.Sender(g.Actor("p", func(*Actor) error { return nil }))
 	rx := ch.Receiver(g.Actor("c", func(*Actor) error { return nil }))
 	return ch, rx
 }
 
-// TestRefillGathersOnlyWhileStreaming walks refill through its cases: the
-// first short batch is taken at once, a second one in a row waits (here
-// one pause, since nobody publishes during it), a full batch and an
-// unchanged tail never wait.
+// look publishes up to tail, has the consumer refill and take everything
+// it saw, and returns how many pauses the refill took.
+func look(t *testing.T, ch *Channel[int], rx *Receiver[int], tail uint64) uint64 {
+	t.Helper()
+	ch.tail.Store(tail)
+	before := rx.pauses
+	rx.refill()
+	rx.head = rx.tailCache
+	return rx.pauses - before
+}
+
+// TestRefillGathersOnlyWhileStreaming walks refill through its cases with
+// one message published per look and nobody publishing during its pauses:
+// the first short batch is taken at once, the second pauses once and finds
+// nothing more, and from then on the consumer takes 1, 2, 4 … messages
+// without gathering; a quiet look, a full batch and a pending replayed
+// letter never pause.
 func TestRefillGathersOnlyWhileStreaming(t *testing.T) {
 	ch, rx := gatherRig(t, 1024)
 	if ch.batch != 64 {
 		t.Fatalf("batch = %d, want 64", ch.batch)
 	}
-	step := func(name string, tail uint64, wantPauses uint64) {
-		t.Helper()
-		ch.tail.Store(tail)
-		before := rx.pauses
-		rx.refill()
-		if got := rx.pauses - before; got != wantPauses {
-			t.Errorf("%s: %d pauses, want %d", name, got, wantPauses)
+	tail := uint64(0)
+	for i, want := range []uint64{
+		0,       // nothing published
+		0,       // a lone short batch
+		1,       // a second in a row: one fruitless pause
+		0,       // skipped once
+		1,       // fruitless again
+		0, 0, 1, // skipped twice
+		0, 0, 0, 0, 1, // four times
+	} {
+		if i > 0 {
+			tail++
 		}
-		if rx.tailCache != tail {
-			t.Errorf("%s: tailCache = %d, want %d", name, rx.tailCache, tail)
+		if got := look(t, ch, rx, tail); got != want {
+			t.Errorf("look %d: %d pauses, want %d", i, got, want)
 		}
-		rx.head = tail // the consumer takes everything it saw
 	}
-	step("nothing published", 0, 0)
-	step("a lone short batch", 5, 0)
-	step("a second short batch in a row", 8, 1)
-	step("a third, after a pause that gathered nothing", 9, 1)
-	step("nothing new since", 9, 0)
-	step("a short batch after a quiet look", 12, 0)
-	step("a full batch", 12+64, 0)
-	step("a short batch after a full one", 12+64+3, 0)
+	if got := look(t, ch, rx, tail); got != 0 {
+		t.Errorf("a look that finds nothing new paused %d times", got)
+	}
+	tail += 64
+	if got := look(t, ch, rx, tail); got != 0 {
+		t.Errorf("a full batch paused %d times", got)
+	}
+	rx.quietUntil = 0
+	rx.gathering = true
+	ch.replayN.Store(1)
+	tail += 3
+	if got := look(t, ch, rx, tail); got != 0 {
+		t.Errorf("a short batch with a replayed letter waiting paused %d times", got)
+	}
+}
+
+// TestRefillLearnsTheRate: with a producer that publishes r messages per
+// pause, refill learns r, pauses as long as a batch needs at that rate,
+// stops once the batch is there, and never pauses more than gatherPauses.
+func TestRefillLearnsTheRate(t *testing.T) {
+	ch, rx := gatherRig(t, 1024)
+	var r uint64
+	rx.pauseFn = func(pauses *uint64) {
+		*pauses++
+		ch.tail.Add(r)
+	}
+	r = 10
+	look(t, ch, rx, 4) // a first short batch: taken at once
+	// The second: one pause at an unknown rate brings 10, which puts the
+	// batch 50 short: 5 pauses more.
+	if got := look(t, ch, rx, 8); got != 6 {
+		t.Errorf("%d pauses at 10 a pause, want 1 + 5", got)
+	}
+	if rx.perPause != 10 {
+		t.Errorf("learnt %d a pause, want 10", rx.perPause)
+	}
+	if got := rx.tailCache - 8 + 4; got != 64 {
+		t.Errorf("gathered %d, want a batch of 64", got)
+	}
+	// At the known rate: 61 short, 7 pauses, then the batch is there.
+	pos := rx.head
+	if got := look(t, ch, rx, pos+3); got != 7 {
+		t.Errorf("%d pauses at a known rate, want 7", got)
+	}
+	if rx.tailCache-pos < 64 {
+		t.Errorf("stopped with %d gathered, short of a batch", rx.tailCache-pos)
+	}
+	// A producer slowed to 1 a pause: the budget caps the wait.
+	r = 1
+	pos = rx.head
+	if got := look(t, ch, rx, pos+3); got != gatherPauses {
+		t.Errorf("%d pauses for a slow producer, want the budget of %d", got, gatherPauses)
+	}
+	if got := rx.tailCache - pos; got != 3+gatherPauses {
+		t.Errorf("gathered %d, want %d", got, 3+gatherPauses)
+	}
+}
+
+// TestRefillOneGoroutine: a producer and a consumer on one goroutine, one
+// message per step, as two actors sharing a processor would run. Nothing
+// can be published during a pause, so pausing would only cost: after the
+// first fruitless pauses the consumer all but stops gathering.
+func TestRefillOneGoroutine(t *testing.T) {
+	sp := newStepPair()
+	const n = 100_000
+	before := consumed
+	for i := range n {
+		producerStep(sp.p, sp.tx, uint64(i))
+		consumerStep(sp.c, sp.rx)
+	}
+	sp.g.hardStop()
+	if sum, want := consumed-before, uint64(n)*(n-1)/2; sum != want {
+		t.Errorf("sum %d, want %d", sum, want)
+	}
+	// 11 pauses reach the cap, then one per 1,025 messages.
+	if got, most := sp.rx.pauses, uint64(11+n/maxQuiet+1); got > most {
+		t.Errorf("%d pauses for %d messages, want at most %d", got, n, most)
+	}
 }
 
 // TestRefillSmallChannel: with a capacity of 4 the batch is one message,
@@ -50,9 +140,7 @@ func TestRefillGathersOnlyWhileStreaming(t *testing.T) {
 func TestRefillSmallChannel(t *testing.T) {
 	ch, rx := gatherRig(t, 4)
 	for tail := uint64(1); tail <= 40; tail++ {
-		ch.tail.Store(tail)
-		rx.refill()
-		rx.head = tail
+		look(t, ch, rx, tail)
 	}
 	if rx.pauses != 0 {
 		t.Errorf("%d pauses on a channel whose batch is 1", rx.pauses)
