@@ -21,8 +21,9 @@ const spinChecks = 32
 // The wait wakes when the producer commits or closes the channel, or the
 // graph stops; not for a shutdown request, since a consumer drains its
 // inputs until they are closed. While the producer streams, it may return
-// a little after n messages arrived (at most 8 pauses of about 0.3 µs),
-// having let more gather; see [Channel]. n must be between 1 and the
+// a little after n messages arrived (at most 8 pauses of about 0.3 µs,
+// and a look at the producer's index after each run of them), having let
+// more gather; see [Channel]. n must be between 1 and the
 // capacity.
 func (a *Actor) WaitAvailable(in Input, n int) error {
 	if n > 0 && in.ready(a, uint64(n)) {
@@ -96,18 +97,6 @@ func (a *Actor) WaitVacant(out Output, n int) error {
 		}
 		c.producerWaiting.Store(false)
 	}
-}
-
-// pause busy-waits for gatherSpins iterations of an empty loop, touching
-// no memory (so leaving alone the cache lines shared with other cores),
-// then counts itself in *pauses. It is not inlined, so the loop is compiled
-// on its own and kept; BenchmarkGatherPause measures it.
-//
-//go:noinline
-func pause(pauses *uint64) {
-	for i := 0; i < gatherSpins; i++ {
-	}
-	*pauses++
 }
 
 // Sleep waits for d, or less if the actor should stop: it returns
