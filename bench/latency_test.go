@@ -107,7 +107,9 @@ func BenchmarkChannelPingPong(b *testing.B) {
 // back, which sets the price of every message that crosses cores. On the
 // shared machine of BENCHMARKS.md it is about 100 ns most of the time and
 // about 500 ns in spells, and the single-message figures differ between
-// the two; run it next to them to tell which one a run had.
+// the two; run it next to them to tell which one a run had, with a
+// benchtime in seconds (-benchtime 0.2s) rather than a count, in case the
+// host has the two goroutines take turns on one processor.
 func BenchmarkCoreRoundTrip(b *testing.B) {
 	if runtime.GOMAXPROCS(0) < 2 {
 		b.Skip("needs two processors")
@@ -117,6 +119,9 @@ func BenchmarkCoreRoundTrip(b *testing.B) {
 		_    [120]byte
 		pong atomic.Uint64
 	}
+	// Each side yields now and then, so that neither can hold up a
+	// stop-the-world for long where the runtime cannot preempt a loop.
+	const yieldEvery = 1 << 16
 	n := uint64(b.N)
 	done := make(chan struct{})
 	go func() {
@@ -125,12 +130,18 @@ func BenchmarkCoreRoundTrip(b *testing.B) {
 			for lines.ping.Load() != i {
 			}
 			lines.pong.Store(i)
+			if i%yieldEvery == 0 {
+				runtime.Gosched()
+			}
 		}
 	}()
 	b.ResetTimer()
 	for i := uint64(1); i <= n; i++ {
 		lines.ping.Store(i)
 		for lines.pong.Load() != i {
+		}
+		if i%yieldEvery == 0 {
+			runtime.Gosched()
 		}
 	}
 	<-done
