@@ -26,8 +26,7 @@ import (
 // machine of BENCHMARKS.md) and a look at the producer's index after each
 // run of them, so that the cache lines of the ring cross between cores
 // once per batch rather than once per message. A lone message is taken at
-// once. docs/decisions.md has the details and
-// BENCHMARKS.md the figures.
+// once. docs/decisions.md has the details and BENCHMARKS.md the figures.
 type Channel[T any] struct {
 	chanCore
 	buf  []T
@@ -440,7 +439,7 @@ type recvEnd struct {
 	perPause   uint64
 	quiet      uint64
 	quietUntil uint64
-	pauses     uint64               // read by tests and benchmarks only
+	pauses     uint64               // read by tests only
 	looks      uint64               // gather's reloads of the tail, ever; tests only
 	pauseFn    func(pauses *uint64) // nil: pause; tests put a producer here
 }
@@ -665,9 +664,9 @@ func (rx *Receiver[T]) owner() *Actor { return rx.actor }
 // ready is the waits' fast path: a owns this end and want messages are in
 // the ring, by the cached tail or, failing that, by a fresh one, which
 // refill may first let a batch gather into (replayed messages are counted
-// by the slow path). A consumer that keeps up finds the
-// cached tail short on every wait, so the reload belongs here, not behind
-// the slow path's checks.
+// by the slow path). A consumer that keeps up finds the cached tail short
+// on every wait, so the reload belongs here, not behind the slow path's
+// checks.
 func (rx *Receiver[T]) ready(a *Actor, want uint64) bool {
 	if a != rx.actor {
 		return false

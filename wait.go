@@ -23,8 +23,7 @@ const spinChecks = 32
 // inputs until they are closed. While the producer streams, it may return
 // a little after n messages arrived (at most 8 pauses of about 0.3 µs,
 // and a look at the producer's index after each run of them), having let
-// more gather; see [Channel]. n must be between 1 and the
-// capacity.
+// more gather; see [Channel]. n must be between 1 and the capacity.
 func (a *Actor) WaitAvailable(in Input, n int) error {
 	if n > 0 && in.ready(a, uint64(n)) {
 		return nil

@@ -121,9 +121,11 @@ func steadyPipe(b *testing.B, n, batch int, scrape ...time.Duration) (time.Durat
 }
 
 // benchChannel reports, besides the two speeds and their ratio, how many
-// processors each side kept busy on average (where the platform can tell):
-// a Go channel between two goroutines mostly runs on one, its receiver and
-// sender taking turns, while steady's actors run on two.
+// processors the process kept busy on average while each side ran (where
+// the platform can tell; the runtime's own threads count too). A Go
+// channel between two goroutines reads about 1.2 on the machine of
+// BENCHMARKS.md, its receiver and sender mostly taking turns; steady's
+// actors about 1.9, side by side.
 func benchChannel(b *testing.B, batch int) {
 	n := b.N
 	cpu0, measured := cpuTime()
