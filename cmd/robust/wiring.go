@@ -262,7 +262,7 @@ func (p *pipeline) close() error {
 // telemetry. Either way it says so.
 func (p *pipeline) startTelemetry() {
 	addr, err := p.telemetry.Start(p.cfg.telemetry)
-	if err != nil && !errors.Is(err, syscall.EADDRINUSE) {
+	if err != nil && !addrInUse(err) {
 		p.log.Warn(fmt.Sprintf("%v; carrying on without telemetry", err))
 		return
 	}
@@ -333,4 +333,14 @@ func (p *pipeline) run(ctx context.Context) *report {
 		p.log.Error(fmt.Sprintf("robust: closing %s: %v", p.cfg.state, err))
 	}
 	return p.report(runErr, outErr, elapsed)
+}
+
+// wsaeaddrinuse is Windows' "address already in use" (WSAEADDRINUSE),
+// which its syscall package does not name; syscall.EADDRINUSE there is a
+// number of Go's own that the network calls never return.
+const wsaeaddrinuse = syscall.Errno(10048)
+
+// addrInUse reports whether err says a listening address is taken.
+func addrInUse(err error) bool {
+	return errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, wsaeaddrinuse)
 }
