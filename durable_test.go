@@ -301,14 +301,22 @@ func TestDurableRefusesTypesItCannotPersist(t *testing.T) {
 	}
 }
 
-func TestDurableShapeChange(t *testing.T) {
+// counterRan runs a durable counterGraph of n steps on a fresh memStore
+// and returns the store and the config, for a second graph to resume from.
+func counterRan(t *testing.T, n int) (*memStore, steady.Config) {
+	t.Helper()
 	ms := newMemStore()
 	cfg := quiet()
 	cfg.Store = ms
-	g, _ := counterGraph(cfg, 1)
+	g, _ := counterGraph(cfg, n)
 	if err := g.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	return ms, cfg
+}
+
+func TestDurableShapeChange(t *testing.T) {
+	_, cfg := counterRan(t, 1)
 	g2 := steady.NewGraph(cfg)
 	st := steady.NewState(g2, "count", "") // a string now
 	st.Bind(g2.Actor("counter", func(a *steady.Actor) error { return nil }))
@@ -318,13 +326,7 @@ func TestDurableShapeChange(t *testing.T) {
 }
 
 func TestDurableStateThatNoLongerDecodes(t *testing.T) {
-	ms := newMemStore()
-	cfg := quiet()
-	cfg.Store = ms
-	g, _ := counterGraph(cfg, 1)
-	if err := g.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	ms, cfg := counterRan(t, 1)
 	ms.states["count"] = []byte("garbage") // as a codec change would leave it
 	g2, _ := counterGraph(cfg, 1)
 	err := g2.Run(context.Background())
@@ -351,13 +353,7 @@ func TestDurableCommitFailureStopsTheGraph(t *testing.T) {
 // TestLoadBeforeRun: Load shows what an earlier run left before any actor
 // runs, seals the graph, and Run carries on from it.
 func TestLoadBeforeRun(t *testing.T) {
-	ms := newMemStore()
-	cfg := quiet()
-	cfg.Store = ms
-	g, _ := counterGraph(cfg, 7)
-	if err := g.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	_, cfg := counterRan(t, 7)
 	g2, st := counterGraph(cfg, 7)
 	if err := g2.Load(); err != nil {
 		t.Fatal(err)
