@@ -387,7 +387,7 @@ func (tx *sendEnd) commit() {
 	}
 }
 
-func (tx *sendEnd) abort(bool) { tx.staged, tx.closing = 0, false }
+func (tx *sendEnd) abort(bool, bool) { tx.staged, tx.closing = 0, false }
 
 func (tx *Sender[T]) core() *chanCore { return &tx.ch.chanCore }
 
@@ -627,8 +627,9 @@ func (rx *recvEnd) release() {
 // abort undoes the step's peeks. A failed step narrows the channel to one
 // message per step until everything it peeked has been consumed, so the
 // message that fails is found alone; blamed charges the attempt to the head
-// message when the step peeked only it.
-func (rx *recvEnd) abort(blamed bool) {
+// message when the step peeked only it. A transient failure does neither:
+// it says nothing about the messages.
+func (rx *recvEnd) abort(blamed, narrow bool) {
 	c := rx.c
 	n := rx.peeked + uint64(rx.peekedReplay)
 	if blamed && n == 1 {
@@ -640,7 +641,9 @@ func (rx *recvEnd) abort(blamed bool) {
 		}
 		c.attempts++
 	}
-	c.narrowUntil = max(c.narrowUntil, c.consumed+n)
+	if narrow {
+		c.narrowUntil = max(c.narrowUntil, c.consumed+n)
+	}
 	rx.peeked, rx.peekedReplay = 0, 0
 }
 
@@ -806,7 +809,7 @@ func (rx *Receiver[T]) takeHead() (v any, replayed uint64, ok bool) {
 // port is one end of a channel, or a state, as the step sees it.
 type port interface {
 	commit()
-	abort(blamed bool)
+	abort(blamed, narrow bool)
 	encode(r *record) error // a durable graph's record of the step
 }
 

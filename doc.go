@@ -41,9 +41,14 @@
 // An actor function loops while [Actor.Running], waits for input with
 // [Actor.WaitAvailable] or for room with [Actor.WaitVacant], and then runs a
 // step. Returning nil or [ErrFinished] finishes the actor and closes its
-// outputs; [ErrStopGraph] also shuts the graph down; any other error, or a
-// panic, restarts it. Errors from waits ([ErrClosed], [ErrStopped]) can be
-// returned as they are: they finish the actor.
+// outputs; [ErrStopGraph] also shuts the graph down (wrapped with a cause,
+// [Graph.Run] returns it); any other error, or a panic, restarts it. An
+// error marked [Transient] (an outage outside the graph) restarts it too,
+// but charges its messages no attempt and does not count against the
+// restart limit. Errors from waits ([ErrClosed], [ErrStopped]) can be
+// returned as they are: they finish the actor. [Step.OnDurable] runs a
+// function once a step cannot be undone, to acknowledge what the step
+// took from outside the graph.
 //
 //	for a.Running() {
 //		if err := a.WaitAvailable(in, 1); err != nil {

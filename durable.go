@@ -40,6 +40,7 @@ type durable struct {
 	done      sync.Cond // flush waits on it for durability
 	pending   *store.Batch
 	pubs      []publication
+	after     []func()  // OnDurable functions of the pending records
 	inPending int       // records in pending
 	firstAt   time.Time // when the oldest of them was submitted
 	submitted uint64    // records submitted
@@ -50,6 +51,7 @@ type durable struct {
 
 	spare   *store.Batch
 	spares  []publication
+	spareFn []func()
 	exited  chan struct{}  // closed when the committer returns
 	latency durableLatency // guarded by mu
 }
@@ -77,6 +79,7 @@ type record struct {
 	removeDL []uint64
 	lastDL   uint64
 	pubs     []publication
+	after    []func() // Step.OnDurable's functions
 }
 
 type stateWrite struct {
@@ -102,6 +105,8 @@ func (r *record) reset() {
 	r.lastDL = 0
 	clear(r.pubs)
 	r.pubs = r.pubs[:0]
+	clear(r.after)
+	r.after = r.after[:0]
 }
 
 func newBatch() *store.Batch {
@@ -173,6 +178,7 @@ func (d *durable) submit(r *record) {
 	b.RemoveDeadLetters = append(b.RemoveDeadLetters, r.removeDL...)
 	b.LastDeadLetterID = max(b.LastDeadLetterID, r.lastDL)
 	d.pubs = append(d.pubs, r.pubs...)
+	d.after = append(d.after, r.after...)
 	if d.inPending == 0 {
 		d.firstAt = time.Now()
 	}
@@ -216,8 +222,8 @@ func (d *durable) run() {
 			time.Sleep(linger)
 			d.mu.Lock()
 		}
-		b, pubs, n, first := d.pending, d.pubs, d.submitted, d.firstAt
-		d.pending, d.pubs, d.inPending = d.spare, d.spares[:0], 0
+		b, pubs, after, n, first := d.pending, d.pubs, d.after, d.submitted, d.firstAt
+		d.pending, d.pubs, d.after, d.inPending = d.spare, d.spares[:0], d.spareFn[:0], 0
 		d.mu.Unlock()
 
 		start := time.Now()
@@ -227,12 +233,16 @@ func (d *durable) run() {
 			for _, p := range pubs {
 				p.c.publish(p)
 			}
+			for _, fn := range after {
+				fn()
+			}
 		}
 		b.Reset()
 		clear(pubs)
+		clear(after)
 
 		d.mu.Lock()
-		d.spare, d.spares = b, pubs
+		d.spare, d.spares, d.spareFn = b, pubs, after
 		if err != nil {
 			d.err = fmt.Errorf("steady: commit to %s: %w", d.st, err)
 			d.done.Broadcast()

@@ -16,8 +16,21 @@ var (
 	ErrFinished = errors.New("steady: actor finished")
 
 	// ErrStopGraph, returned by an actor, finishes the actor and asks the
-	// graph to shut down in order.
+	// graph to shut down in order. Returned as it is, it is a plain request
+	// and [Graph.Run] returns nil; wrapped with a cause
+	// (fmt.Errorf("stream lost: %w", ErrStopGraph)), it is a failure that
+	// stopped the graph, and Run returns it.
 	ErrStopGraph = errors.New("steady: actor asked the graph to stop")
+
+	// ErrTransient marks a failure of something outside the graph that is
+	// expected to pass: a broker outage, a timeout, a refused connection.
+	// Make one with [Transient]. A step that fails with it is rolled back
+	// without charging its messages an attempt (so an outage never
+	// dead-letters a good message) and without narrowing its inputs; an
+	// actor that returns it is restarted under its backoff, and the
+	// restart does not count against its restart intensity limit, so an
+	// outage of any length is waited out.
+	ErrTransient = errors.New("steady: transient failure")
 
 	// ErrClosed is returned by a wait on an input channel that is closed
 	// and empty, and by a send on a closed channel. An actor that returns
@@ -59,6 +72,20 @@ var (
 	// ErrDeadLetterNotFound is returned by [Graph.Replay] for an unknown id.
 	ErrDeadLetterNotFound = errors.New("steady: dead letter not found")
 )
+
+// Transient marks err as a transient failure: the result wraps both err
+// and [ErrTransient], and reads as err. Transient(nil) is nil.
+func Transient(err error) error {
+	if err == nil {
+		return nil
+	}
+	return transientError{err}
+}
+
+type transientError struct{ err error }
+
+func (e transientError) Error() string   { return e.err.Error() }
+func (e transientError) Unwrap() []error { return []error{ErrTransient, e.err} }
 
 // stackDepth bounds the program counters kept for a panic. 32 frames show
 // the panic site and its callers up to the actor function while keeping the

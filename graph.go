@@ -326,8 +326,10 @@ func (g *Graph) validate() error {
 // finish on their own, or after a shutdown requested by cancelling ctx,
 // calling [Graph.Shutdown], or an actor ([Actor.RequestShutdown],
 // [ErrStopGraph], a [StopGraph] policy). It returns nil after an orderly
-// shutdown; otherwise the wiring mistakes found before starting (wrapping
-// [ErrWiring]), each actor that gave up (*GaveUpError), and a
+// shutdown; otherwise the error that stopped the graph and any that
+// followed: the wiring mistakes found before starting (wrapping
+// [ErrWiring]), each actor that gave up (*GaveUpError), the cause an actor
+// gave with [ErrStopGraph], a failed store commit, and a
 // *ShutdownTimeoutError if actors were still running at the timeout.
 // A graph runs once.
 func (g *Graph) Run(ctx context.Context) error {

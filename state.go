@@ -123,7 +123,7 @@ func (st *State[T]) commit() {
 	st.inStep = false
 }
 
-func (st *State[T]) abort(bool) {
+func (st *State[T]) abort(bool, bool) {
 	var zero T
 	st.work, st.inStep = zero, false
 }

@@ -1,5 +1,7 @@
 package steady
 
+import "errors"
+
 // Step is one all-or-nothing unit of an actor's work, open for the duration
 // of the function given to [Actor.Step]. Through it the actor peeks inputs
 // ([Receiver.Peek]), stages outputs ([Sender.Send]) and changes state
@@ -21,6 +23,24 @@ type Step struct {
 	touched []port
 	// lastPeek is the channel peeked most recently, which a failure blames.
 	lastPeek *chanCore
+	// onDurable holds the functions given to OnDurable, run once the
+	// step's effects are durable.
+	onDurable []func()
+}
+
+// OnDurable arranges for fn to run once the step has committed and its
+// effects are as durable as the graph makes them: right after the commit,
+// on the actor's goroutine, in a graph without a store; once the batch
+// holding the step is in the store, on the committer's goroutine, in a
+// durable graph. fn does not run if the step fails, or if the store fails
+// before the step is durable. It must be quick and must not block (it
+// holds up the publication of other steps' outputs); a typical fn stores
+// a position in an atomic that the actor reads later, to acknowledge
+// what it took from outside the graph only once that cannot be undone.
+func (s *Step) OnDurable(fn func()) {
+	if s.open && fn != nil {
+		s.onDurable = append(s.onDurable, fn)
+	}
 }
 
 // Actor is the actor the step belongs to.
@@ -116,17 +136,34 @@ func (a *Actor) commit() {
 		a.recovered()
 	}
 	if a.dur != nil {
+		a.rec.after = append(a.rec.after, s.onDurable...)
+		clear(s.onDurable)
+		s.onDurable = s.onDurable[:0]
 		a.dur.submit(&a.rec)
+	} else if len(s.onDurable) > 0 {
+		fns := s.onDurable
+		s.onDurable = s.onDurable[:0]
+		for i, fn := range fns {
+			fns[i] = nil
+			fn()
+		}
 	}
 }
 
 // abort rolls the step back and charges the failure to the message peeked
-// last; err is nil for a panic, whose value the supervisor records.
+// last; err is nil for a panic, whose value the supervisor records. A
+// transient failure ([ErrTransient]) charges nothing and narrows nothing.
 func (a *Actor) abort(err error) {
 	s := &a.step
+	transient := err != nil && errors.Is(err, ErrTransient)
 	for _, p := range s.touched {
 		in, ok := p.(Input)
-		p.abort(ok && in.core() == s.lastPeek)
+		p.abort(!transient && ok && in.core() == s.lastPeek, !transient)
+	}
+	clear(s.onDurable)
+	s.onDurable = s.onDurable[:0]
+	if transient {
+		s.lastPeek = nil
 	}
 	if s.lastPeek != nil && s.lastPeek.attempts > 0 {
 		a.suspect = s.lastPeek

@@ -39,10 +39,17 @@ func (g *Graph) supervise(a *Actor) {
 			stop(StatusStopped, nil)
 			return
 		case errors.Is(err, ErrStopGraph):
+			if err != ErrStopGraph {
+				// A cause came with the request: Run reports it.
+				g.errMu.Lock()
+				g.runErrs = append(g.runErrs, fmt.Errorf("actor %q stopped the graph: %w", a.name, err))
+				g.errMu.Unlock()
+			}
 			stop(StatusStopped, nil)
 			g.Shutdown(fmt.Sprintf("actor %q: %v", a.name, err))
 			return
 		}
+		transient := errors.Is(err, ErrTransient)
 		failedAt := time.Now()
 		a.failed(err, panicked, failedAt)
 		a.hold.Store(nil)
@@ -52,13 +59,15 @@ func (g *Graph) supervise(a *Actor) {
 		}
 		g.emit(Event{Kind: kind, Time: failedAt, Actor: a.name, Restarts: a.Restarts(), Err: err})
 		g.noteFailure(a, failedAt)
-		a.quarantine(err)
+		if !transient {
+			a.quarantine(err)
+		}
 
 		if g.hardStopped.Load() {
 			stop(StatusStopped, nil)
 			return
 		}
-		if !a.limit.allow(&a.policy, failedAt) {
+		if !transient && !a.limit.allow(&a.policy, failedAt) {
 			gaveUp := &GaveUpError{Actor: a.name, Restarts: a.Restarts(), Window: a.policy.Window, Last: err}
 			g.emit(Event{Kind: EventGaveUp, Time: failedAt, Actor: a.name, Restarts: a.Restarts(), Err: gaveUp})
 			stop(StatusDegraded, gaveUp)

@@ -495,8 +495,8 @@ func TestLoggerStopsOnABrokenOutput(t *testing.T) {
 			h := steadytest.New(t)
 			in := steadytest.Feed(h, "messages", 8, robust.Message{Value: 0, Category: robust.FizzBuzz})
 			robust.NewLogger(h.Graph(), in.Channel, robust.LoggerConfig{Batch: 8, Out: tc.sink, Faults: chaos(0)})
-			if err := h.Run(); err != nil {
-				t.Fatal(err)
+			if err := h.Run(); !errors.Is(err, steady.ErrStopGraph) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Run = %v, want the cause that stopped the graph, %q", err, tc.want)
 			}
 			g := h.Graph()
 			if r := g.ShutdownReason(); !strings.Contains(r, tc.want) {
