@@ -26,6 +26,16 @@ func (st *State[T]) SetCodec(codec Codec[T]) *State[T] {
 	return st
 }
 
+// Codec returns the codec of the channel's messages: the one given to
+// [Channel.SetCodec], or [DefaultCodec] for T. Adapters that carry the
+// channel's messages outside the graph (package jsbridge) encode with it.
+func (c *Channel[T]) Codec() (Codec[T], error) {
+	if c.codec != nil {
+		return c.codec, nil
+	}
+	return DefaultCodec[T]()
+}
+
 func (c *Channel[T]) resolveCodec() error { return resolveCodec(&c.codec, "channel", c.name) }
 
 func (st *State[T]) resolveCodec() error { return resolveCodec(&st.codec, "state", st.name) }

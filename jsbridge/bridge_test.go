@@ -1,0 +1,238 @@
+package jsbridge_test
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/jsbridge"
+)
+
+// Every value crosses once, in order, framed and one per message, with the
+// end of the stream closing the consumer's channel.
+func TestRoundTrip(t *testing.T) {
+	for _, perMessage := range []bool{false, true} {
+		t.Run(map[bool]string{false: "framed", true: "per-message"}[perMessage], func(t *testing.T) {
+			srv := newServer(t)
+			nc := connect(t, srv.url())
+			bc := jsbridge.Config{Stream: "VALUES", PerMessage: perMessage}
+			want := seq(5000)
+			pub, ob := publisher(t, quiet(), nc, bc, want, 100)
+			con, ib, got := consumer[uint64](t, quiet(), nc, bc)
+			waitCon := run(con)
+			if err := pub.Run(context.Background()); err != nil {
+				t.Fatalf("publisher: %v", err)
+			}
+			if err := waitCon(); err != nil {
+				t.Fatalf("consumer: %v", err)
+			}
+			exactlyOnce(t, got.Value(), want)
+			os, is := ob.Stats(), ib.Stats()
+			if os.Values != 5000 || is.Values != 5000 {
+				t.Errorf("bridges counted %d published and %d received, want 5000 each", os.Values, is.Values)
+			}
+			if perMessage && os.Messages != 5001 {
+				t.Errorf("per-message: %d NATS messages, want one a value and the end marker", os.Messages)
+			}
+			if !perMessage && os.Messages >= 5000/2 {
+				t.Errorf("framed: %d NATS messages for 5000 values, want far fewer", os.Messages)
+			}
+			if is.Acks == 0 {
+				t.Error("the inbound bridge acknowledged nothing")
+			}
+		})
+	}
+}
+
+// The dangerous instants, each failed once: the outbound after its
+// messages were acknowledged but before its step commits (a restart must
+// find them in the stream and not publish them again), and the inbound
+// after it sent a message's values but before its step commits (a restart
+// must take them again, once).
+func TestFailAtTheDangerousInstants(t *testing.T) {
+	srv := newServer(t)
+	nc := connect(t, srv.url())
+	bc := jsbridge.Config{Stream: "VALUES", MaxBatch: 64}
+	var published, taken atomic.Int64
+	faults := func(p steady.FaultPoint) steady.Fault {
+		switch {
+		case p.Name == jsbridge.FaultPublished && published.Add(1)%7 == 3:
+			return steady.Fault{Panic: "killed after the PubAck, before the commit"}
+		case p.Name == jsbridge.FaultTaken && taken.Add(1)%5 == 2:
+			return steady.Fault{Panic: "killed after the fetch, before the commit"}
+		}
+		return steady.Fault{}
+	}
+	cfg := quiet()
+	cfg.Faults = faults
+	want := seq(3000)
+	pub, ob := publisher(t, cfg, nc, bc, want, 50)
+	con, ib, got := consumer[uint64](t, cfg, nc, bc)
+	waitCon := run(con)
+	if err := pub.Run(context.Background()); err != nil {
+		t.Fatalf("publisher: %v", err)
+	}
+	if err := waitCon(); err != nil {
+		t.Fatalf("consumer: %v", err)
+	}
+	exactlyOnce(t, got.Value(), want)
+	if s := ob.Stats(); s.Skipped == 0 || ob.Actor().Restarts() == 0 {
+		t.Errorf("outbound: %d restarts, %d values skipped at start: the recovery path did not run", ob.Actor().Restarts(), s.Skipped)
+	}
+	if s := ib.Stats(); s.Resets < 2 || ib.Actor().Restarts() == 0 {
+		t.Errorf("inbound: %d restarts, %d consumer resets: the recovery path did not run", ib.Actor().Restarts(), s.Resets)
+	}
+	if dl := pub.DeadLetters(); len(dl) != 0 {
+		t.Errorf("the publisher dead-lettered %d values", len(dl))
+	}
+	if dl := con.DeadLetters(); len(dl) != 0 {
+		t.Errorf("the consumer dead-lettered %d values", len(dl))
+	}
+}
+
+// The server is down when the graphs start: the bridges wait it out,
+// backpressure holds the producer, and once it is up every value arrives
+// once. Then the server restarts in the middle of the stream.
+func TestServerDownAtStartAndRestart(t *testing.T) {
+	srv := newServer(t)
+	srv.stop()
+	nc := connect(t, srv.url())
+	bc := jsbridge.Config{Stream: "VALUES", Timeout: 500 * time.Millisecond}
+	want := seq(20000)
+	pub, ob := publisher(t, quiet(), nc, bc, want, 10)
+	con, ib, got := consumer[uint64](t, quiet(), nc, bc)
+	waitCon, waitPub := run(con), run(pub)
+	waitFor(t, "both bridges to fail while the server is down", func() bool {
+		return ob.Actor().Restarts() > 0 && ib.Actor().Restarts() > 0
+	})
+	if n := ob.Stats().Values; n != 0 {
+		t.Fatalf("%d values published with the server down", n)
+	}
+	srv.start()
+	waitFor(t, "half the values to arrive", func() bool { return ib.Stats().Values >= 10000 })
+	srv.stop()
+	time.Sleep(200 * time.Millisecond)
+	srv.start()
+	if err := waitPub(); err != nil {
+		t.Fatalf("publisher: %v", err)
+	}
+	if err := waitCon(); err != nil {
+		t.Fatalf("consumer: %v", err)
+	}
+	exactlyOnce(t, got.Value(), want)
+	if dl := pub.DeadLetters(); len(dl) != 0 {
+		t.Errorf("an outage dead-lettered %d good values", len(dl))
+	}
+}
+
+// A second writer on the stream is refused: a publisher whose channel
+// holds other values than those stored stops, naming the stream, and
+// leaves the stream as the first writer left it.
+func TestZombieWriterRefused(t *testing.T) {
+	srv := newServer(t)
+	nc := connect(t, srv.url())
+	bc := jsbridge.Config{Stream: "VALUES"}
+	pub, _ := publisher(t, quiet(), nc, bc, seq(100), 10)
+	if err := pub.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	zombie, _ := publisher(t, quiet(), nc, bc, []uint64{1000, 1001, 1002}, 1)
+	err := zombie.Run(context.Background())
+	if !stopErr(err, jsbridge.ErrForeignWriter) || !strings.Contains(err.Error(), `"VALUES"`) {
+		t.Fatalf("zombie writer: Run = %v, want ErrForeignWriter naming the stream", err)
+	}
+	js, _ := jetstream.New(nc)
+	st, err := js.Stream(context.Background(), "VALUES")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := st.CachedInfo().State.LastSeq; last < 2 || last > 101 {
+		t.Fatalf("stream's last sequence %d after the zombie: it wrote", last)
+	}
+	// Every value of the first writer, and none of the zombie's, reads
+	// back once.
+	con, _, got := consumer[uint64](t, quiet(), nc, bc)
+	if err := con.Run(context.Background()); err != nil {
+		t.Fatalf("consumer: %v", err)
+	}
+	exactlyOnce(t, got.Value(), seq(100))
+}
+
+// A purged stream stops the consumer and the publisher, naming the stream
+// and the sequences; neither skips.
+func TestPurgedStream(t *testing.T) {
+	srv := newServer(t)
+	nc := connect(t, srv.url())
+	bc := jsbridge.Config{Stream: "VALUES", MaxBatch: 10}
+	// The publisher sends 0..99 and keeps its state; the consumer takes
+	// them all; then the stream is purged and more is published.
+	g1, _ := publisher(t, quiet(), nc, bc, seq(100), 10)
+	if err := g1.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	st, err := js.Stream(ctx, "VALUES")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	con, _, got := consumer[uint64](t, quiet(), nc, bc)
+	err = con.Run(ctx)
+	if !stopErr(err, jsbridge.ErrStreamLost) || !strings.Contains(err.Error(), "gone") {
+		t.Fatalf("consumer of a purged stream: Run = %v, want ErrStreamLost saying which messages are gone", err)
+	}
+	if n := len(got.Value()); n != 0 {
+		t.Errorf("consumer took %d values from a purged stream", n)
+	}
+	// A publisher that resumes from a committed position past the purge
+	// stops too: its stream keeps every message, yet begins later.
+	g2 := steady.NewGraph(quiet())
+	ch := steady.NewChannel[uint64](g2, "values", 8)
+	var out *steady.Sender[uint64]
+	p := g2.Actor("producer", func(a *steady.Actor) error {
+		return a.Step(func(s *steady.Step) error { return out.Send(s, 100) })
+	})
+	out = ch.Sender(p)
+	ob, err := jsbridge.NewOutbound(g2, "out", ch, nc, bc, bridgePolicy...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = ob
+	// Fresh state, stream not empty: it cannot be this writer's.
+	if err := g2.Run(ctx); !stopErr(err, jsbridge.ErrStreamLost) && !stopErr(err, jsbridge.ErrForeignWriter) {
+		t.Fatalf("publisher on a purged stream: Run = %v, want it stopped", err)
+	}
+}
+
+// A value too large for one NATS message is refused before anything is
+// sent and ends in the dead-letter store; the values around it cross, and
+// the stream has no gap.
+func TestOversizedValue(t *testing.T) {
+	srv := newServer(t)
+	nc := connect(t, srv.url())
+	bc := jsbridge.Config{Stream: "TEXT"}
+	huge := strings.Repeat("x", int(nc.MaxPayload()))
+	vals := []string{"a", "b", huge, "c", "d"}
+	pub, _ := publisher(t, quiet(), nc, bc, vals, len(vals))
+	con, _, got := consumer[string](t, quiet(), nc, bc)
+	waitCon := run(con)
+	if err := pub.Run(context.Background()); err != nil {
+		t.Fatalf("publisher: %v", err)
+	}
+	if err := waitCon(); err != nil {
+		t.Fatalf("consumer: %v", err)
+	}
+	exactlyOnce(t, got.Value(), []string{"a", "b", "c", "d"})
+	dl := pub.DeadLetters()
+	if len(dl) != 1 || dl[0].Value != huge || !strings.Contains(dl[0].Err.Error(), "maximum payload") {
+		t.Fatalf("dead letters %d, want the huge value with an error naming the limit", len(dl))
+	}
+}

@@ -1,0 +1,405 @@
+package jsbridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/steady-go/steady"
+)
+
+// InPosition is an inbound bridge's committed position in its stream.
+type InPosition struct {
+	Next   uint64 // stream sequence of the next message to take; 0 before the first
+	Offset uint64 // values of message Next already sent
+	Values uint64 // values sent in all
+	Ended  bool   // the end-of-stream marker was taken and the output closed
+}
+
+// Inbound is an inbound bridge: an actor that reads a JetStream stream
+// through a durable consumer and sends its values into a channel. See the
+// package documentation for the rule it follows.
+type Inbound struct {
+	actor *steady.Actor
+	stats inStats
+}
+
+type inStats struct {
+	values, messages, redeliveries, resets, acks atomic.Uint64
+}
+
+// InboundStats counts what an inbound bridge did in this process.
+type InboundStats struct {
+	Values   uint64 // values sent into the channel and committed
+	Messages uint64 // NATS messages fully taken
+	// Redeliveries counts messages the consumer delivered again below the
+	// bridge's position (after a crash or a missed acknowledgement), dropped.
+	Redeliveries uint64
+	Resets       uint64 // consumer resets to the committed position, one per start
+	Acks         uint64 // acknowledgements sent, each once its step was durable
+}
+
+// Actor is the bridge's actor in its graph.
+func (in *Inbound) Actor() *steady.Actor { return in.actor }
+
+// Stats returns the bridge's counters. It may be called at any time.
+func (in *Inbound) Stats() InboundStats {
+	return InboundStats{
+		Values:       in.stats.values.Load(),
+		Messages:     in.stats.messages.Load(),
+		Redeliveries: in.stats.redeliveries.Load(),
+		Resets:       in.stats.resets.Load(),
+		Acks:         in.stats.acks.Load(),
+	}
+}
+
+// inbound is the bridge's working part, typed by the channel's values.
+type inbound[T any] struct {
+	*Inbound
+	name  string
+	cfg   Config
+	nc    *nats.Conn
+	codec steady.Codec[T]
+	out   *steady.Sender[T]
+	pos   *steady.State[InPosition]
+
+	js          jetstream.JetStream
+	cons        jetstream.Consumer
+	batch       jetstream.MessageBatch // the fetch being read, or nil
+	cancelFetch context.CancelFunc     // ends it
+
+	// The message in hand: its values, decoded once, and what its
+	// headers say. It is local: a restart fetches it again.
+	cur     jetstream.Msg
+	curSeq  uint64
+	curMeta meta
+	vals    []T
+	sent    int // values the last step sent
+
+	// Messages fully taken and not yet acknowledged, oldest first, and
+	// the highest sequence whose step is durable (set by OnDurable, on
+	// the committer's goroutine in a durable graph).
+	unacked []jetstream.Msg
+	durable atomic.Uint64
+}
+
+// NewInbound adds to g an actor called name that reads the stream cfg names
+// through nc and sends its values into ch, and a state of the same name that
+// holds its position ([InPosition]). opts change its restart policy as for
+// any actor. It returns an error, and adds nothing, if cfg lacks a stream or
+// ch's values have no codec.
+func NewInbound[T any](g *steady.Graph, name string, ch *steady.Channel[T], nc *nats.Conn, cfg Config, opts ...steady.ActorOption) (*Inbound, error) {
+	cfg, err := cfg.withDefaults(name)
+	if err != nil {
+		return nil, err
+	}
+	codec, err := ch.Codec()
+	if err != nil {
+		return nil, fmt.Errorf("jsbridge: bridge %q: channel %q: %w", name, ch.Name(), err)
+	}
+	if nc == nil {
+		return nil, fmt.Errorf("jsbridge: bridge %q: nil *nats.Conn", name)
+	}
+	in := &inbound[T]{Inbound: &Inbound{}, name: name, cfg: cfg, nc: nc, codec: codec}
+	in.actor = g.Actor(name, in.run, opts...)
+	in.out = ch.Sender(in.actor)
+	in.pos = steady.NewState(g, name, InPosition{}).Bind(in.actor)
+	return in.Inbound, nil
+}
+
+// run is the actor: check the stream against the position, reset the
+// consumer to it, then take messages until the end marker or a shutdown.
+func (in *inbound[T]) run(a *steady.Actor) error {
+	ctx := a.Context()
+	defer in.dropFetch()
+	in.cur, in.vals = nil, in.vals[:0]
+	clear(in.unacked)
+	in.unacked = in.unacked[:0]
+	if in.pos.Value().Ended {
+		return a.Step(func(s *steady.Step) error { return in.out.Close(s) })
+	}
+	if in.js == nil {
+		js, err := jetstream.New(in.nc)
+		if err != nil {
+			return steady.Transient(fmt.Errorf("jsbridge: %q: %w", in.name, err))
+		}
+		in.js = js
+	}
+	if err := in.start(ctx); err != nil {
+		return err
+	}
+	for a.Running() {
+		in.ack()
+		if in.cur == nil {
+			ok, err := in.take(ctx)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue // the fetch ended; look at the graph, fetch again
+			}
+		}
+		if in.curMeta.end {
+			return in.finish(a)
+		}
+		if err := a.WaitVacant(in.out, 1); err != nil {
+			return err
+		}
+		if err := a.Step(in.send); err != nil {
+			return err
+		}
+		in.stats.values.Add(uint64(in.sent))
+		if in.pos.Value().Next > in.curSeq {
+			in.unacked = append(in.unacked, in.cur)
+			in.stats.messages.Add(1)
+			in.cur = nil
+		}
+	}
+	return nil
+}
+
+// start checks that the stream still holds the position, and resets the
+// durable consumer to it.
+func (in *inbound[T]) start(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, in.cfg.Timeout)
+	defer cancel()
+	pos := in.pos.Value()
+	next := max(pos.Next, 1)
+	stream, err := in.js.Stream(ctx, in.cfg.Stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) && next > 1 {
+		return in.fatal(ErrStreamLost, "it does not exist, but this bridge has taken its messages up to %d", next-1)
+	}
+	if err != nil {
+		return in.transient("look up the stream", err) // not created yet, or unreachable
+	}
+	st := stream.CachedInfo().State
+	if next > st.LastSeq+1 {
+		return in.fatal(ErrStreamLost, "its last sequence is %d, below the %d this bridge has taken (purged or recreated?)", st.LastSeq, next-1)
+	}
+	if st.FirstSeq > next { // an empty stream's FirstSeq is LastSeq+1, or 0 if never written
+		return in.fatal(ErrStreamLost, "it begins at sequence %d; messages %d to %d, which this bridge has not taken, are gone (retention limits, or a purge)",
+			st.FirstSeq, next, st.FirstSeq-1)
+	}
+	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:       in.cfg.Consumer,
+		FilterSubject: in.cfg.Subject,
+		AckPolicy:     jetstream.AckAllPolicy,
+		AckWait:       in.cfg.AckWait,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return in.transient("create or update consumer "+in.cfg.Consumer, err)
+	}
+	// A durable consumer that restarted may deliver later messages before
+	// earlier unacknowledged ones: start it again exactly at our position.
+	if _, err := stream.ResetConsumerToSequence(ctx, in.cfg.Consumer, next); err != nil {
+		return in.transient(fmt.Sprintf("reset consumer %s to sequence %d", in.cfg.Consumer, next), err)
+	}
+	in.stats.resets.Add(1)
+	in.cons = cons
+	return nil
+}
+
+// take makes the next message at the position the message in hand. It
+// returns false if none arrived within fetchWait.
+func (in *inbound[T]) take(ctx context.Context) (bool, error) {
+	pos := in.pos.Value()
+	next := max(pos.Next, 1)
+	for {
+		msg, err := in.fetch(ctx)
+		if err != nil || msg == nil {
+			return false, err
+		}
+		md, err := msg.Metadata()
+		if err != nil {
+			return false, in.fatal(ErrForeignWriter, "a message without JetStream metadata: %v", err)
+		}
+		seq := md.Sequence.Stream
+		if seq < next {
+			in.stats.redeliveries.Add(1)
+			continue
+		}
+		if seq > next {
+			return false, in.gap(ctx, next, seq)
+		}
+		m, indexed, err := readMeta(msg.Headers())
+		if err != nil {
+			return false, in.fatal(ErrForeignWriter, "message %d: %v", seq, err)
+		}
+		if indexed && m.first+pos.Offset != pos.Values {
+			return false, in.fatal(ErrForeignWriter, "message %d holds values from %d; this bridge has taken %d", seq, m.first, pos.Values-pos.Offset)
+		}
+		in.vals = in.vals[:0]
+		err = in.split(msg.Data(), m, func(enc []byte) error {
+			v, err := in.codec.Decode(enc)
+			if err != nil {
+				return err
+			}
+			in.vals = append(in.vals, v)
+			return nil
+		})
+		if err != nil {
+			return false, in.fatal(ErrForeignWriter, "message %d: %v", seq, err)
+		}
+		if pos.Offset > uint64(len(in.vals)) {
+			return false, in.fatal(ErrForeignWriter, "message %d holds %d values; this bridge has taken %d of it", seq, len(in.vals), pos.Offset)
+		}
+		in.cur, in.curSeq, in.curMeta = msg, seq, m
+		return true, nil
+	}
+}
+
+// split calls fn with each value's encoding in a message.
+func (in *inbound[T]) split(data []byte, m meta, fn func([]byte) error) error {
+	if m.end {
+		return nil
+	}
+	if in.cfg.PerMessage {
+		if m.count != 1 {
+			return fmt.Errorf("%d values in a per-message message", m.count)
+		}
+		return fn(data)
+	}
+	return splitFrame(data, m.count, fn)
+}
+
+// fetch returns the next delivered message, starting a fetch when the last
+// one is used up; nil when a fetch ended (it expired after fetchWait, or
+// delivered all it asked for).
+func (in *inbound[T]) fetch(ctx context.Context) (jetstream.Msg, error) {
+	if in.batch == nil {
+		n := in.cfg.MaxBatch
+		if !in.cfg.PerMessage {
+			n = framedFetch
+		}
+		// The fetch's context ends its goroutine in nats.go when the
+		// bridge abandons it (a restart, a return), not a second after
+		// its expiry.
+		ctx, cancel := context.WithTimeout(ctx, fetchWait)
+		b, err := in.cons.Fetch(n, jetstream.FetchContext(ctx))
+		if err != nil {
+			cancel()
+			return nil, in.transient("fetch", err)
+		}
+		in.batch, in.cancelFetch = b, cancel
+	}
+	if msg, ok := <-in.batch.Messages(); ok {
+		return msg, nil
+	}
+	err := in.batch.Error()
+	in.dropFetch()
+	if err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+		return nil, in.transient("fetch", err)
+	}
+	return nil, nil
+}
+
+// dropFetch ends the fetch being read, if any.
+func (in *inbound[T]) dropFetch() {
+	if in.batch != nil {
+		in.cancelFetch()
+		in.batch, in.cancelFetch = nil, nil
+	}
+}
+
+// gap handles a message past the position: if the one at the position is
+// gone from the stream, the stream lost it; otherwise the consumer skipped
+// it, and the restart resets it.
+func (in *inbound[T]) gap(ctx context.Context, next, got uint64) error {
+	ctx, cancel := context.WithTimeout(ctx, in.cfg.Timeout)
+	defer cancel()
+	stream, err := in.js.Stream(ctx, in.cfg.Stream)
+	if err == nil {
+		_, err = stream.GetMsg(ctx, next)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return in.fatal(ErrStreamLost, "message %d, the next this bridge takes, is gone (the consumer delivered %d)", next, got)
+		}
+	}
+	return in.transient(fmt.Sprintf("the consumer delivered message %d while %d is next", got, next), errors.New("gap"))
+}
+
+// send is one step: send as many values of the message in hand as the
+// output has room for, and advance the position.
+func (in *inbound[T]) send(s *steady.Step) error {
+	p := in.pos.Get(s)
+	rest := in.vals[p.Offset:]
+	n := min(len(rest), in.out.Vacant())
+	if err := in.out.SendMany(s, rest[:n]); err != nil {
+		return err
+	}
+	s.Fault(FaultTaken)
+	p.Offset += uint64(n)
+	p.Values += uint64(n)
+	if p.Offset == uint64(len(in.vals)) {
+		p.Next, p.Offset = in.curSeq+1, 0
+		seq := in.curSeq
+		s.OnDurable(func() { in.markDurable(seq) })
+	}
+	in.sent = n
+	return nil
+}
+
+// finish takes the end marker: the output closes in the same step.
+func (in *inbound[T]) finish(a *steady.Actor) error {
+	seq := in.curSeq
+	err := a.Step(func(s *steady.Step) error {
+		p := in.pos.Get(s)
+		p.Next, p.Offset, p.Ended = seq+1, 0, true
+		s.OnDurable(func() { in.markDurable(seq) })
+		return in.out.Close(s)
+	})
+	if err != nil {
+		return err
+	}
+	in.unacked = append(in.unacked, in.cur)
+	in.cur = nil
+	// Acknowledge the marker if its step is already durable; if not, a
+	// later start finds the position ended and does not read it again.
+	in.ack()
+	return nil
+}
+
+func (in *inbound[T]) markDurable(seq uint64) {
+	for {
+		d := in.durable.Load()
+		if seq <= d || in.durable.CompareAndSwap(d, seq) {
+			return
+		}
+	}
+}
+
+// ack acknowledges (ack-all) the newest message whose step is durable.
+// Acknowledgements only let the server free messages and stop redelivering;
+// a lost one costs a redelivery, which take drops.
+func (in *inbound[T]) ack() {
+	d := in.durable.Load()
+	k := 0
+	for k < len(in.unacked) {
+		md, err := in.unacked[k].Metadata()
+		if err != nil || md.Sequence.Stream > d {
+			break
+		}
+		k++
+	}
+	if k == 0 {
+		return
+	}
+	if err := in.unacked[k-1].Ack(); err == nil {
+		in.stats.acks.Add(1)
+	}
+	n := copy(in.unacked, in.unacked[k:])
+	clear(in.unacked[n:])
+	in.unacked = in.unacked[:n]
+}
+
+func (in *inbound[T]) transient(what string, err error) error {
+	return steady.Transient(fmt.Errorf("jsbridge: %q: stream %q: %s: %w", in.name, in.cfg.Stream, what, err))
+}
+
+func (in *inbound[T]) fatal(sentinel error, format string, args ...any) error {
+	return fmt.Errorf("%w: %w: %q: stream %q: %s", steady.ErrStopGraph, sentinel, in.name, in.cfg.Stream, fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,212 @@
+package jsbridge_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.uber.org/goleak"
+
+	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/internal/jsserver"
+	"github.com/steady-go/steady/jsbridge"
+)
+
+// TestMain fails the package if any test leaves a goroutine behind.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// server is an embedded JetStream server for one test, on a port of its
+// own and a store in the test's temporary directory, which it can stop and
+// start again on the same port and store.
+type server struct {
+	t    testing.TB
+	dir  string
+	port int
+	s    *jsserver.Server
+}
+
+func newServer(t testing.TB) *server {
+	srv := &server{t: t, dir: t.TempDir(), port: freePort(t)}
+	srv.start()
+	t.Cleanup(srv.stop)
+	return srv
+}
+
+func (srv *server) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", srv.port) }
+
+func (srv *server) start() {
+	s, err := jsserver.Start(jsserver.Options{Dir: srv.dir, Port: srv.port})
+	if err != nil {
+		srv.t.Fatal(err)
+	}
+	srv.s = s
+}
+
+func (srv *server) stop() {
+	if srv.s != nil {
+		srv.s.Shutdown()
+		srv.s = nil
+	}
+}
+
+// freePort returns a loopback port nobody listens on.
+func freePort(t testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// connect opens a connection that waits out a server that is down, as a
+// user's would, and closes it at the end of the test.
+func connect(t testing.TB, url string) *nats.Conn {
+	nc, err := nats.Connect(url, nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1),
+		nats.ReconnectWait(20*time.Millisecond), nats.NoCallbacksAfterClientClose())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+func quiet() steady.Config {
+	return steady.Config{Logger: slog.New(slog.DiscardHandler), Seed: 1}
+}
+
+// bridgePolicy restarts a bridge quickly, so tests of failures run fast.
+var bridgePolicy = []steady.ActorOption{steady.Backoff(time.Millisecond, 50*time.Millisecond), steady.Intensity(1000, time.Minute)}
+
+// publisher builds a graph whose producer sends the values of gen in
+// order, one step per chunk, into a channel an outbound bridge publishes.
+func publisher[T any](t testing.TB, cfg steady.Config, nc *nats.Conn, bc jsbridge.Config, vals []T, chunk int) (*steady.Graph, *jsbridge.Outbound) {
+	g := steady.NewGraph(cfg)
+	ch := steady.NewChannel[T](g, "values", 256)
+	next := steady.NewState(g, "next", 0)
+	var out *steady.Sender[T]
+	prod := g.Actor("producer", func(a *steady.Actor) error {
+		for next.Value() < len(vals) {
+			k := min(chunk, len(vals)-next.Value())
+			if err := a.WaitVacant(out, k); err != nil {
+				return err
+			}
+			err := a.Step(func(s *steady.Step) error {
+				n := next.Get(s)
+				if err := out.SendMany(s, vals[*n:*n+k]); err != nil {
+					return err
+				}
+				*n += k
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	out = ch.Sender(prod)
+	next.Bind(prod)
+	ob, err := jsbridge.NewOutbound(g, "out", ch, nc, bc, bridgePolicy...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, ob
+}
+
+// consumer builds a graph whose inbound bridge feeds a sink that keeps
+// every value it received, in its committed state.
+func consumer[T any](t testing.TB, cfg steady.Config, nc *nats.Conn, bc jsbridge.Config) (*steady.Graph, *jsbridge.Inbound, *steady.State[[]T]) {
+	g := steady.NewGraph(cfg)
+	ch := steady.NewChannel[T](g, "values", 256)
+	got := steady.NewState(g, "got", []T(nil))
+	var in *steady.Receiver[T]
+	buf := make([]T, 256)
+	sink := g.Actor("sink", func(a *steady.Actor) error {
+		for a.Running() {
+			if err := a.WaitAvailable(in, 1); err != nil {
+				return err
+			}
+			err := a.Step(func(s *steady.Step) error {
+				n := in.PeekMany(s, buf)
+				v := got.Get(s)
+				*v = append(slices.Clip(*v), buf[:n]...)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	in = ch.Receiver(sink)
+	got.Bind(sink)
+	ib, err := jsbridge.NewInbound(g, "in", ch, nc, bc, bridgePolicy...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, ib, got
+}
+
+// run runs g in the background; wait returns Run's error.
+func run(g *steady.Graph) (wait func() error) {
+	done := make(chan error, 1)
+	go func() { done <- g.Run(context.Background()) }()
+	return func() error { return <-done }
+}
+
+// seq returns 0..n-1.
+func seq(n int) []uint64 {
+	v := make([]uint64, n)
+	for i := range v {
+		v[i] = uint64(i)
+	}
+	return v
+}
+
+// exactlyOnce fails t unless got is want, in order.
+func exactlyOnce[T comparable](t testing.TB, got, want []T) {
+	t.Helper()
+	if slices.Equal(got, want) {
+		return
+	}
+	seen := map[T]int{}
+	for _, v := range got {
+		seen[v]++
+	}
+	var missing, doubled int
+	for _, v := range want {
+		switch seen[v] {
+		case 0:
+			missing++
+		case 1:
+		default:
+			doubled++
+		}
+	}
+	t.Fatalf("received %d values, want %d once each in order: %d missing, %d more than once (first %v)",
+		len(got), len(want), missing, doubled, got[:min(len(got), 10)])
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// stopErr reports whether err stopped a graph with sentinel.
+func stopErr(err, sentinel error) bool {
+	return errors.Is(err, steady.ErrStopGraph) && errors.Is(err, sentinel)
+}

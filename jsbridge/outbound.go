@@ -1,0 +1,439 @@
+package jsbridge
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/steady-go/steady"
+)
+
+// OutPosition is an outbound bridge's committed position in its stream.
+type OutPosition struct {
+	Values uint64 // values published and consumed from the input
+	Seq    uint64 // stream sequence of the last message of those values
+	Ended  bool   // the end-of-stream marker is stored
+}
+
+// Outbound is an outbound bridge: an actor that publishes the values of a
+// channel to a JetStream stream. See the package documentation for the rule
+// it follows.
+type Outbound struct {
+	actor *steady.Actor
+	stats outStats
+}
+
+type outStats struct {
+	values, messages, skipped, starts atomic.Uint64
+}
+
+// OutboundStats counts what an outbound bridge did in this process.
+type OutboundStats struct {
+	Values   uint64 // values published and committed
+	Messages uint64 // NATS messages acknowledged by the stream
+	// Skipped counts values a start found already in the stream (published
+	// before a crash, not yet committed) and consumed without publishing.
+	Skipped uint64
+	Starts  uint64 // starts, each with a reconciliation
+}
+
+// Actor is the bridge's actor in its graph.
+func (o *Outbound) Actor() *steady.Actor { return o.actor }
+
+// Stats returns the bridge's counters. It may be called at any time.
+func (o *Outbound) Stats() OutboundStats {
+	return OutboundStats{
+		Values:   o.stats.values.Load(),
+		Messages: o.stats.messages.Load(),
+		Skipped:  o.stats.skipped.Load(),
+		Starts:   o.stats.starts.Load(),
+	}
+}
+
+// outbound is the bridge's working part, typed by the channel's values.
+type outbound[T any] struct {
+	*Outbound
+	name  string
+	cfg   Config
+	nc    *nats.Conn
+	codec steady.Codec[T]
+	in    *steady.Receiver[T]
+	pos   *steady.State[OutPosition]
+	cap   int
+
+	js      jetstream.JetStream
+	buf     []T
+	enc     []byte // scratch for one value's encoding
+	msgs    []*nats.Msg
+	futures []jetstream.PubAckFuture
+	sent    int // values the last step published
+}
+
+// NewOutbound adds to g an actor called name that consumes ch and publishes
+// its values to the stream cfg names, through nc, and a state of the same
+// name that holds its position ([OutPosition]). opts change its restart
+// policy as for any actor. It returns an error, and adds nothing, if cfg
+// lacks a stream or ch's values have no codec.
+func NewOutbound[T any](g *steady.Graph, name string, ch *steady.Channel[T], nc *nats.Conn, cfg Config, opts ...steady.ActorOption) (*Outbound, error) {
+	cfg, err := cfg.withDefaults(name)
+	if err != nil {
+		return nil, err
+	}
+	codec, err := ch.Codec()
+	if err != nil {
+		return nil, fmt.Errorf("jsbridge: bridge %q: channel %q: %w", name, ch.Name(), err)
+	}
+	if nc == nil {
+		return nil, fmt.Errorf("jsbridge: bridge %q: nil *nats.Conn", name)
+	}
+	o := &outbound[T]{
+		Outbound: &Outbound{},
+		name:     name,
+		cfg:      cfg,
+		nc:       nc,
+		codec:    codec,
+		cap:      ch.Cap(),
+		buf:      make([]T, min(cfg.MaxBatch, ch.Cap())),
+	}
+	o.actor = g.Actor(name, o.run, opts...)
+	o.in = ch.Receiver(o.actor)
+	o.pos = steady.NewState(g, name, OutPosition{}).Bind(o.actor)
+	return o.Outbound, nil
+}
+
+// run is the actor: reconcile with the stream, then publish until the input
+// ends.
+func (o *outbound[T]) run(a *steady.Actor) error {
+	o.stats.starts.Add(1)
+	ctx := a.Context()
+	if o.js == nil {
+		js, err := jetstream.New(o.nc)
+		if err != nil {
+			return steady.Transient(fmt.Errorf("jsbridge: %q: %w", o.name, err))
+		}
+		o.js = js
+	}
+	stream, err := o.ensureStream(ctx)
+	if err != nil {
+		return err
+	}
+	if err := o.reconcile(a, ctx, stream); err != nil {
+		return err
+	}
+	for {
+		err := a.WaitAvailable(o.in, 1)
+		switch {
+		case errors.Is(err, steady.ErrClosed):
+			return o.end(a, ctx)
+		case err != nil:
+			return err
+		}
+		if o.pos.Value().Ended {
+			return o.fatal(ErrForeignWriter, "a value arrived after the end-of-stream marker (sequence %d) was stored", o.pos.Value().Seq)
+		}
+		if err := a.Step(func(s *steady.Step) error { return o.publish(ctx, s) }); err != nil {
+			return err
+		}
+		o.stats.values.Add(uint64(o.sent))
+	}
+}
+
+// ensureStream looks the stream up and creates it if it does not exist.
+func (o *outbound[T]) ensureStream(ctx context.Context) (jetstream.Stream, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.cfg.Timeout)
+	defer cancel()
+	stream, err := o.js.Stream(ctx, o.cfg.Stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		sc := DefaultStreamConfig()
+		if o.cfg.CreateStream != nil {
+			sc = *o.cfg.CreateStream
+		}
+		sc.Name, sc.Subjects = o.cfg.Stream, []string{o.cfg.Subject}
+		stream, err = o.js.CreateStream(ctx, sc)
+	}
+	if err != nil {
+		return nil, o.transient("look up or create the stream", err)
+	}
+	return stream, nil
+}
+
+// reconcile compares the stream with the committed position: equal, it
+// returns; behind, the stream lost messages; ahead, the messages past the
+// position must be this bridge's own uncommitted publications, holding the
+// values at the head of the input, which it consumes without publishing.
+func (o *outbound[T]) reconcile(a *steady.Actor, ctx context.Context, stream jetstream.Stream) error {
+	ictx, cancel := context.WithTimeout(ctx, o.cfg.Timeout)
+	info, err := stream.Info(ictx)
+	cancel()
+	if err != nil {
+		return o.transient("read the stream's state", err)
+	}
+	pos := o.pos.Value()
+	last := info.State.LastSeq
+	c := info.Config
+	keepsAll := c.Retention == jetstream.LimitsPolicy && c.MaxMsgs <= 0 && c.MaxBytes <= 0 && c.MaxAge == 0 && c.MaxMsgsPerSubject <= 0
+	switch {
+	case keepsAll && pos.Seq > 0 && info.State.FirstSeq > 1:
+		return o.fatal(ErrStreamLost, "it keeps every message, yet begins at sequence %d: purged?", info.State.FirstSeq)
+	case last < pos.Seq:
+		return o.fatal(ErrStreamLost, "its last sequence is %d, below the %d this bridge committed (purged, recreated or expired?)", last, pos.Seq)
+	case last == pos.Seq:
+		return nil
+	}
+	// Read what was stored past the position: its values must start at or
+	// before ours (a restart may have skipped part of a message) and run
+	// on without a gap.
+	var stored [][]byte // encodings of the values past pos.Values
+	var ended bool
+	covered := pos.Values // values the messages read so far cover
+	for seq := pos.Seq + 1; seq <= last; seq++ {
+		gctx, cancel := context.WithTimeout(ctx, o.cfg.Timeout)
+		raw, err := stream.GetMsg(gctx, seq)
+		cancel()
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return o.fatal(ErrStreamLost, "message %d is gone (past this bridge's committed sequence %d)", seq, pos.Seq)
+		}
+		if err != nil {
+			return o.transient(fmt.Sprintf("read message %d", seq), err)
+		}
+		m, indexed, err := readMeta(raw.Header)
+		first := seq == pos.Seq+1
+		switch {
+		case err != nil || !indexed || raw.Subject != o.cfg.Subject:
+			return o.fatal(ErrForeignWriter, "message %d on %q is not one of this bridge's", seq, raw.Subject)
+		case ended:
+			return o.fatal(ErrForeignWriter, "message %d follows the end-of-stream marker", seq)
+		case first && (m.first > pos.Values || m.first+m.count < pos.Values),
+			!first && m.first != covered:
+			return o.fatal(ErrForeignWriter, "message %d holds values %d..%d; this bridge committed %d values up to sequence %d",
+				seq, m.first, m.first+m.count, pos.Values, pos.Seq)
+		}
+		skip := pos.Values - min(pos.Values, m.first) // values of this message already consumed
+		var i uint64
+		err = o.split(raw.Data, m, func(enc []byte) error {
+			if i >= skip {
+				stored = append(stored, enc)
+			}
+			i++
+			return nil
+		})
+		if err != nil {
+			return o.fatal(ErrForeignWriter, "message %d: %v", seq, err)
+		}
+		covered, ended = m.first+m.count, m.end
+		if uint64(len(stored)) > uint64(o.cap) {
+			return o.fatal(ErrForeignWriter, "%d values are stored past this bridge's position, more than its input's capacity %d", len(stored), o.cap)
+		}
+	}
+	// Consume the stored values from the input, checking each against
+	// what the stream holds, in as many steps as the input lets a step
+	// peek.
+	for len(stored) > 0 {
+		if err := a.WaitAvailable(o.in, len(stored)); err != nil {
+			if errors.Is(err, steady.ErrClosed) {
+				return o.fatal(ErrForeignWriter, "%d values are stored past this bridge's position, but its input ended with fewer", len(stored))
+			}
+			return err
+		}
+		var n int
+		err := a.Step(func(s *steady.Step) error {
+			n = o.in.PeekMany(s, o.buf[:min(len(o.buf), len(stored))])
+			for i, v := range o.buf[:n] {
+				enc, err := o.codec.Append(o.enc[:0], v)
+				if err != nil {
+					return err
+				}
+				o.enc = enc
+				if !bytes.Equal(enc, stored[i]) {
+					return o.fatal(ErrForeignWriter, "value %d in the stream differs from the one this bridge holds there", o.pos.Value().Values+uint64(i))
+				}
+			}
+			p := o.pos.Get(s)
+			p.Values += uint64(n)
+			if n == len(stored) {
+				p.Seq, p.Ended = last, ended
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		o.stats.skipped.Add(uint64(n))
+		stored = stored[n:]
+	}
+	if ended || o.pos.Value().Seq != last {
+		// Only an end marker was past the position.
+		return a.Step(func(s *steady.Step) error {
+			p := o.pos.Get(s)
+			p.Seq, p.Ended = last, ended
+			return nil
+		})
+	}
+	return nil
+}
+
+// split calls fn with each value's encoding in a message.
+func (o *outbound[T]) split(data []byte, m meta, fn func([]byte) error) error {
+	if o.cfg.PerMessage || m.end {
+		if m.count == 0 {
+			return nil
+		}
+		if m.count != 1 {
+			return fmt.Errorf("%d values in a per-message message", m.count)
+		}
+		return fn(data)
+	}
+	return splitFrame(data, m.count, fn)
+}
+
+// publish is one step: peek the waiting values, publish them, wait for
+// every acknowledgement, advance the position.
+func (o *outbound[T]) publish(ctx context.Context, s *steady.Step) error {
+	o.sent = 0
+	n := o.in.PeekMany(s, o.buf)
+	if n == 0 {
+		return nil
+	}
+	p := o.pos.Get(s)
+	if err := o.encode(o.buf[:n], p.Values); err != nil {
+		return err
+	}
+	seq, err := o.send(ctx, p.Seq)
+	if err != nil {
+		return err
+	}
+	s.Fault(FaultPublished)
+	p.Values += uint64(n)
+	p.Seq = seq
+	o.sent = n
+	return nil
+}
+
+// encode builds the messages that carry vals, whose first has index first
+// in the channel's history, into o.msgs. A value too large for a message
+// fails it before anything is published.
+func (o *outbound[T]) encode(vals []T, first uint64) error {
+	limit := int(o.nc.MaxPayload()) - headerRoom
+	clear(o.msgs)
+	o.msgs = o.msgs[:0]
+	var cur *nats.Msg
+	var curMeta meta
+	flush := func() {
+		if cur != nil {
+			curMeta.write(cur.Header)
+			o.msgs = append(o.msgs, cur)
+			cur = nil
+		}
+	}
+	for i, v := range vals {
+		enc, err := o.codec.Append(o.enc[:0], v)
+		if err != nil {
+			return fmt.Errorf("jsbridge: %q: encode value %d: %w", o.name, first+uint64(i), err)
+		}
+		o.enc = enc
+		size := len(enc)
+		if !o.cfg.PerMessage {
+			size += varintLen(len(enc))
+		}
+		if size > limit {
+			return fmt.Errorf("%w: stream %q: value %d encodes to %d bytes; a message carries at most %d (the server's max payload %d less %d for headers)",
+				ErrTooLarge, o.cfg.Stream, first+uint64(i), size, limit, o.nc.MaxPayload(), headerRoom)
+		}
+		if cur != nil && (o.cfg.PerMessage || len(cur.Data)+size > limit) {
+			flush()
+		}
+		if cur == nil {
+			cur = &nats.Msg{Subject: o.cfg.Subject, Header: nats.Header{}}
+			curMeta = meta{first: first + uint64(i)}
+		}
+		if o.cfg.PerMessage {
+			cur.Data = append(cur.Data, enc...)
+		} else {
+			cur.Data = appendFrame(cur.Data, enc)
+		}
+		curMeta.count++
+	}
+	flush()
+	return nil
+}
+
+func varintLen(n int) int {
+	k := 1
+	for n >= 0x80 {
+		n >>= 7
+		k++
+	}
+	return k
+}
+
+// send publishes o.msgs pipelined, the first expecting the stream's last
+// sequence to be last and each next one the sequence before it, and waits
+// for every acknowledgement. It returns the sequence of the last message.
+func (o *outbound[T]) send(ctx context.Context, last uint64) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.cfg.Timeout)
+	defer cancel()
+	clear(o.futures)
+	o.futures = o.futures[:0]
+	for i, m := range o.msgs {
+		m.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(last+uint64(i), 10))
+		m.Header.Set(jetstream.MsgIDHeader, o.name+":"+m.Header.Get(hdrFirst)+":"+strconv.FormatBool(m.Header.Get(hdrEnd) != ""))
+		f, err := o.js.PublishMsgAsync(m, jetstream.WithStallWait(o.cfg.Timeout))
+		if err != nil {
+			return 0, o.transient("publish", err)
+		}
+		o.futures = append(o.futures, f)
+	}
+	for i, f := range o.futures {
+		want := last + uint64(i) + 1
+		select {
+		case ack := <-f.Ok():
+			if ack.Stream != o.cfg.Stream || ack.Sequence != want || ack.Duplicate {
+				return 0, o.transient("publish", fmt.Errorf("acknowledged as %s sequence %d (duplicate %v), expected %s %d",
+					ack.Stream, ack.Sequence, ack.Duplicate, o.cfg.Stream, want))
+			}
+		case err := <-f.Err():
+			return 0, o.transient(fmt.Sprintf("publish the message for sequence %d", want), err)
+		case <-ctx.Done():
+			return 0, o.transient(fmt.Sprintf("wait for the acknowledgement of sequence %d", want), ctx.Err())
+		}
+	}
+	o.stats.messages.Add(uint64(len(o.msgs)))
+	return last + uint64(len(o.msgs)), nil
+}
+
+// end publishes the end-of-stream marker once, after the input closed.
+func (o *outbound[T]) end(a *steady.Actor, ctx context.Context) error {
+	if o.pos.Value().Ended {
+		return nil
+	}
+	return a.Step(func(s *steady.Step) error {
+		p := o.pos.Get(s)
+		m := &nats.Msg{Subject: o.cfg.Subject, Header: nats.Header{}}
+		meta{first: p.Values, end: true}.write(m.Header)
+		clear(o.msgs)
+		o.msgs = append(o.msgs[:0], m)
+		seq, err := o.send(ctx, p.Seq)
+		if err != nil {
+			return err
+		}
+		p.Seq, p.Ended = seq, true
+		return nil
+	})
+}
+
+// transient wraps a failure to talk to JetStream: the bridge restarts and
+// reconciles, charging no value an attempt.
+func (o *outbound[T]) transient(what string, err error) error {
+	return steady.Transient(fmt.Errorf("jsbridge: %q: stream %q: %s: %w", o.name, o.cfg.Stream, what, err))
+}
+
+// fatal stops the graph with sentinel and the detail.
+func (o *outbound[T]) fatal(sentinel error, format string, args ...any) error {
+	return fmt.Errorf("%w: %w: %q: stream %q: %s", steady.ErrStopGraph, sentinel, o.name, o.cfg.Stream, fmt.Sprintf(format, args...))
+}
