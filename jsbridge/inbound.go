@@ -79,12 +79,6 @@ type inbound[T any] struct {
 	curMeta meta
 	vals    []T
 	sent    int // values the last step sent
-
-	// Messages fully taken and not yet acknowledged, oldest first, and
-	// the highest sequence whose step is durable (set by OnDurable, on
-	// the committer's goroutine in a durable graph).
-	unacked []jetstream.Msg
-	durable atomic.Uint64
 }
 
 // NewInbound adds to g an actor called name that reads the stream cfg names
@@ -117,8 +111,6 @@ func (in *inbound[T]) run(a *steady.Actor) error {
 	ctx := a.Context()
 	defer in.dropFetch()
 	in.cur, in.vals = nil, in.vals[:0]
-	clear(in.unacked)
-	in.unacked = in.unacked[:0]
 	if in.pos.Value().Ended {
 		return a.Step(func(s *steady.Step) error { return in.out.Close(s) })
 	}
@@ -133,7 +125,6 @@ func (in *inbound[T]) run(a *steady.Actor) error {
 		return err
 	}
 	for a.Running() {
-		in.ack()
 		if in.cur == nil {
 			ok, err := in.take(ctx)
 			if err != nil {
@@ -154,7 +145,6 @@ func (in *inbound[T]) run(a *steady.Actor) error {
 		}
 		in.stats.values.Add(uint64(in.sent))
 		if in.pos.Value().Next > in.curSeq {
-			in.unacked = append(in.unacked, in.cur)
 			in.stats.messages.Add(1)
 			in.cur = nil
 		}
@@ -336,8 +326,7 @@ func (in *inbound[T]) send(s *steady.Step) error {
 	p.Values += uint64(n)
 	if p.Offset == uint64(len(in.vals)) {
 		p.Next, p.Offset = in.curSeq+1, 0
-		seq := in.curSeq
-		s.OnDurable(func() { in.markDurable(seq) })
+		s.OnDurable(in.acker(in.cur))
 	}
 	in.sent = n
 	return nil
@@ -345,55 +334,30 @@ func (in *inbound[T]) send(s *steady.Step) error {
 
 // finish takes the end marker: the output closes in the same step.
 func (in *inbound[T]) finish(a *steady.Actor) error {
-	seq := in.curSeq
+	seq, msg := in.curSeq, in.cur
 	err := a.Step(func(s *steady.Step) error {
 		p := in.pos.Get(s)
 		p.Next, p.Offset, p.Ended = seq+1, 0, true
-		s.OnDurable(func() { in.markDurable(seq) })
+		s.OnDurable(in.acker(msg))
 		return in.out.Close(s)
 	})
-	if err != nil {
-		return err
-	}
-	in.unacked = append(in.unacked, in.cur)
 	in.cur = nil
-	// Acknowledge the marker if its step is already durable; if not, a
-	// later start finds the position ended and does not read it again.
-	in.ack()
-	return nil
+	return err
 }
 
-func (in *inbound[T]) markDurable(seq uint64) {
-	for {
-		d := in.durable.Load()
-		if seq <= d || in.durable.CompareAndSwap(d, seq) {
-			return
+// acker returns the function that acknowledges msg (and, the consumer's
+// policy being ack-all, every message before it) once the step that took
+// it is durable. It runs on the committer's goroutine in a durable graph:
+// an acknowledgement is a publish into the connection's buffer, which does
+// not wait for the network. Acknowledgements only let the server free
+// messages and stop delivering them again; a lost one costs a redelivery,
+// which take drops.
+func (in *inbound[T]) acker(msg jetstream.Msg) func() {
+	return func() {
+		if msg.Ack() == nil {
+			in.stats.acks.Add(1)
 		}
 	}
-}
-
-// ack acknowledges (ack-all) the newest message whose step is durable.
-// Acknowledgements only let the server free messages and stop redelivering;
-// a lost one costs a redelivery, which take drops.
-func (in *inbound[T]) ack() {
-	d := in.durable.Load()
-	k := 0
-	for k < len(in.unacked) {
-		md, err := in.unacked[k].Metadata()
-		if err != nil || md.Sequence.Stream > d {
-			break
-		}
-		k++
-	}
-	if k == 0 {
-		return
-	}
-	if err := in.unacked[k-1].Ack(); err == nil {
-		in.stats.acks.Add(1)
-	}
-	n := copy(in.unacked, in.unacked[k:])
-	clear(in.unacked[n:])
-	in.unacked = in.unacked[:n]
 }
 
 func (in *inbound[T]) transient(what string, err error) error {

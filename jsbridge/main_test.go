@@ -84,9 +84,16 @@ func quiet() steady.Config {
 // bridgePolicy restarts a bridge quickly, so tests of failures run fast.
 var bridgePolicy = []steady.ActorOption{steady.Backoff(time.Millisecond, 50*time.Millisecond), steady.Intensity(1000, time.Minute)}
 
-// publisher builds a graph whose producer sends the values of gen in
-// order, one step per chunk, into a channel an outbound bridge publishes.
+// publisher builds a graph whose producer sends vals in order, one step
+// per chunk, into a channel an outbound bridge publishes, then finishes
+// (closing the channel, so the bridge ends the stream).
 func publisher[T any](t testing.TB, cfg steady.Config, nc *nats.Conn, bc jsbridge.Config, vals []T, chunk int) (*steady.Graph, *jsbridge.Outbound) {
+	return heldPublisher(t, cfg, nc, bc, vals, chunk, nil)
+}
+
+// heldPublisher is publisher whose producer, once it sent vals, waits for
+// hold to close before it finishes.
+func heldPublisher[T any](t testing.TB, cfg steady.Config, nc *nats.Conn, bc jsbridge.Config, vals []T, chunk int, hold <-chan struct{}) (*steady.Graph, *jsbridge.Outbound) {
 	g := steady.NewGraph(cfg)
 	ch := steady.NewChannel[T](g, "values", 256)
 	next := steady.NewState(g, "next", 0)
@@ -107,6 +114,12 @@ func publisher[T any](t testing.TB, cfg steady.Config, nc *nats.Conn, bc jsbridg
 			})
 			if err != nil {
 				return err
+			}
+		}
+		if hold != nil {
+			select {
+			case <-hold:
+			case <-a.Context().Done():
 			}
 		}
 		return nil

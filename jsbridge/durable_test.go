@@ -1,0 +1,103 @@
+package jsbridge_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/steady-go/steady/jsbridge"
+	"github.com/steady-go/steady/store"
+)
+
+// gatedStore holds every Commit while its gate is shut, as a slow disk
+// would.
+type gatedStore struct {
+	store.Store
+	mu   sync.Mutex
+	open *sync.Cond
+	shut bool
+}
+
+func newGatedStore(st store.Store) *gatedStore {
+	g := &gatedStore{Store: st}
+	g.open = sync.NewCond(&g.mu)
+	return g
+}
+
+func (g *gatedStore) set(shut bool) {
+	g.mu.Lock()
+	g.shut = shut
+	g.mu.Unlock()
+	g.open.Broadcast()
+}
+
+func (g *gatedStore) Commit(b *store.Batch) error {
+	g.mu.Lock()
+	for g.shut {
+		g.open.Wait()
+	}
+	g.mu.Unlock()
+	return g.Store.Commit(b)
+}
+
+// The inbound bridge of a durable graph acknowledges a message only once
+// the step that took it is in the store: while commits are held, the
+// consumer's acknowledgement floor does not move, however many values the
+// bridge took; past AckWait the server delivers those messages again, and
+// the bridge drops them as redeliveries. Once commits resume, every value
+// arrives once and the floor moves.
+func TestAcksOnlyWhenDurable(t *testing.T) {
+	srv := newServer(t)
+	nc := connect(t, srv.url())
+	bc := jsbridge.Config{Stream: "VALUES", MaxBatch: 10, AckWait: 200 * time.Millisecond}
+	// Fewer values than the consumer's channel holds, and the stream not
+	// ended yet: the bridge takes them all and keeps fetching.
+	want := seq(200)
+	hold := make(chan struct{})
+	pub, ob := heldPublisher(t, quiet(), nc, bc, want, 10, hold)
+	waitPub := run(pub)
+	waitFor(t, "the values to be published", func() bool { return ob.Stats().Values == 200 })
+
+	bolt, err := store.Open(t.TempDir(), &store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bolt.Close()
+	gs := newGatedStore(bolt)
+	cfg := quiet()
+	cfg.Store = gs
+	con, ib, got := consumer[uint64](t, cfg, nc, bc)
+	gs.set(true)
+	wait := run(con)
+
+	ctx := context.Background()
+	js, _ := jetstream.New(nc)
+	ackFloor := func() uint64 {
+		c, err := js.Consumer(ctx, "VALUES", "in")
+		if err != nil {
+			return 0 // not created yet
+		}
+		return c.CachedInfo().AckFloor.Stream
+	}
+	waitFor(t, "the bridge to take values and the server to redeliver them", func() bool {
+		return ib.Stats().Values > 0 && ib.Stats().Redeliveries > 0
+	})
+	if f := ackFloor(); f != 0 {
+		t.Fatalf("acknowledged up to sequence %d while no commit was durable", f)
+	}
+	gs.set(false)
+	close(hold)
+	if err := waitPub(); err != nil {
+		t.Fatalf("publisher: %v", err)
+	}
+	if err := wait(); err != nil {
+		t.Fatalf("consumer: %v", err)
+	}
+	exactlyOnce(t, got.Value(), want)
+	if f := ackFloor(); f == 0 {
+		t.Error("nothing acknowledged once commits were durable")
+	}
+}
