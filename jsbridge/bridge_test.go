@@ -236,3 +236,63 @@ func TestOversizedValue(t *testing.T) {
 		t.Fatalf("dead letters %d, want the huge value with an error naming the limit", len(dl))
 	}
 }
+
+// A stream that went back (deleted and recreated, or a server that lost
+// acknowledged messages in a power loss before its sync) stops both
+// bridges that resume past its new end, naming the sequences; neither
+// publishes into the gap nor skips it.
+func TestStreamWentBack(t *testing.T) {
+	srv := newServer(t)
+	nc := connect(t, srv.url())
+	bc := jsbridge.Config{Stream: "VALUES", MaxBatch: 10}
+	ctx := context.Background()
+
+	// One publisher graph, run twice on the same in-memory state: first
+	// it publishes 0..49 and holds; the stream is then recreated with
+	// fewer messages than it committed; a restart of its bridge must
+	// refuse to go on.
+	hold := make(chan struct{})
+	pub, ob := heldPublisher(t, quiet(), nc, bc, seq(50), 10, hold)
+	waitPub := run(pub)
+	waitFor(t, "50 values published", func() bool { return ob.Stats().Values == 50 })
+	con, ib, _ := consumer[uint64](t, quiet(), nc, bc)
+	waitCon := run(con)
+	waitFor(t, "50 values taken", func() bool { return ib.Stats().Values == 50 })
+
+	js, _ := jetstream.New(nc)
+	if err := js.DeleteStream(ctx, "VALUES"); err != nil {
+		t.Fatal(err)
+	}
+	sc := jsbridge.DefaultStreamConfig()
+	sc.Name, sc.Subjects = "VALUES", []string{"VALUES.data"}
+	st, err := js.CreateStream(ctx, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "VALUES.data", []byte("not a bridged value")); err != nil {
+		t.Fatal(err)
+	}
+	// The producer finishes: the outbound bridge publishes its end marker,
+	// which the recreated stream refuses (wrong last sequence), and its
+	// restart finds the stream behind its position.
+	close(hold)
+	err = waitPub()
+	if !stopErr(err, jsbridge.ErrStreamLost) || !strings.Contains(err.Error(), "below the 5 this bridge committed") {
+		t.Fatalf("publisher: Run = %v, want ErrStreamLost naming its committed sequence", err)
+	}
+	// The consumer, past the new stream's end, stops too: whether its
+	// restart finds the stream gone or recreated and behind it.
+	if err := waitCon(); !stopErr(err, jsbridge.ErrStreamLost) || !strings.Contains(err.Error(), "up to 5") {
+		t.Fatalf("consumer: Run = %v, want ErrStreamLost naming the 5 messages it took", err)
+	}
+	_ = st
+	con2, _, got := consumer[uint64](t, quiet(), nc, bc)
+	// A fresh consumer graph has a fresh position: it reads the recreated
+	// stream from the start, and the foreign message there stops it.
+	if err := con2.Run(ctx); !stopErr(err, jsbridge.ErrForeignWriter) {
+		t.Fatalf("fresh consumer of the recreated stream: Run = %v, want ErrForeignWriter", err)
+	}
+	if n := len(got.Value()); n != 0 {
+		t.Errorf("fresh consumer took %d values", n)
+	}
+}

@@ -168,7 +168,7 @@ func (in *inbound[T]) start(ctx context.Context) error {
 	}
 	st := stream.CachedInfo().State
 	if next > st.LastSeq+1 {
-		return in.fatal(ErrStreamLost, "its last sequence is %d, below the %d this bridge has taken (purged or recreated?)", st.LastSeq, next-1)
+		return in.fatal(ErrStreamLost, "its last sequence is %d, but this bridge has taken its messages up to %d (purged or recreated?)", st.LastSeq, next-1)
 	}
 	if st.FirstSeq > next { // an empty stream's FirstSeq is LastSeq+1, or 0 if never written
 		return in.fatal(ErrStreamLost, "it begins at sequence %d; messages %d to %d, which this bridge has not taken, are gone (retention limits, or a purge)",

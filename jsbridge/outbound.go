@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -407,8 +408,47 @@ func (o *outbound[T]) send(ctx context.Context, last uint64) (uint64, error) {
 	return last + uint64(len(o.msgs)), nil
 }
 
-// end publishes the end-of-stream marker once, after the input closed.
+// end publishes the end-of-stream marker once the input closed. An actor
+// whose inputs are closed and empty is not restarted after a failure (it
+// has nothing left to drain), so end retries a transient failure itself,
+// with a growing delay and a reconciliation before each retry (the marker
+// may be stored, its acknowledgement lost), until it succeeds, meets a
+// failure that is not transient, or the graph stops for good.
 func (o *outbound[T]) end(a *steady.Actor, ctx context.Context) error {
+	delay := endRetryMin
+	for {
+		err := o.publishEnd(a, ctx)
+		if err == nil || !errors.Is(err, steady.ErrTransient) {
+			return err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		delay = min(2*delay, endRetryMax)
+		stream, err := o.ensureStream(ctx)
+		if err == nil {
+			err = o.reconcile(a, ctx, stream)
+		}
+		if err != nil && !errors.Is(err, steady.ErrTransient) {
+			return err
+		}
+	}
+}
+
+// The delays between end's retries: from a few milliseconds, doubling up
+// to a second, as a restart's backoff would.
+const (
+	endRetryMin = 5 * time.Millisecond
+	endRetryMax = time.Second
+)
+
+// publishEnd publishes the end-of-stream marker in a step, unless it is
+// already stored.
+func (o *outbound[T]) publishEnd(a *steady.Actor, ctx context.Context) error {
 	if o.pos.Value().Ended {
 		return nil
 	}
