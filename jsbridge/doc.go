@@ -62,6 +62,10 @@
 // holds (their index in the channel's history, from 0), and a message with
 // Steady-End marks the end of the stream: the outbound bridge publishes it
 // when its input closes, and the inbound bridge closes its output on it.
+// Like a local channel's close, it ends one run, not the stream: the
+// graphs' next runs on the same stores carry the stream on, and an inbound
+// bridge restarted just past a marker with nothing after it closes its
+// output again.
 //
 // A single value larger than the payload a message can carry is refused
 // before anything of its step is published: the step fails with

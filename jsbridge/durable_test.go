@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/jsbridge"
 	"github.com/steady-go/steady/store"
 )
@@ -100,4 +101,48 @@ func TestAcksOnlyWhenDurable(t *testing.T) {
 	if f := ackFloor(); f == 0 {
 		t.Error("nothing acknowledged once commits were durable")
 	}
+}
+
+// An end marker closes the consumer's channel for that run, as a local
+// channel's close does; a later run of both graphs on the same stores
+// carries the stream on, and a consumer restarted with nothing new after
+// the marker ends again at once.
+func TestStreamContinuesAfterEnd(t *testing.T) {
+	srv := newServer(t)
+	nc := connect(t, srv.url())
+	bc := jsbridge.Config{Stream: "VALUES"}
+	pubDir, conDir := t.TempDir(), t.TempDir()
+	durable := func(dir string) (steady.Config, func() error) {
+		st, err := store.Open(dir, &store.Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := quiet()
+		cfg.Store = st
+		return cfg, st.Close
+	}
+	publish := func(n int) {
+		t.Helper()
+		cfg, closeStore := durable(pubDir)
+		defer closeStore()
+		g, _ := publisher(t, cfg, nc, bc, seq(n), 10)
+		if err := g.Run(context.Background()); err != nil {
+			t.Fatalf("publisher up to %d: %v", n, err)
+		}
+	}
+	consume := func() []uint64 {
+		t.Helper()
+		cfg, closeStore := durable(conDir)
+		defer closeStore()
+		g, _, got := consumer[uint64](t, cfg, nc, bc)
+		if err := g.Run(context.Background()); err != nil {
+			t.Fatalf("consumer: %v", err)
+		}
+		return got.Value()
+	}
+	publish(50)
+	exactlyOnce(t, consume(), seq(50))
+	exactlyOnce(t, consume(), seq(50)) // nothing new: ends at once
+	publish(100)                       // the producer resumes at 50
+	exactlyOnce(t, consume(), seq(100))
 }

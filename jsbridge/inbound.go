@@ -17,7 +17,7 @@ type InPosition struct {
 	Next   uint64 // stream sequence of the next message to take; 0 before the first
 	Offset uint64 // values of message Next already sent
 	Values uint64 // values sent in all
-	Ended  bool   // the end-of-stream marker was taken and the output closed
+	Ended  bool   // the last message taken was an end-of-stream marker
 }
 
 // Inbound is an inbound bridge: an actor that reads a JetStream stream
@@ -111,9 +111,6 @@ func (in *inbound[T]) run(a *steady.Actor) error {
 	ctx := a.Context()
 	defer in.dropFetch()
 	in.cur, in.vals = nil, in.vals[:0]
-	if in.pos.Value().Ended {
-		return a.Step(func(s *steady.Step) error { return in.out.Close(s) })
-	}
 	if in.js == nil {
 		js, err := jetstream.New(in.nc)
 		if err != nil {
@@ -121,8 +118,14 @@ func (in *inbound[T]) run(a *steady.Actor) error {
 		}
 		in.js = js
 	}
-	if err := in.start(ctx); err != nil {
+	more, err := in.start(ctx)
+	if err != nil {
 		return err
+	}
+	if in.pos.Value().Ended && !more {
+		// The stream ended where this bridge stands (it took the end
+		// marker before a restart): end this run's channel again.
+		return a.Step(func(s *steady.Step) error { return in.out.Close(s) })
 	}
 	for a.Running() {
 		if in.cur == nil {
@@ -153,25 +156,26 @@ func (in *inbound[T]) run(a *steady.Actor) error {
 }
 
 // start checks that the stream still holds the position, and resets the
-// durable consumer to it.
-func (in *inbound[T]) start(ctx context.Context) error {
+// durable consumer to it. more says whether the stream holds messages at
+// or past the position.
+func (in *inbound[T]) start(ctx context.Context) (more bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, in.cfg.Timeout)
 	defer cancel()
 	pos := in.pos.Value()
 	next := max(pos.Next, 1)
 	stream, err := in.js.Stream(ctx, in.cfg.Stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) && next > 1 {
-		return in.fatal(ErrStreamLost, "it does not exist, but this bridge has taken its messages up to %d", next-1)
+		return false, in.fatal(ErrStreamLost, "it does not exist, but this bridge has taken its messages up to %d", next-1)
 	}
 	if err != nil {
-		return in.transient("look up the stream", err) // not created yet, or unreachable
+		return false, in.transient("look up the stream", err) // not created yet, or unreachable
 	}
 	st := stream.CachedInfo().State
 	if next > st.LastSeq+1 {
-		return in.fatal(ErrStreamLost, "its last sequence is %d, but this bridge has taken its messages up to %d (purged or recreated?)", st.LastSeq, next-1)
+		return false, in.fatal(ErrStreamLost, "its last sequence is %d, but this bridge has taken its messages up to %d (purged or recreated?)", st.LastSeq, next-1)
 	}
 	if st.FirstSeq > next { // an empty stream's FirstSeq is LastSeq+1, or 0 if never written
-		return in.fatal(ErrStreamLost, "it begins at sequence %d; messages %d to %d, which this bridge has not taken, are gone (retention limits, or a purge)",
+		return false, in.fatal(ErrStreamLost, "it begins at sequence %d; messages %d to %d, which this bridge has not taken, are gone (retention limits, or a purge)",
 			st.FirstSeq, next, st.FirstSeq-1)
 	}
 	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
@@ -182,16 +186,16 @@ func (in *inbound[T]) start(ctx context.Context) error {
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
 	if err != nil {
-		return in.transient("create or update consumer "+in.cfg.Consumer, err)
+		return false, in.transient("create or update consumer "+in.cfg.Consumer, err)
 	}
 	// A durable consumer that restarted may deliver later messages before
 	// earlier unacknowledged ones: start it again exactly at our position.
 	if _, err := stream.ResetConsumerToSequence(ctx, in.cfg.Consumer, next); err != nil {
-		return in.transient(fmt.Sprintf("reset consumer %s to sequence %d", in.cfg.Consumer, next), err)
+		return false, in.transient(fmt.Sprintf("reset consumer %s to sequence %d", in.cfg.Consumer, next), err)
 	}
 	in.stats.resets.Add(1)
 	in.cons = cons
-	return nil
+	return st.LastSeq >= next, nil
 }
 
 // take makes the next message at the position the message in hand. It
@@ -324,6 +328,7 @@ func (in *inbound[T]) send(s *steady.Step) error {
 	s.Fault(FaultTaken)
 	p.Offset += uint64(n)
 	p.Values += uint64(n)
+	p.Ended = false
 	if p.Offset == uint64(len(in.vals)) {
 		p.Next, p.Offset = in.curSeq+1, 0
 		s.OnDurable(in.acker(in.cur))

@@ -19,7 +19,7 @@ import (
 type OutPosition struct {
 	Values uint64 // values published and consumed from the input
 	Seq    uint64 // stream sequence of the last message of those values
-	Ended  bool   // the end-of-stream marker is stored
+	Ended  bool   // the last message stored is an end-of-stream marker
 }
 
 // Outbound is an outbound bridge: an actor that publishes the values of a
@@ -135,9 +135,6 @@ func (o *outbound[T]) run(a *steady.Actor) error {
 		case err != nil:
 			return err
 		}
-		if o.pos.Value().Ended {
-			return o.fatal(ErrForeignWriter, "a value arrived after the end-of-stream marker (sequence %d) was stored", o.pos.Value().Seq)
-		}
 		if err := a.Step(func(s *steady.Step) error { return o.publish(ctx, s) }); err != nil {
 			return err
 		}
@@ -208,8 +205,6 @@ func (o *outbound[T]) reconcile(a *steady.Actor, ctx context.Context, stream jet
 		switch {
 		case err != nil || !indexed || raw.Subject != o.cfg.Subject:
 			return o.fatal(ErrForeignWriter, "message %d on %q is not one of this bridge's", seq, raw.Subject)
-		case ended:
-			return o.fatal(ErrForeignWriter, "message %d follows the end-of-stream marker", seq)
 		case first && (m.first > pos.Values || m.first+m.count < pos.Values),
 			!first && m.first != covered:
 			return o.fatal(ErrForeignWriter, "message %d holds values %d..%d; this bridge committed %d values up to sequence %d",
@@ -311,7 +306,7 @@ func (o *outbound[T]) publish(ctx context.Context, s *steady.Step) error {
 	}
 	s.Fault(FaultPublished)
 	p.Values += uint64(n)
-	p.Seq = seq
+	p.Seq, p.Ended = seq, false
 	o.sent = n
 	return nil
 }
@@ -446,8 +441,9 @@ const (
 	endRetryMax = time.Second
 )
 
-// publishEnd publishes the end-of-stream marker in a step, unless it is
-// already stored.
+// publishEnd publishes the end-of-stream marker in a step, unless the last
+// message stored is one already (the input closed again, in a later run,
+// with nothing new).
 func (o *outbound[T]) publishEnd(a *steady.Actor, ctx context.Context) error {
 	if o.pos.Value().Ended {
 		return nil
