@@ -7,6 +7,7 @@ package jsserver
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -19,6 +20,14 @@ type Options struct {
 	Dir  string // JetStream's store directory; required
 	Host string // default "127.0.0.1": loopback unless told otherwise
 	Port int    // default: a free port
+	// A server of a cluster has a Name, the cluster's name, a port for
+	// the cluster's routes, and the route URLs of the others
+	// (nats-route://host:port). Zero: a server on its own.
+	Name        string
+	Cluster     string
+	ClusterPort int
+	Routes      []string
+
 	// SyncAlways fsyncs every write (JetStream's sync_interval: always),
 	// so that an acknowledged message survives a power loss. Default:
 	// the server's own (a sync every 2 minutes).
@@ -46,7 +55,8 @@ func Start(o Options) (*Server, error) {
 	if o.Port == 0 {
 		o.Port = server.RANDOM_PORT
 	}
-	s, err := server.NewServer(&server.Options{
+	so := &server.Options{
+		ServerName: o.Name,
 		Host:       o.Host,
 		Port:       o.Port,
 		JetStream:  true,
@@ -54,7 +64,12 @@ func Start(o Options) (*Server, error) {
 		SyncAlways: o.SyncAlways,
 		NoLog:      true,
 		NoSigs:     true,
-	})
+	}
+	if o.Cluster != "" {
+		so.Cluster = server.ClusterOpts{Name: o.Cluster, Host: o.Host, Port: o.ClusterPort}
+		so.Routes = server.RoutesFromStr(strings.Join(o.Routes, ","))
+	}
+	s, err := server.NewServer(so)
 	if err != nil {
 		return nil, fmt.Errorf("jsserver: %w", err)
 	}
