@@ -45,6 +45,10 @@ func TestRoundTrip(t *testing.T) {
 			if is.Acks == 0 {
 				t.Error("the inbound bridge acknowledged nothing")
 			}
+			op, ip := ob.Position(), ib.Position()
+			if op.Values != 5000 || !op.Ended || op.Seq != os.Messages || ip.Values != 5000 || !ip.Ended || ip.Next != op.Seq+1 {
+				t.Errorf("positions: outbound %+v, inbound %+v; want 5000 values each, ended, the inbound past the outbound's last sequence", op, ip)
+			}
 		})
 	}
 }

@@ -24,8 +24,9 @@ type InPosition struct {
 // through a durable consumer and sends its values into a channel. See the
 // package documentation for the rule it follows.
 type Inbound struct {
-	actor *steady.Actor
-	stats inStats
+	actor    *steady.Actor
+	stats    inStats
+	position func() InPosition
 }
 
 type inStats struct {
@@ -45,6 +46,10 @@ type InboundStats struct {
 
 // Actor is the bridge's actor in its graph.
 func (in *Inbound) Actor() *steady.Actor { return in.actor }
+
+// Position returns the bridge's committed position: once Ended, Values is
+// how many values the stream carried in all. It may be called at any time.
+func (in *Inbound) Position() InPosition { return in.position() }
 
 // Stats returns the bridge's counters. It may be called at any time.
 func (in *Inbound) Stats() InboundStats {
@@ -102,6 +107,7 @@ func NewInbound[T any](g *steady.Graph, name string, ch *steady.Channel[T], nc *
 	in.actor = g.Actor(name, in.run, opts...)
 	in.out = ch.Sender(in.actor)
 	in.pos = steady.NewState(g, name, InPosition{}).Bind(in.actor)
+	in.position = in.pos.Value
 	return in.Inbound, nil
 }
 

@@ -26,8 +26,9 @@ type OutPosition struct {
 // channel to a JetStream stream. See the package documentation for the rule
 // it follows.
 type Outbound struct {
-	actor *steady.Actor
-	stats outStats
+	actor    *steady.Actor
+	stats    outStats
+	position func() OutPosition
 }
 
 type outStats struct {
@@ -46,6 +47,10 @@ type OutboundStats struct {
 
 // Actor is the bridge's actor in its graph.
 func (o *Outbound) Actor() *steady.Actor { return o.actor }
+
+// Position returns the bridge's committed position (in a durable graph,
+// once loaded, the one the store holds). It may be called at any time.
+func (o *Outbound) Position() OutPosition { return o.position() }
 
 // Stats returns the bridge's counters. It may be called at any time.
 func (o *Outbound) Stats() OutboundStats {
@@ -105,6 +110,7 @@ func NewOutbound[T any](g *steady.Graph, name string, ch *steady.Channel[T], nc 
 	o.actor = g.Actor(name, o.run, opts...)
 	o.in = ch.Receiver(o.actor)
 	o.pos = steady.NewState(g, name, OutPosition{}).Bind(o.actor)
+	o.position = o.pos.Value
 	return o.Outbound, nil
 }
 
