@@ -31,10 +31,11 @@ type Config struct {
 	// exists is used as it is.
 	CreateStream *jetstream.StreamConfig
 
-	// PerMessage sends every value as a NATS message of its own whose
-	// payload is the codec's bytes alone, for consumers that are not
-	// steady. Default false: a step's values travel framed in one
-	// message. Both bridges of a stream must agree.
+	// PerMessage makes the outbound bridge send every value as a NATS
+	// message of its own whose payload is the codec's bytes alone, for
+	// consumers that are not steady. Default false: a step's values travel
+	// framed in one message. The inbound bridge reads either (the headers
+	// say which); on it, PerMessage only sizes its fetches.
 	PerMessage bool
 
 	// MaxBatch is the most values the outbound bridge takes in one step,
@@ -139,6 +140,19 @@ var (
 	// ErrForeignWriter: the stream holds messages the outbound bridge did
 	// not write, or that do not continue what it wrote.
 	ErrForeignWriter = errors.New("jsbridge: another writer on the stream")
+
+	// ErrStreamConfig: the stream exists with a configuration a bridge
+	// cannot work with (retention other than limits, no acknowledgements,
+	// subjects that do not take the bridge's), or the server refused the
+	// stream or consumer the bridge asked for.
+	ErrStreamConfig = errors.New("jsbridge: the stream does not fit a bridge")
+
+	// ErrPositionLost: the inbound bridge's position is behind what its
+	// durable consumer acknowledged, which a bridge only does once a step
+	// is durable: its graph's state was lost (a graph without a store,
+	// a store reset or restored from an old copy), or another bridge
+	// reads with the same consumer.
+	ErrPositionLost = errors.New("jsbridge: the bridge's position is behind its consumer's acknowledgements")
 
 	// ErrTooLarge: a value's encoding does not fit in one NATS message.
 	// The step fails without publishing anything, and the value ends in

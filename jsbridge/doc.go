@@ -21,7 +21,11 @@
 // committed in the same step as the messages it moves, and checks the
 // stream against that position at every start. Correctness rests on that
 // alone; JetStream's duplicate window and acknowledgements only save work
-// and let retention free messages.
+// (a redelivery not sent) and show the consumer's progress. The stream must
+// keep its messages by limits (age, size or count, or forever): interest
+// and work-queue retention, which delete messages once acknowledged, are
+// refused with [ErrStreamConfig], and limits that delete messages a bridge
+// has not read yet stop the graph with [ErrStreamLost].
 //
 // The outbound bridge's position is how many values it has published and
 // the stream sequence of the last NATS message stored. Every step peeks the
@@ -48,38 +52,54 @@
 // is a redelivery and is dropped, one above it is a gap and fails the step
 // (the restart resets the consumer; a message truly gone stops the graph
 // with ErrStreamLost). It acknowledges a message only once the step that
-// consumed it is durable ([steady.Step.OnDurable]).
+// consumed it is durable ([steady.Step.OnDurable]), so a consumer that has
+// acknowledged at or past the position read for a graph whose state was
+// lost (one without a store, or a store reset): the bridge stops with
+// [ErrPositionLost] rather than take the stream's values a second time.
+//
+// Both positions record the stream's creation time: a stream deleted and
+// created again under the same name stops both bridges with ErrStreamLost.
+// The channel's codec must be deterministic, since a start compares the
+// values an uncommitted step stored with those at the head of the input.
 //
 // # Framing
 //
 // By default a step's values travel as one NATS message (a frame: each value
 // encoded with the channel's [steady.Codec] and prefixed with its length),
-// split into several only past the server's maximum payload. That carries
-// millions of small values a second. With [Config.PerMessage] every value is
-// a NATS message of its own whose payload is the codec's bytes alone, for
-// consumers that are not steady; it costs about 10 µs of CPU a value. Either
-// way the headers Steady-First and Steady-Count say which values a message
-// holds (their index in the channel's history, from 0), and a message with
-// Steady-End marks the end of the stream: the outbound bridge publishes it
-// when its input closes, and the inbound bridge closes its output on it.
-// Like a local channel's close, it ends one run, not the stream: the
-// graphs' next runs on the same stores carry the stream on, and an inbound
-// bridge restarted just past a marker with nothing after it closes its
-// output again.
+// split into several only past the largest payload a message can carry
+// (the server's maximum, or the stream's MaxMsgSize if lower). That
+// carries millions of small values a second. With [Config.PerMessage] the
+// outbound bridge sends every value as a NATS message of its own whose
+// payload is the codec's bytes alone, for consumers that are not steady;
+// it costs about 10 µs of CPU a value. The headers say which values a
+// message holds (Steady-First, their index in the channel's history from
+// 0, and Steady-Count) and whether it is framed (Steady-Framed), so the
+// inbound bridge reads either. A message with Steady-End marks the end of
+// the stream: the outbound bridge publishes it when its input closes,
+// and the inbound bridge closes its output on it. Like a local channel's
+// close, it ends one run, not the stream: the graphs' next runs on the
+// same stores carry the stream on, and an inbound bridge restarted just
+// past a marker with nothing after it closes its output again. So a
+// graceful shutdown of the publishing graph (which closes the bridge's
+// input) ends the consuming graph's run too, once it has drained.
 //
 // A single value larger than the payload a message can carry is refused
-// before anything of its step is published: the step fails with
-// [ErrTooLarge], and after the actor's [steady.PoisonAfter] attempts the
-// value is quarantined in the dead-letter store. The stream has no gap.
+// before anything of its step is published (or, should the server still
+// refuse the message as too large, without the step committing): the step
+// fails with [ErrTooLarge], and after the actor's [steady.PoisonAfter]
+// attempts the value is quarantined in the dead-letter store. The stream
+// has no gap.
 //
 // # Failures
 //
 // A failure of the connection or the server (a timeout, no responders, a
-// refused publish) is a [steady.Transient] failure: the bridge restarts
+// publish refused for its expected sequence) is a [steady.Transient] failure: the bridge restarts
 // under its backoff, reconciles again, charges no message an attempt and
 // never gives up, so an outage of any length is waited out while
 // backpressure holds the producers upstream. A stream that lost messages
-// past a position, or another writer, is not transient: the bridge returns
+// past a position, another writer, a stream or consumer the server refuses
+// or that does not fit, and a closed connection are not transient: the
+// bridge returns
 // an error wrapping [steady.ErrStopGraph] and one of this package's
 // sentinels, naming the stream and the sequences, and [steady.Graph.Run]
 // returns it. Neither side ever skips a message.

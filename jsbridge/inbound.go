@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -18,6 +20,9 @@ type InPosition struct {
 	Offset uint64 // values of message Next already sent
 	Values uint64 // values sent in all
 	Ended  bool   // the last message taken was an end-of-stream marker
+	// Created is the stream's creation time (Unix nanoseconds), which
+	// tells a stream deleted and created again under the same name apart.
+	Created int64
 }
 
 // Inbound is an inbound bridge: an actor that reads a JetStream stream
@@ -40,7 +45,7 @@ type InboundStats struct {
 	// Redeliveries counts messages the consumer delivered again below the
 	// bridge's position (after a crash or a missed acknowledgement), dropped.
 	Redeliveries uint64
-	Resets       uint64 // consumer resets to the committed position, one per start
+	Resets       uint64 // consumer resets to the durable position, one per start
 	Acks         uint64 // acknowledgements sent, each once its step was durable
 }
 
@@ -65,9 +70,7 @@ func (in *Inbound) Stats() InboundStats {
 // inbound is the bridge's working part, typed by the channel's values.
 type inbound[T any] struct {
 	*Inbound
-	name  string
-	cfg   Config
-	nc    *nats.Conn
+	bridge
 	codec steady.Codec[T]
 	out   *steady.Sender[T]
 	pos   *steady.State[InPosition]
@@ -76,6 +79,7 @@ type inbound[T any] struct {
 	cons        jetstream.Consumer
 	batch       jetstream.MessageBatch // the fetch being read, or nil
 	cancelFetch context.CancelFunc     // ends it
+	created     int64                  // the stream's creation time, set at each start
 
 	// The message in hand: its values, decoded once, and what its
 	// headers say. It is local: a restart fetches it again.
@@ -84,6 +88,16 @@ type inbound[T any] struct {
 	curMeta meta
 	vals    []T
 	sent    int // values the last step sent
+
+	// What is durable, set by the steps' OnDurable functions (on the
+	// committer's goroutine in a durable graph): the position's Next,
+	// which a restart resets the consumer to, and the newest message
+	// taken whole, which the actor acknowledges.
+	loaded      bool
+	durableNext atomic.Uint64
+	durableMu   sync.Mutex
+	durableMsg  jetstream.Msg
+	acked       jetstream.Msg
 }
 
 // NewInbound adds to g an actor called name that reads the stream cfg names
@@ -103,7 +117,7 @@ func NewInbound[T any](g *steady.Graph, name string, ch *steady.Channel[T], nc *
 	if nc == nil {
 		return nil, fmt.Errorf("jsbridge: bridge %q: nil *nats.Conn", name)
 	}
-	in := &inbound[T]{Inbound: &Inbound{}, name: name, cfg: cfg, nc: nc, codec: codec}
+	in := &inbound[T]{Inbound: &Inbound{}, bridge: bridge{name: name, cfg: cfg, nc: nc}, codec: codec}
 	in.actor = g.Actor(name, in.run, opts...)
 	in.out = ch.Sender(in.actor)
 	in.pos = steady.NewState(g, name, InPosition{}).Bind(in.actor)
@@ -116,11 +130,18 @@ func NewInbound[T any](g *steady.Graph, name string, ch *steady.Channel[T], nc *
 func (in *inbound[T]) run(a *steady.Actor) error {
 	ctx := a.Context()
 	defer in.dropFetch()
+	defer in.ack()
 	in.cur, in.vals = nil, in.vals[:0]
+	if !in.loaded {
+		// The first start of this process: what the graph loaded is
+		// durable.
+		in.loaded = true
+		in.durableNext.Store(in.pos.Value().Next)
+	}
 	if in.js == nil {
 		js, err := jetstream.New(in.nc)
 		if err != nil {
-			return steady.Transient(fmt.Errorf("jsbridge: %q: %w", in.name, err))
+			return in.transient("open JetStream", err)
 		}
 		in.js = js
 	}
@@ -134,6 +155,7 @@ func (in *inbound[T]) run(a *steady.Actor) error {
 		return a.Step(func(s *steady.Step) error { return in.out.Close(s) })
 	}
 	for a.Running() {
+		in.ack()
 		if in.cur == nil {
 			ok, err := in.take(ctx)
 			if err != nil {
@@ -144,7 +166,7 @@ func (in *inbound[T]) run(a *steady.Actor) error {
 			}
 		}
 		if in.curMeta.end {
-			return in.finish(a)
+			return in.finish(a, ctx)
 		}
 		if err := a.WaitVacant(in.out, 1); err != nil {
 			return err
@@ -161,22 +183,24 @@ func (in *inbound[T]) run(a *steady.Actor) error {
 	return nil
 }
 
-// start checks that the stream still holds the position, and resets the
-// durable consumer to it. more says whether the stream holds messages at
-// or past the position.
+// start checks that the stream still holds the position, creates or
+// updates the durable consumer, checks that it has not acknowledged past
+// the position, and resets it to the durable position. more says whether
+// the stream holds messages at or past the position.
 func (in *inbound[T]) start(ctx context.Context) (more bool, err error) {
-	ctx, cancel := context.WithTimeout(ctx, in.cfg.Timeout)
-	defer cancel()
 	pos := in.pos.Value()
 	next := max(pos.Next, 1)
-	stream, err := in.js.Stream(ctx, in.cfg.Stream)
-	if errors.Is(err, jetstream.ErrStreamNotFound) && next > 1 {
+	stream, info, err := in.stream(ctx, in.js, pos.Created)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound) && next > 1:
 		return false, in.fatal(ErrStreamLost, "it does not exist, but this bridge has taken its messages up to %d", next-1)
-	}
-	if err != nil {
+	case errors.Is(err, steady.ErrStopGraph):
+		return false, err
+	case err != nil:
 		return false, in.transient("look up the stream", err) // not created yet, or unreachable
 	}
-	st := stream.CachedInfo().State
+	in.created = info.Created.UnixNano()
+	st := info.State
 	if next > st.LastSeq+1 {
 		return false, in.fatal(ErrStreamLost, "its last sequence is %d, but this bridge has taken its messages up to %d (purged or recreated?)", st.LastSeq, next-1)
 	}
@@ -184,20 +208,35 @@ func (in *inbound[T]) start(ctx context.Context) (more bool, err error) {
 		return false, in.fatal(ErrStreamLost, "it begins at sequence %d; messages %d to %d, which this bridge has not taken, are gone (retention limits, or a purge)",
 			st.FirstSeq, next, st.FirstSeq-1)
 	}
-	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+	cctx, cancel := context.WithTimeout(ctx, in.cfg.Timeout)
+	defer cancel()
+	cons, err := stream.CreateOrUpdateConsumer(cctx, jetstream.ConsumerConfig{
 		Durable:       in.cfg.Consumer,
 		FilterSubject: in.cfg.Subject,
 		AckPolicy:     jetstream.AckAllPolicy,
 		AckWait:       in.cfg.AckWait,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
+	if refused(err) {
+		return false, in.fatal(ErrStreamConfig, "the server refused consumer %s: %v", in.cfg.Consumer, err)
+	}
 	if err != nil {
 		return false, in.transient("create or update consumer "+in.cfg.Consumer, err)
 	}
+	// Acknowledgements follow durable steps: a consumer that acknowledged
+	// at or past the durable position read for a graph whose state is
+	// not this one's.
+	durable := max(in.durableNext.Load(), 1)
+	if floor := cons.CachedInfo().AckFloor.Stream; floor >= durable {
+		return false, in.fatal(ErrPositionLost, "consumer %s acknowledged messages up to %d, but this bridge's durable position is %d (its state was lost, or another bridge reads with this consumer; delete the consumer, or name another, to read the stream from the start)",
+			in.cfg.Consumer, floor, durable)
+	}
 	// A durable consumer that restarted may deliver later messages before
-	// earlier unacknowledged ones: start it again exactly at our position.
-	if _, err := stream.ResetConsumerToSequence(ctx, in.cfg.Consumer, next); err != nil {
-		return false, in.transient(fmt.Sprintf("reset consumer %s to sequence %d", in.cfg.Consumer, next), err)
+	// earlier unacknowledged ones: start it again exactly at the durable
+	// position. Messages between it and the committed position (taken in
+	// memory, not yet durable) come again and are dropped as redeliveries.
+	if _, err := stream.ResetConsumerToSequence(cctx, in.cfg.Consumer, durable); err != nil {
+		return false, in.transient(fmt.Sprintf("reset consumer %s to sequence %d", in.cfg.Consumer, durable), err)
 	}
 	in.stats.resets.Add(1)
 	in.cons = cons
@@ -205,7 +244,7 @@ func (in *inbound[T]) start(ctx context.Context) (more bool, err error) {
 }
 
 // take makes the next message at the position the message in hand. It
-// returns false if none arrived within fetchWait.
+// returns false if the fetch ended without one.
 func (in *inbound[T]) take(ctx context.Context) (bool, error) {
 	pos := in.pos.Value()
 	next := max(pos.Next, 1)
@@ -226,15 +265,15 @@ func (in *inbound[T]) take(ctx context.Context) (bool, error) {
 		if seq > next {
 			return false, in.gap(ctx, next, seq)
 		}
-		m, indexed, err := readMeta(msg.Headers())
+		m, err := readMeta(msg.Headers())
 		if err != nil {
 			return false, in.fatal(ErrForeignWriter, "message %d: %v", seq, err)
 		}
-		if indexed && m.first+pos.Offset != pos.Values {
+		if m.first+pos.Offset != pos.Values {
 			return false, in.fatal(ErrForeignWriter, "message %d holds values from %d; this bridge has taken %d", seq, m.first, pos.Values-pos.Offset)
 		}
 		in.vals = in.vals[:0]
-		err = in.split(msg.Data(), m, func(enc []byte) error {
+		err = splitValues(msg.Data(), m, func(enc []byte) error {
 			v, err := in.codec.Decode(enc)
 			if err != nil {
 				return err
@@ -251,20 +290,6 @@ func (in *inbound[T]) take(ctx context.Context) (bool, error) {
 		in.cur, in.curSeq, in.curMeta = msg, seq, m
 		return true, nil
 	}
-}
-
-// split calls fn with each value's encoding in a message.
-func (in *inbound[T]) split(data []byte, m meta, fn func([]byte) error) error {
-	if m.end {
-		return nil
-	}
-	if in.cfg.PerMessage {
-		if m.count != 1 {
-			return fmt.Errorf("%d values in a per-message message", m.count)
-		}
-		return fn(data)
-	}
-	return splitFrame(data, m.count, fn)
 }
 
 // fetch returns the next delivered message, starting a fetch when the last
@@ -310,12 +335,11 @@ func (in *inbound[T]) dropFetch() {
 // gone from the stream, the stream lost it; otherwise the consumer skipped
 // it, and the restart resets it.
 func (in *inbound[T]) gap(ctx context.Context, next, got uint64) error {
-	ctx, cancel := context.WithTimeout(ctx, in.cfg.Timeout)
+	gctx, cancel := context.WithTimeout(ctx, in.cfg.Timeout)
 	defer cancel()
-	stream, err := in.js.Stream(ctx, in.cfg.Stream)
+	stream, err := in.js.Stream(gctx, in.cfg.Stream)
 	if err == nil {
-		_, err = stream.GetMsg(ctx, next)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
+		if gone, err := in.gone(ctx, stream, next); err == nil && gone {
 			return in.fatal(ErrStreamLost, "message %d, the next this bridge takes, is gone (the consumer delivered %d)", next, got)
 		}
 	}
@@ -334,47 +358,77 @@ func (in *inbound[T]) send(s *steady.Step) error {
 	s.Fault(FaultTaken)
 	p.Offset += uint64(n)
 	p.Values += uint64(n)
-	p.Ended = false
+	p.Ended, p.Created = false, in.created
 	if p.Offset == uint64(len(in.vals)) {
 		p.Next, p.Offset = in.curSeq+1, 0
-		s.OnDurable(in.acker(in.cur))
+		s.OnDurable(in.durableFn(in.cur, p.Next))
 	}
 	in.sent = n
 	return nil
 }
 
-// finish takes the end marker: the output closes in the same step.
-func (in *inbound[T]) finish(a *steady.Actor) error {
+// finish takes the end marker: the output closes in the same step. Before
+// the run ends it waits, up to the configured Timeout, for that step to be
+// durable, so that the run's last acknowledgement is sent.
+func (in *inbound[T]) finish(a *steady.Actor, ctx context.Context) error {
 	seq, msg := in.curSeq, in.cur
 	err := a.Step(func(s *steady.Step) error {
 		p := in.pos.Get(s)
-		p.Next, p.Offset, p.Ended = seq+1, 0, true
-		s.OnDurable(in.acker(msg))
+		p.Next, p.Offset, p.Ended, p.Created = seq+1, 0, true, in.created
+		s.OnDurable(in.durableFn(msg, seq+1))
 		return in.out.Close(s)
 	})
 	in.cur = nil
-	return err
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(in.cfg.Timeout)
+	for in.durableNext.Load() <= seq && ctx.Err() == nil && time.Now().Before(deadline) {
+		time.Sleep(finishPoll)
+	}
+	return nil
 }
 
-// acker returns the function that acknowledges msg (and, the consumer's
-// policy being ack-all, every message before it) once the step that took
-// it is durable. It runs on the committer's goroutine in a durable graph:
-// an acknowledgement is a publish into the connection's buffer, which does
-// not wait for the network. Acknowledgements only let the server free
-// messages and stop delivering them again; a lost one costs a redelivery,
-// which take drops.
-func (in *inbound[T]) acker(msg jetstream.Msg) func() {
+// finishPoll is how often finish looks whether the end marker's step is
+// durable: a commit takes a fraction of a millisecond to a few.
+const finishPoll = time.Millisecond
+
+// durableFn returns the function that records, once the step that took
+// msg whole is durable, that the position next and msg are: the actor then
+// acknowledges msg (and, the consumer's policy being ack-all, every
+// message before it). The actor acknowledges rather than this function,
+// which runs on the committer's goroutine in a durable graph: an
+// acknowledgement takes the connection's lock, which a flush on a stalled
+// network can hold.
+func (in *inbound[T]) durableFn(msg jetstream.Msg, next uint64) func() {
 	return func() {
-		if msg.Ack() == nil {
-			in.stats.acks.Add(1)
+		in.durableMu.Lock()
+		in.durableMsg = msg
+		in.durableMu.Unlock()
+		for {
+			d := in.durableNext.Load()
+			if next <= d || in.durableNext.CompareAndSwap(d, next) {
+				return
+			}
 		}
 	}
 }
 
-func (in *inbound[T]) transient(what string, err error) error {
-	return steady.Transient(fmt.Errorf("jsbridge: %q: stream %q: %s: %w", in.name, in.cfg.Stream, what, err))
-}
-
-func (in *inbound[T]) fatal(sentinel error, format string, args ...any) error {
-	return fmt.Errorf("%w: %w: %q: stream %q: %s", steady.ErrStopGraph, sentinel, in.name, in.cfg.Stream, fmt.Sprintf(format, args...))
+// ack acknowledges the newest message taken whole whose step is durable,
+// if it has not been. Acknowledgements only tell the server how far the
+// bridge has come and stop it delivering those messages again; a lost one
+// costs a redelivery, which take drops. A run that ends on a shutdown may
+// leave its last messages unacknowledged: the next start resets the
+// consumer to the durable position anyway.
+func (in *inbound[T]) ack() {
+	in.durableMu.Lock()
+	msg := in.durableMsg
+	in.durableMu.Unlock()
+	if msg == nil || msg == in.acked {
+		return
+	}
+	in.acked = msg
+	if msg.Ack() == nil {
+		in.stats.acks.Add(1)
+	}
 }

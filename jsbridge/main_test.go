@@ -167,6 +167,36 @@ func consumer[T any](t testing.TB, cfg steady.Config, nc *nats.Conn, bc jsbridge
 	return g, ib, got
 }
 
+// crossing is a publishing graph and a consuming graph joined by a stream.
+type crossing[T any] struct {
+	pub *steady.Graph
+	ob  *jsbridge.Outbound
+	con *steady.Graph
+	ib  *jsbridge.Inbound
+}
+
+// cross runs a publisher of vals (chunk a step, configured by pcfg) and a
+// consumer (ccfg) on bc until both finish, and checks that the consumer
+// received want, each once, in order.
+func cross[T comparable](t testing.TB, pcfg, ccfg steady.Config, nc *nats.Conn, bc jsbridge.Config, vals []T, chunk int, want []T) crossing[T] {
+	t.Helper()
+	var c crossing[T]
+	c.pub, c.ob = publisher(t, pcfg, nc, bc, vals, chunk)
+	con, ib, got := consumer[T](t, ccfg, nc, bc)
+	c.con, c.ib = con, ib
+	waitCon := run(con)
+	if err := c.pub.Run(context.Background()); err != nil {
+		con.Shutdown("the publisher failed")
+		waitCon()
+		t.Fatalf("publisher: %v", err)
+	}
+	if err := waitCon(); err != nil {
+		t.Fatalf("consumer: %v", err)
+	}
+	exactlyOnce(t, got.Value(), want)
+	return c
+}
+
 // run runs g in the background; wait returns Run's error.
 func run(g *steady.Graph) (wait func() error) {
 	done := make(chan error, 1)

@@ -18,8 +18,11 @@ import (
 // OutPosition is an outbound bridge's committed position in its stream.
 type OutPosition struct {
 	Values uint64 // values published and consumed from the input
-	Seq    uint64 // stream sequence of the last message of those values
+	Seq    uint64 // stream sequence of the last message wholly among them
 	Ended  bool   // the last message stored is an end-of-stream marker
+	// Created is the stream's creation time (Unix nanoseconds), which
+	// tells a stream deleted and created again under the same name apart.
+	Created int64
 }
 
 // Outbound is an outbound bridge: an actor that publishes the values of a
@@ -65,15 +68,17 @@ func (o *Outbound) Stats() OutboundStats {
 // outbound is the bridge's working part, typed by the channel's values.
 type outbound[T any] struct {
 	*Outbound
-	name  string
-	cfg   Config
-	nc    *nats.Conn
+	bridge
 	codec steady.Codec[T]
 	in    *steady.Receiver[T]
 	pos   *steady.State[OutPosition]
 	cap   int
 
+	// Set at each start.
 	js      jetstream.JetStream
+	created int64 // the stream's creation time
+	limit   int   // payload bytes a message can carry
+
 	buf     []T
 	enc     []byte // scratch for one value's encoding
 	msgs    []*nats.Msg
@@ -86,6 +91,10 @@ type outbound[T any] struct {
 // name that holds its position ([OutPosition]). opts change its restart
 // policy as for any actor. It returns an error, and adds nothing, if cfg
 // lacks a stream or ch's values have no codec.
+//
+// The codec must be deterministic (a value always encodes to the same
+// bytes): a start compares the values an uncommitted step stored with
+// those at the head of the input, byte for byte.
 func NewOutbound[T any](g *steady.Graph, name string, ch *steady.Channel[T], nc *nats.Conn, cfg Config, opts ...steady.ActorOption) (*Outbound, error) {
 	cfg, err := cfg.withDefaults(name)
 	if err != nil {
@@ -100,9 +109,7 @@ func NewOutbound[T any](g *steady.Graph, name string, ch *steady.Channel[T], nc 
 	}
 	o := &outbound[T]{
 		Outbound: &Outbound{},
-		name:     name,
-		cfg:      cfg,
-		nc:       nc,
+		bridge:   bridge{name: name, cfg: cfg, nc: nc},
 		codec:    codec,
 		cap:      ch.Cap(),
 		buf:      make([]T, min(cfg.MaxBatch, ch.Cap())),
@@ -119,13 +126,15 @@ func NewOutbound[T any](g *steady.Graph, name string, ch *steady.Channel[T], nc 
 func (o *outbound[T]) run(a *steady.Actor) error {
 	o.stats.starts.Add(1)
 	ctx := a.Context()
-	if o.js == nil {
-		js, err := jetstream.New(o.nc)
-		if err != nil {
-			return steady.Transient(fmt.Errorf("jsbridge: %q: %w", o.name, err))
-		}
-		o.js = js
+	// A JetStream context for this run: its publishes that were not
+	// acknowledged within the timeout are dropped, and whatever is left
+	// (its reply subscription) ends with the run.
+	js, err := jetstream.New(o.nc, jetstream.WithPublishAsyncTimeout(o.cfg.Timeout))
+	if err != nil {
+		return o.transient("open JetStream", err)
 	}
+	defer js.CleanupPublisher()
+	o.js = js
 	stream, err := o.ensureStream(ctx)
 	if err != nil {
 		return err
@@ -148,22 +157,33 @@ func (o *outbound[T]) run(a *steady.Actor) error {
 	}
 }
 
-// ensureStream looks the stream up and creates it if it does not exist.
+// ensureStream looks the stream up, creating it if it does not exist, and
+// checks that it fits and is the stream of the position.
 func (o *outbound[T]) ensureStream(ctx context.Context) (jetstream.Stream, error) {
-	ctx, cancel := context.WithTimeout(ctx, o.cfg.Timeout)
-	defer cancel()
-	stream, err := o.js.Stream(ctx, o.cfg.Stream)
+	stream, info, err := o.stream(ctx, o.js, o.pos.Value().Created)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		sc := DefaultStreamConfig()
 		if o.cfg.CreateStream != nil {
 			sc = *o.cfg.CreateStream
 		}
 		sc.Name, sc.Subjects = o.cfg.Stream, []string{o.cfg.Subject}
-		stream, err = o.js.CreateStream(ctx, sc)
+		cctx, cancel := context.WithTimeout(ctx, o.cfg.Timeout)
+		_, err = o.js.CreateStream(cctx, sc)
+		cancel()
+		if refused(err) {
+			return nil, o.fatal(ErrStreamConfig, "the server refused to create it: %v", err)
+		}
+		if err == nil {
+			stream, info, err = o.stream(ctx, o.js, o.pos.Value().Created)
+		}
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, steady.ErrStopGraph):
+		return nil, err
+	case err != nil:
 		return nil, o.transient("look up or create the stream", err)
 	}
+	o.created, o.limit = info.Created.UnixNano(), o.payloadLimit(info.Config)
 	return stream, nil
 }
 
@@ -181,7 +201,7 @@ func (o *outbound[T]) reconcile(a *steady.Actor, ctx context.Context, stream jet
 	pos := o.pos.Value()
 	last := info.State.LastSeq
 	c := info.Config
-	keepsAll := c.Retention == jetstream.LimitsPolicy && c.MaxMsgs <= 0 && c.MaxBytes <= 0 && c.MaxAge == 0 && c.MaxMsgsPerSubject <= 0
+	keepsAll := c.MaxMsgs <= 0 && c.MaxBytes <= 0 && c.MaxAge == 0 && c.MaxMsgsPerSubject <= 0
 	switch {
 	case keepsAll && pos.Seq > 0 && info.State.FirstSeq > 1:
 		return o.fatal(ErrStreamLost, "it keeps every message, yet begins at sequence %d: purged?", info.State.FirstSeq)
@@ -190,76 +210,112 @@ func (o *outbound[T]) reconcile(a *steady.Actor, ctx context.Context, stream jet
 	case last == pos.Seq:
 		return nil
 	}
-	// Read what was stored past the position: its values must start at or
-	// before ours (a restart may have skipped part of a message) and run
-	// on without a gap.
-	var stored [][]byte // encodings of the values past pos.Values
-	var ended bool
-	covered := pos.Values // values the messages read so far cover
+	pending, err := o.stored(ctx, stream, pos, last)
+	if err != nil {
+		return err
+	}
+	return o.catchUp(a, pending)
+}
+
+// storedMsg is a message found past the position: its sequence, the index
+// of the value after its last, whether it is an end marker, and the
+// encodings of its values not yet consumed.
+type storedMsg struct {
+	seq, end uint64
+	marker   bool
+	values   [][]byte
+}
+
+// stored reads the messages past the position up to last. They must hold
+// values that run on without a gap from at or before the position's count
+// (a start may have consumed part of them before it failed again), each
+// one a message of this bridge's.
+func (o *outbound[T]) stored(ctx context.Context, stream jetstream.Stream, pos OutPosition, last uint64) ([]storedMsg, error) {
+	var msgs []storedMsg
+	var pending int
+	var next uint64 // the index the next message must begin at; set by the first
 	for seq := pos.Seq + 1; seq <= last; seq++ {
 		gctx, cancel := context.WithTimeout(ctx, o.cfg.Timeout)
 		raw, err := stream.GetMsg(gctx, seq)
 		cancel()
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return o.fatal(ErrStreamLost, "message %d is gone (past this bridge's committed sequence %d)", seq, pos.Seq)
+			if gone, ierr := o.gone(ctx, stream, seq); ierr == nil && gone {
+				return nil, o.fatal(ErrStreamLost, "message %d is gone (past this bridge's committed sequence %d)", seq, pos.Seq)
+			}
 		}
 		if err != nil {
-			return o.transient(fmt.Sprintf("read message %d", seq), err)
+			return nil, o.transient(fmt.Sprintf("read message %d", seq), err)
 		}
-		m, indexed, err := readMeta(raw.Header)
-		first := seq == pos.Seq+1
+		m, err := readMeta(raw.Header)
 		switch {
-		case err != nil || !indexed || raw.Subject != o.cfg.Subject:
-			return o.fatal(ErrForeignWriter, "message %d on %q is not one of this bridge's", seq, raw.Subject)
-		case first && (m.first > pos.Values || m.first+m.count < pos.Values),
-			!first && m.first != covered:
-			return o.fatal(ErrForeignWriter, "message %d holds values %d..%d; this bridge committed %d values up to sequence %d",
+		case err != nil || raw.Subject != o.cfg.Subject:
+			return nil, o.fatal(ErrForeignWriter, "message %d on %q is not one of this bridge's (%v)", seq, raw.Subject, err)
+		case seq == pos.Seq+1 && (m.first > pos.Values || m.first+m.count < pos.Values),
+			seq > pos.Seq+1 && m.first != next:
+			return nil, o.fatal(ErrForeignWriter, "message %d holds values %d..%d; this bridge committed %d values up to sequence %d",
 				seq, m.first, m.first+m.count, pos.Values, pos.Seq)
 		}
-		skip := pos.Values - min(pos.Values, m.first) // values of this message already consumed
-		var i uint64
-		err = o.split(raw.Data, m, func(enc []byte) error {
-			if i >= skip {
-				stored = append(stored, enc)
+		sm := storedMsg{seq: seq, end: m.first + m.count, marker: m.end}
+		i := m.first
+		err = splitValues(raw.Data, m, func(enc []byte) error {
+			if i >= pos.Values {
+				sm.values = append(sm.values, enc)
 			}
 			i++
 			return nil
 		})
 		if err != nil {
-			return o.fatal(ErrForeignWriter, "message %d: %v", seq, err)
+			return nil, o.fatal(ErrForeignWriter, "message %d: %v", seq, err)
 		}
-		covered, ended = m.first+m.count, m.end
-		if uint64(len(stored)) > uint64(o.cap) {
-			return o.fatal(ErrForeignWriter, "%d values are stored past this bridge's position, more than its input's capacity %d", len(stored), o.cap)
+		next = sm.end
+		pending += len(sm.values)
+		if pending > o.cap {
+			return nil, o.fatal(ErrForeignWriter, "%d values are stored past this bridge's position, more than its input's capacity %d", pending, o.cap)
 		}
+		msgs = append(msgs, sm)
 	}
-	// Consume the stored values from the input, checking each against
-	// what the stream holds, in as many steps as the input lets a step
-	// peek.
-	for len(stored) > 0 {
-		if err := a.WaitAvailable(o.in, len(stored)); err != nil {
-			if errors.Is(err, steady.ErrClosed) {
-				return o.fatal(ErrForeignWriter, "%d values are stored past this bridge's position, but its input ended with fewer", len(stored))
+	return msgs, nil
+}
+
+// catchUp consumes from the input the values stored past the position,
+// checking each against what the stream holds, in as many steps as the
+// input lets a step peek; each step moves the position past the messages
+// whose values are all consumed (end markers and messages consumed before
+// included).
+func (o *outbound[T]) catchUp(a *steady.Actor, msgs []storedMsg) error {
+	var vals [][]byte
+	for _, m := range msgs {
+		vals = append(vals, m.values...)
+	}
+	for {
+		if len(vals) > 0 {
+			if err := a.WaitAvailable(o.in, len(vals)); err != nil {
+				if errors.Is(err, steady.ErrClosed) {
+					return o.fatal(ErrForeignWriter, "%d values are stored past this bridge's position, but its input ended with fewer", len(vals))
+				}
+				return err
 			}
-			return err
 		}
 		var n int
 		err := a.Step(func(s *steady.Step) error {
-			n = o.in.PeekMany(s, o.buf[:min(len(o.buf), len(stored))])
+			n = o.in.PeekMany(s, o.buf[:min(len(o.buf), len(vals))])
+			p := o.pos.Get(s)
 			for i, v := range o.buf[:n] {
 				enc, err := o.codec.Append(o.enc[:0], v)
 				if err != nil {
 					return err
 				}
 				o.enc = enc
-				if !bytes.Equal(enc, stored[i]) {
-					return o.fatal(ErrForeignWriter, "value %d in the stream differs from the one this bridge holds there", o.pos.Value().Values+uint64(i))
+				if !bytes.Equal(enc, vals[i]) {
+					return o.fatal(ErrForeignWriter, "value %d in the stream differs from the one this bridge holds there", p.Values+uint64(i))
 				}
 			}
-			p := o.pos.Get(s)
 			p.Values += uint64(n)
-			if n == len(stored) {
-				p.Seq, p.Ended = last, ended
+			for _, m := range msgs {
+				if m.end > p.Values {
+					break
+				}
+				p.Seq, p.Ended, p.Created = m.seq, m.marker, o.created
 			}
 			return nil
 		})
@@ -267,31 +323,10 @@ func (o *outbound[T]) reconcile(a *steady.Actor, ctx context.Context, stream jet
 			return err
 		}
 		o.stats.skipped.Add(uint64(n))
-		stored = stored[n:]
-	}
-	if ended || o.pos.Value().Seq != last {
-		// Only an end marker was past the position.
-		return a.Step(func(s *steady.Step) error {
-			p := o.pos.Get(s)
-			p.Seq, p.Ended = last, ended
-			return nil
-		})
-	}
-	return nil
-}
-
-// split calls fn with each value's encoding in a message.
-func (o *outbound[T]) split(data []byte, m meta, fn func([]byte) error) error {
-	if o.cfg.PerMessage || m.end {
-		if m.count == 0 {
+		if vals = vals[n:]; len(vals) == 0 {
 			return nil
 		}
-		if m.count != 1 {
-			return fmt.Errorf("%d values in a per-message message", m.count)
-		}
-		return fn(data)
 	}
-	return splitFrame(data, m.count, fn)
 }
 
 // publish is one step: peek the waiting values, publish them, wait for
@@ -312,7 +347,7 @@ func (o *outbound[T]) publish(ctx context.Context, s *steady.Step) error {
 	}
 	s.Fault(FaultPublished)
 	p.Values += uint64(n)
-	p.Seq, p.Ended = seq, false
+	p.Seq, p.Ended, p.Created = seq, false, o.created
 	o.sent = n
 	return nil
 }
@@ -321,7 +356,6 @@ func (o *outbound[T]) publish(ctx context.Context, s *steady.Step) error {
 // in the channel's history, into o.msgs. A value too large for a message
 // fails it before anything is published.
 func (o *outbound[T]) encode(vals []T, first uint64) error {
-	limit := int(o.nc.MaxPayload()) - headerRoom
 	clear(o.msgs)
 	o.msgs = o.msgs[:0]
 	var cur *nats.Msg
@@ -343,16 +377,16 @@ func (o *outbound[T]) encode(vals []T, first uint64) error {
 		if !o.cfg.PerMessage {
 			size += varintLen(len(enc))
 		}
-		if size > limit {
-			return fmt.Errorf("%w: stream %q: value %d encodes to %d bytes; a message carries at most %d (the server's max payload %d less %d for headers)",
-				ErrTooLarge, o.cfg.Stream, first+uint64(i), size, limit, o.nc.MaxPayload(), headerRoom)
+		if size > o.limit {
+			return fmt.Errorf("%w: stream %q: value %d encodes to %d bytes; a message carries at most %d (the smaller of the server's max payload and the stream's MaxMsgSize, less %d for headers)",
+				ErrTooLarge, o.cfg.Stream, first+uint64(i), size, o.limit, headerRoom)
 		}
-		if cur != nil && (o.cfg.PerMessage || len(cur.Data)+size > limit) {
+		if cur != nil && (o.cfg.PerMessage || len(cur.Data)+size > o.limit) {
 			flush()
 		}
 		if cur == nil {
 			cur = &nats.Msg{Subject: o.cfg.Subject, Header: nats.Header{}}
-			curMeta = meta{first: first + uint64(i)}
+			curMeta = meta{first: first + uint64(i), framed: !o.cfg.PerMessage}
 		}
 		if o.cfg.PerMessage {
 			cur.Data = append(cur.Data, enc...)
@@ -400,6 +434,11 @@ func (o *outbound[T]) send(ctx context.Context, last uint64) (uint64, error) {
 					ack.Stream, ack.Sequence, ack.Duplicate, o.cfg.Stream, want))
 			}
 		case err := <-f.Err():
+			if apiCode(err) == jetstream.JSErrCodeStreamMessageExceedsMaximum {
+				// Not transient: the message will never fit. The step
+				// fails, and its value ends in the dead-letter store.
+				return 0, fmt.Errorf("%w: stream %q refused the message for sequence %d: %v", ErrTooLarge, o.cfg.Stream, want, err)
+			}
 			return 0, o.transient(fmt.Sprintf("publish the message for sequence %d", want), err)
 		case <-ctx.Done():
 			return 0, o.transient(fmt.Sprintf("wait for the acknowledgement of sequence %d", want), ctx.Err())
@@ -464,18 +503,7 @@ func (o *outbound[T]) publishEnd(a *steady.Actor, ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		p.Seq, p.Ended = seq, true
+		p.Seq, p.Ended, p.Created = seq, true, o.created
 		return nil
 	})
-}
-
-// transient wraps a failure to talk to JetStream: the bridge restarts and
-// reconciles, charging no value an attempt.
-func (o *outbound[T]) transient(what string, err error) error {
-	return steady.Transient(fmt.Errorf("jsbridge: %q: stream %q: %s: %w", o.name, o.cfg.Stream, what, err))
-}
-
-// fatal stops the graph with sentinel and the detail.
-func (o *outbound[T]) fatal(sentinel error, format string, args ...any) error {
-	return fmt.Errorf("%w: %w: %q: stream %q: %s", steady.ErrStopGraph, sentinel, o.name, o.cfg.Stream, fmt.Sprintf(format, args...))
 }

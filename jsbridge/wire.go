@@ -11,45 +11,62 @@ import (
 
 // The headers of a bridged message. Values are decimal.
 const (
-	hdrFirst = "Steady-First" // index of the message's first value in the channel's history
-	hdrCount = "Steady-Count" // how many values the message holds
-	hdrEnd   = "Steady-End"   // present on the end-of-stream marker
+	hdrFirst  = "Steady-First"  // index of the message's first value in the channel's history
+	hdrCount  = "Steady-Count"  // how many values the message holds
+	hdrFramed = "Steady-Framed" // present when the payload is a frame, absent when it is one value
+	hdrEnd    = "Steady-End"    // present on the end-of-stream marker
 )
 
 // meta is what a bridged message's headers say.
 type meta struct {
 	first, count uint64
-	end          bool
+	framed, end  bool
 }
 
-// readMeta parses a message's headers. A message without Steady-Count
-// (from a publisher that is not steady) holds one value and no index.
-func readMeta(h nats.Header) (m meta, indexed bool, err error) {
-	if h.Get(hdrEnd) != "" {
-		m.end = true
-	}
+// readMeta parses a bridged message's headers. A message without them was
+// not written by an outbound bridge.
+func readMeta(h nats.Header) (m meta, err error) {
 	count, first := h.Get(hdrCount), h.Get(hdrFirst)
-	if count == "" && first == "" {
-		if m.end {
-			return m, false, nil
-		}
-		return meta{count: 1}, false, nil
+	if count == "" || first == "" {
+		return m, fmt.Errorf("no %s and %s headers: not written by a steady outbound bridge", hdrFirst, hdrCount)
 	}
 	if m.count, err = strconv.ParseUint(count, 10, 64); err == nil {
 		m.first, err = strconv.ParseUint(first, 10, 64)
 	}
 	if err != nil {
-		return m, false, fmt.Errorf("bad %s/%s headers %q/%q: %w", hdrFirst, hdrCount, first, count, err)
+		return m, fmt.Errorf("bad %s/%s headers %q/%q: %w", hdrFirst, hdrCount, first, count, err)
 	}
-	return m, true, nil
+	m.framed, m.end = h.Get(hdrFramed) != "", h.Get(hdrEnd) != ""
+	return m, nil
 }
 
 func (m meta) write(h nats.Header) {
 	h.Set(hdrFirst, strconv.FormatUint(m.first, 10))
 	h.Set(hdrCount, strconv.FormatUint(m.count, 10))
+	if m.framed {
+		h.Set(hdrFramed, "1")
+	}
 	if m.end {
 		h.Set(hdrEnd, "1")
 	}
+}
+
+// splitValues calls fn with each value's encoding in a message's payload,
+// framed or not as its headers say.
+func splitValues(data []byte, m meta, fn func(enc []byte) error) error {
+	if m.framed {
+		return splitFrame(data, m.count, fn)
+	}
+	switch m.count {
+	case 0:
+		if len(data) != 0 {
+			return fmt.Errorf("%w: %d bytes in a message of no values", errFrame, len(data))
+		}
+		return nil
+	case 1:
+		return fn(data)
+	}
+	return fmt.Errorf("%w: %d values in a message that is not framed", errFrame, m.count)
 }
 
 // A frame is the payload of a framed message: each value's encoding
