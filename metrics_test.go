@@ -3,6 +3,8 @@ package steady_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -151,4 +153,93 @@ func TestSnapshot(t *testing.T) {
 			t.Errorf("availability %v, want 0.8", a.Availability)
 		}
 	})
+}
+
+// TestSnapshotDuringRunStart: the methods documented as callable from any
+// goroutine (Snapshot, Status, Actors, Actor.Stats, DeadLetters,
+// DurableStats), called in a loop while Run starts (a telemetry scrape at
+// start), race with nothing (the race detector checks) and see the whole
+// graph, before Run or running.
+func TestSnapshotDuringRunStart(t *testing.T) {
+	for _, durable := range []bool{false, true} {
+		for range 10 {
+			cfg := quiet()
+			if durable {
+				cfg.Store = newMemStore()
+			}
+			p := newPipe(cfg, 4, 0)
+			stop := make(chan struct{})
+			scraped := make(chan int)
+			go func() {
+				n := 0
+				for {
+					select {
+					case <-stop:
+						scraped <- n
+						return
+					default:
+					}
+					s := p.g.Snapshot()
+					if len(s.Actors) != 2 || len(s.Channels) != 1 || s.Channels[0].Producer != "producer" || s.Channels[0].Consumer != "consumer" {
+						t.Errorf("snapshot during start: actors %+v, channels %+v", s.Actors, s.Channels)
+					}
+					if (s.Durable != nil) != durable {
+						t.Errorf("snapshot of a durable=%v graph has durable stats %v", durable, s.Durable)
+					}
+					_, _ = p.g.Status(), p.g.DeadLetters()
+					_ = p.g.DurableStats()
+					for _, a := range p.g.Actors() {
+						_ = a.Stats()
+					}
+					n++
+				}
+			}()
+			done := make(chan error)
+			go func() { done <- p.g.Run(context.Background()) }()
+			for p.received.Value() < 100 {
+				time.Sleep(100 * time.Microsecond)
+			}
+			close(stop)
+			if n := <-scraped; n == 0 {
+				t.Error("no snapshot taken")
+			}
+			p.g.Shutdown("test")
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// TestSnapshotDuringBuild: a Snapshot taken while another goroutine is
+// still binding channels races with nothing.
+func TestSnapshotDuringBuild(t *testing.T) {
+	g := steady.NewGraph(quiet())
+	stop := make(chan struct{})
+	scraped := make(chan struct{})
+	go func() {
+		defer close(scraped)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for _, c := range g.Snapshot().Channels {
+				if c.Producer != "" && !strings.HasPrefix(c.Producer, "p") {
+					t.Errorf("channel %s: producer %q", c.Name, c.Producer)
+				}
+			}
+		}
+	}()
+	for i := range 50 {
+		ch := steady.NewChannel[int](g, fmt.Sprint("c", i), 1)
+		ch.Sender(g.Actor(fmt.Sprint("p", i), func(*steady.Actor) error { return nil }))
+		ch.Receiver(g.Actor(fmt.Sprint("q", i), func(a *steady.Actor) error { return nil }))
+	}
+	close(stop)
+	<-scraped
+	if err := g.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }
