@@ -25,7 +25,8 @@ type Config struct {
 	// goroutine where it happens (the actor's for failures and restarts,
 	// Shutdown's caller for a shutdown request, Run's for channel alerts).
 	// It must not block, and must not panic: a panic in the hook is not
-	// an actor's and is not recovered.
+	// an actor's and is not recovered. It may call Graph.Shutdown (or
+	// Actor.RequestShutdown), from any event, the shutdown's own included.
 	OnEvent func(Event)
 
 	// ShutdownTimeout bounds an orderly shutdown, from the request to the
@@ -459,20 +460,29 @@ func (g *Graph) pending() []PendingActor {
 // Shutdown asks the graph to shut down in order, for the given reason:
 // producers stop and close their outputs, consumers drain their inputs and
 // stop. It returns at once; [Graph.Run] returns when the shutdown is done.
-// Calls after the first do nothing.
+// Calls after the first do nothing. The first emits EventShutdownRequested,
+// then an EventVetoed for each actor holding the shutdown, once the shutdown
+// applies: a hook may react to them by calling Shutdown again.
 func (g *Graph) Shutdown(reason string) {
+	var events []Event
 	g.shutdownOnce.Do(func() {
+		now := time.Now()
 		g.reason.Store(&reason)
 		g.shuttingDown.Store(true)
-		g.emit(Event{Kind: EventShutdownRequested, Reason: reason})
+		events = append(events, Event{Kind: EventShutdownRequested, Time: now, Reason: reason})
 		close(g.shutdownCh)
 		for _, a := range g.actors {
 			if r := a.hold.Load(); r != nil {
-				g.emit(Event{Kind: EventVetoed, Actor: a.name, Restarts: a.Restarts(), Reason: *r})
+				events = append(events, Event{Kind: EventVetoed, Time: now, Actor: a.name, Restarts: a.Restarts(), Reason: *r})
 			}
 			a.wake()
 		}
 	})
+	// Outside the once: a hook that calls Shutdown would wait for the
+	// once it is called from, forever.
+	for _, e := range events {
+		g.emit(e)
+	}
 }
 
 // ShutdownReason is the reason given for the shutdown, or "" if none was

@@ -66,8 +66,8 @@ type Snapshot struct {
 }
 
 // Snapshot returns every metric of the graph. It may be called from any
-// goroutine, while the graph runs or after; it takes a few locks, none on
-// the actors' hot path.
+// goroutine at any time: while the graph is built, as Run starts, while it
+// runs or after. It takes a few locks, none on the actors' hot path.
 func (g *Graph) Snapshot() Snapshot {
 	s := Snapshot{
 		Time:           time.Now(),
@@ -83,30 +83,30 @@ func (g *Graph) Snapshot() Snapshot {
 	for _, a := range g.Actors() {
 		s.Actors = append(s.Actors, a.Stats())
 	}
+	// The ends are bound under g.mu while the graph is built.
 	g.mu.Lock()
-	chans := slices.Clone(g.chanOrder)
+	chans := make([]ChannelStats, len(g.chanOrder))
+	cores := make([]*chanCore, len(g.chanOrder))
+	for i, ch := range g.chanOrder {
+		c := ch.core()
+		cores[i] = c
+		chans[i] = ChannelStats{Name: c.name, Type: c.typeName, Capacity: int(c.capacity)}
+		if c.producer != nil {
+			chans[i].Producer = c.producer.name
+		}
+		if c.consumer != nil {
+			chans[i].Consumer = c.consumer.name
+		}
+	}
 	g.mu.Unlock()
 	g.metrics.mu.Lock()
 	defer g.metrics.mu.Unlock()
-	for _, ch := range chans {
-		c := ch.core()
+	for i, c := range cores {
+		cs := chans[i]
 		head := c.head.Load() // before tail: head never passes a tail loaded after it
 		tail := c.tail.Load()
-		cs := ChannelStats{
-			Name:     c.name,
-			Type:     c.typeName,
-			Capacity: int(c.capacity),
-			Len:      int(tail-head) + int(c.replayN.Load()),
-			Sent:     tail,
-			Taken:    head,
-			Closed:   c.closed.Load(),
-		}
-		if c.producer != nil {
-			cs.Producer = c.producer.name
-		}
-		if c.consumer != nil {
-			cs.Consumer = c.consumer.name
-		}
+		cs.Len = int(tail-head) + int(c.replayN.Load())
+		cs.Sent, cs.Taken, cs.Closed = tail, head, c.closed.Load()
 		if cs.Capacity > 0 {
 			cs.Fill = float64(cs.Len) / float64(cs.Capacity)
 		}
@@ -144,8 +144,12 @@ type chanMetrics struct {
 }
 
 // initMetrics prepares the sampler and the cluster detector when Run starts.
+// It holds the metrics lock, as Snapshot may be reading them from another
+// goroutine at that moment (a telemetry scrape as the graph starts).
 func (g *Graph) initMetrics(now time.Time) {
 	m := &g.metrics
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.chans = map[*chanCore]*chanMetrics{}
 	m.failures = map[*Actor][]time.Time{}
 	m.neighbours = map[*Actor][]*Actor{}

@@ -3,6 +3,7 @@ package steady_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -312,5 +313,107 @@ func TestStopGraphSentinel(t *testing.T) {
 	}
 	if s, r := p.sent.Value(), p.received.Value(); s != r || r < 1000 {
 		t.Errorf("sent %d, received %d", s, r)
+	}
+}
+
+// TestShutdownFromHook: a hook that reacts to the shutdown request, or to a
+// veto announced with it, by asking for a shutdown again (Graph.Shutdown or
+// Actor.RequestShutdown) returns, and so do Shutdown and Run; the hook sees
+// one request, then the veto. Each way of starting a shutdown is tried: a
+// Shutdown call, a cancelled context (Run's goroutine emits) and an actor's
+// RequestShutdown. The deadline only guards against the deadlock this test
+// is about; nothing here waits for time to pass.
+func TestShutdownFromHook(t *testing.T) {
+	for _, trigger := range []string{"Shutdown", "context", "actor"} {
+		for _, react := range []steady.EventKind{steady.EventShutdownRequested, steady.EventVetoed} {
+			t.Run(trigger+"/"+react.String(), func(t *testing.T) {
+				var ev collect
+				var flusher *steady.Actor
+				var g *steady.Graph
+				sawVeto := make(chan struct{})
+				var vetoOnce sync.Once
+				cfg := quiet()
+				cfg.OnEvent = func(e steady.Event) {
+					ev.hook(e)
+					if e.Kind == steady.EventVetoed {
+						vetoOnce.Do(func() { close(sawVeto) })
+					}
+					if e.Kind != react {
+						return
+					}
+					if react == steady.EventVetoed {
+						flusher.RequestShutdown("again, from the hook")
+					} else {
+						g.Shutdown("again, from the hook")
+					}
+				}
+				g = steady.NewGraph(cfg)
+				held := make(chan struct{})
+				flusher = g.Actor("flusher", func(a *steady.Actor) error {
+					a.HoldShutdown("flushing")
+					close(held)
+					select {
+					case <-sawVeto:
+					case <-a.Context().Done():
+					}
+					a.ReleaseShutdown()
+					return nil
+				})
+				g.Actor("requester", func(a *steady.Actor) error {
+					<-held
+					if trigger == "actor" {
+						a.RequestShutdown("test")
+					}
+					return nil
+				})
+				ctx, cancel := context.WithCancelCause(context.Background())
+				defer cancel(nil)
+				runDone := make(chan error, 1)
+				go func() { runDone <- g.Run(ctx) }()
+				<-held
+				requested := make(chan struct{})
+				switch trigger {
+				case "Shutdown":
+					go func() {
+						g.Shutdown("test")
+						close(requested)
+					}()
+				case "context":
+					cancel(errors.New("test"))
+					close(requested)
+				case "actor":
+					close(requested)
+				}
+				deadline := time.After(10 * time.Second)
+				select {
+				case <-requested:
+				case <-deadline:
+					t.Fatal("Shutdown did not return: a hook calling Shutdown deadlocked")
+				}
+				select {
+				case err := <-runDone:
+					if err != nil {
+						t.Fatalf("Run: %v", err)
+					}
+				case <-deadline:
+					t.Fatal("Run did not return: a hook calling Shutdown deadlocked")
+				}
+				want := map[string]string{"Shutdown": "test", "context": "context: test", "actor": `actor "requester": test`}[trigger]
+				if r := g.ShutdownReason(); r != want {
+					t.Errorf("shutdown reason %q, want %q (the first request's)", r, want)
+				}
+				ev.mu.Lock()
+				var order []string
+				for _, e := range ev.events {
+					if e.Kind == steady.EventShutdownRequested || e.Kind == steady.EventVetoed {
+						order = append(order, e.Kind.String()+": "+e.Reason)
+					}
+				}
+				ev.mu.Unlock()
+				if len(order) != 2 || order[0] != "shutdown requested: "+want || order[1] != "shutdown vetoed: flushing" {
+					t.Errorf("events %q, want one shutdown request (%q), then the veto", order, want)
+				}
+			})
+		}
 	}
 }
