@@ -63,6 +63,7 @@ type Snapshot struct {
 	// DeadLettersPurged counts the letters Graph.Purge deleted, ever:
 	// with a Config.Store, by every run on it.
 	DeadLettersPurged int64
+	MaxDeadLetters    int           // the store's limit, Config.MaxDeadLetters
 	FailureClusters   int64         // cluster alerts raised
 	ChannelAlerts     int64         // backed-up channel alerts raised
 	Durable           *DurableStats // the committer's figures; nil without a Config.Store
@@ -79,7 +80,7 @@ func (g *Graph) Snapshot() Snapshot {
 		ShutdownReason: g.ShutdownReason(),
 		DeadLetters:    g.DeadLetters(),
 	}
-	s.DeadLettersPurged = g.purged()
+	s.DeadLettersPurged, s.MaxDeadLetters = g.purged(), g.cfg.MaxDeadLetters
 	if g.dur != nil {
 		d := g.DurableStats()
 		s.Durable = &d
