@@ -449,3 +449,37 @@ func TestDeadLetterDeliveredReplayFreesItsPlace(t *testing.T) {
 	slices.Sort(got)
 	poisonExpect(t, got, n, 15)
 }
+
+// TestDurableReplayOutlivesItsConsumer: a replay whose consumer stops for
+// good before taking it is back in the run's list of dead letters, and
+// still asked for in the store: the next run delivers it.
+func TestDurableReplayOutlivesItsConsumer(t *testing.T) {
+	ms := newMemStore()
+	if err := wiringRun(t, newSinkRig(durableCfg(ms, 0), false, poisonIn(5)).g); err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+	// A sink that fails on every value and gives up at once.
+	r := newSinkRig(durableCfg(ms, 0), false, func(uint64) bool { return true }, steady.Intensity(0, 0))
+	if err := r.g.Load(); err != nil {
+		t.Fatal(err)
+	}
+	id := letterID(r.g, uint64(5))
+	if err := r.g.Replay(id); err != nil {
+		t.Fatal(err)
+	}
+	var gaveUp *steady.GaveUpError
+	if err := wiringRun(t, r.g); !errors.As(err, &gaveUp) {
+		t.Fatalf("Run: %v, want the sink to give up", err)
+	}
+	if dl := r.g.DeadLetters(); len(dl) != 1 || dl[0].ID != id || !ms.dead[id].Replay {
+		t.Fatalf("dead letters %+v, stored %+v; want letter %d back in the list and still asked for in the store", dl, ms.dead[id], id)
+	}
+
+	next := newSinkRig(durableCfg(ms, 0), false, nil)
+	if err := wiringRun(t, next.g); err != nil {
+		t.Fatalf("next run: %v", err)
+	}
+	if got := next.got.Value(); !slices.Equal(got, []uint64{0, 1, 2, 3, 4, 6, 7, 8, 9, 5}) || len(next.g.DeadLetters()) != 0 {
+		t.Errorf("the sink got %v, dead letters %v; want 0..9 with 5 last, none", got, next.g.DeadLetters())
+	}
+}

@@ -153,14 +153,14 @@ func TestDurableStateResumes(t *testing.T) {
 // sinkRig is a source → values → sink graph: the source sends 0..9 (and,
 // with linger, then waits for the shutdown, so that the sink is still there
 // for a replay); the sink fails on each value poison reports, quarantined
-// after 2 attempts.
+// after 2 attempts, under a policy opts change.
 type sinkRig struct {
 	g   *steady.Graph
 	ch  *steady.Channel[uint64]
 	got *steady.State[[]uint64]
 }
 
-func newSinkRig(cfg steady.Config, linger bool, poison func(uint64) bool) *sinkRig {
+func newSinkRig(cfg steady.Config, linger bool, poison func(uint64) bool, opts ...steady.ActorOption) *sinkRig {
 	g := steady.NewGraph(cfg)
 	r := &sinkRig{g: g, ch: steady.NewChannel[uint64](g, poisonChan, 16), got: steady.NewState(g, "got", []uint64{})}
 	sent := steady.NewState(g, "sent", uint64(0))
@@ -203,7 +203,7 @@ func newSinkRig(cfg steady.Config, linger bool, poison func(uint64) bool) *sinkR
 				return err
 			}
 		}
-	}, steady.Backoff(0, 0), steady.PoisonAfter(2))
+	}, append([]steady.ActorOption{steady.Backoff(0, 0), steady.PoisonAfter(2)}, opts...)...)
 	in = r.ch.Receiver(sink)
 	r.got.Bind(sink)
 	return r
