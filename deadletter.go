@@ -148,10 +148,10 @@ func idsOf(letters []DeadLetter) []uint64 {
 func (g *Graph) DeadLetters() []DeadLetter { return g.deadLetters.list() }
 
 // Replay takes the given dead letters out of the store and puts their
-// messages back into their channels, ahead of the messages their consumers
-// have not yet peeked, in the order given. A replayed message may take its
-// channel past its capacity. It does all of them or none: it fails,
-// changing nothing, if an id is not in the store (an error wrapping
+// messages back into their channels, in the order given, ahead of the
+// messages their consumers have not yet peeked. A replayed message may
+// take its channel past its capacity. It does all of them or none: it
+// fails, changing nothing, if an id is not in the store (an error wrapping
 // [ErrDeadLetterNotFound] that names it) or a letter's consumer has
 // stopped for good.
 //
@@ -159,9 +159,9 @@ func (g *Graph) DeadLetters() []DeadLetter { return g.deadLetters.list() }
 // consumer stops for good before it takes the message, the letter goes
 // back to the store. With a [Config.Store], Replay returns once the replay
 // is durable: a replay not delivered when the process ends is delivered
-// by the next run of the graph on that store, ahead of its other messages.
-// Called after [Graph.Load] and before Run, as a command on a state
-// directory would, it only makes the replay durable for that run.
+// by the next run of the graph on that store, ahead of its other messages
+// (in ID order). So Replay after [Graph.Load] on a graph that never runs,
+// as a command on a state directory would call it, changes only the store.
 func (g *Graph) Replay(ids ...uint64) error {
 	g.replayMu.Lock()
 	defer g.replayMu.Unlock()
