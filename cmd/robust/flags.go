@@ -100,7 +100,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.StringVar(&cfg.state, "state", "", "keep the pipeline's state in `DIR` (created if missing): a run resumes where the previous one stopped or was killed")
 	fs.BoolVar(&cfg.reset, "reset", false, "with -state, delete the directory's state first and start afresh")
 	fs.Var(choice(&cfg.deadLetters, dlVerbs, dlVerbs...), "dead-letters",
-		"with -state, work on the directory's dead letters instead of running: `verb` list; replay ID|all (back into their channels, for the next run); purge ID|all (deleted for good)")
+		"with -state, work on the directory's dead letters instead of running: `verb` list (JSON with -report json); replay ID|all (back into their channels, for the next run); purge ID|all (deleted for good)")
 	fs.Var(choice(&cfg.preset, presetNames(), presetNames()...), "preset", "a usage scenario, `name`: "+strings.Join(presetNames(), ", ")+" (explicit flags override it)")
 	return fs
 }
