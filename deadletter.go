@@ -169,7 +169,7 @@ func (g *Graph) Replay(ids ...uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	letters, err := s.findLocked(ids)
-	if err != nil {
+	if err != nil || len(letters) == 0 {
 		return err
 	}
 	chans := make([]anyChannel, len(letters))
@@ -213,7 +213,7 @@ func (g *Graph) Purge(ids ...uint64) error {
 	s := &g.deadLetters
 	s.mu.Lock()
 	letters, err := s.findLocked(ids)
-	if err == nil {
+	if err == nil && len(letters) > 0 {
 		if err = g.commitNow(&record{purgeDL: idsOf(letters)}); err != nil {
 			err = fmt.Errorf("steady: purge: %w", err)
 		}
