@@ -40,6 +40,7 @@ type Actor struct {
 	lastStart   time.Time // when the current run began
 	suspect     *chanCore // the channel whose head the last failed step blamed
 	lastStepErr error     // the error of the last failed step, nil for a panic
+	refused     error     // a quarantine the full dead-letter store refused in a Step
 	recovering  bool      // failed and not committed a step since
 	commits     int64     // committed steps; published to stats.commits
 	stepsBegun  int64     // steps begun, committed or not, for fault points

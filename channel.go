@@ -186,12 +186,18 @@ func (c *chanCore) close() {
 	}
 }
 
-// replayValue puts a dead letter back; see [Graph.Replay].
-func (c *Channel[T]) replayValue(d DeadLetter) error {
-	t, ok := d.Value.(T)
-	if !ok {
-		return fmt.Errorf("steady: replay into channel %q: value of type %T, want %s", c.name, d.Value, c.typeName)
+// fits reports whether v can go into the channel: a message of its type.
+func (c *Channel[T]) fits(v any) error {
+	if _, ok := v.(T); !ok {
+		return fmt.Errorf("channel %q takes %s, not a value of type %T", c.name, c.typeName, v)
 	}
+	return nil
+}
+
+// replayValue puts back a dead letter whose value fits; see
+// [Graph.Replay].
+func (c *Channel[T]) replayValue(d DeadLetter) {
+	t, _ := d.Value.(T)
 	c.replayMu.Lock()
 	c.replayed = append(c.replayed, t)
 	c.letters = append(c.letters, d)
@@ -200,7 +206,6 @@ func (c *Channel[T]) replayValue(d DeadLetter) error {
 	if c.consumer != nil {
 		c.consumer.wake()
 	}
-	return nil
 }
 
 func (c *Channel[T]) core() *chanCore { return &c.chanCore }
@@ -591,6 +596,7 @@ func (rx *recvEnd) commit() {
 	c := rx.c
 	if rx.peekedReplay > 0 {
 		c.anyCh.dropReplayed(rx.peekedReplay)
+		c.g.deadLetters.delivered(rx.peekedReplay)
 	}
 	c.consumed += rx.peeked + uint64(rx.peekedReplay)
 	c.attempts = 0
@@ -839,7 +845,8 @@ type Output interface {
 type anyChannel interface {
 	core() *chanCore
 	dropReplayed(n int)
-	replayValue(d DeadLetter) error
+	fits(v any) error
+	replayValue(d DeadLetter)
 	resolveCodec() error
 	restore(ci *store.ChannelImage, where string) error
 	encodeValue(v any) ([]byte, error)

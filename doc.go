@@ -22,13 +22,17 @@
 //     returns nil, all at once; if it returns an error or panics at any
 //     line, none of it happens and the inputs are there for the next
 //     attempt.
-//   - Poison messages are quarantined. A message that fails its consumer's
-//     step [Policy.PoisonAfter] times in a row moves to the graph's
-//     dead-letter store ([Graph.DeadLetters]) with the failure, and can be
-//     put back with [Graph.Replay]. After a failed step the channels it
-//     peeked are narrowed to one message per step until the suspect
-//     messages are consumed, so the message quarantined is the one that
-//     fails.
+//   - Poison messages are quarantined, never dropped. A message that fails
+//     its consumer's step [Policy.PoisonAfter] times in a row moves to the
+//     graph's dead-letter store ([Graph.DeadLetters]) with the failure;
+//     [Graph.Replay] puts it back, [Graph.Purge] deletes it, a deliberate
+//     loss that is announced ([EventPurged]) and counted. After a failed
+//     step the channels it peeked are narrowed to one message per step
+//     until the suspect messages are consumed, so the message quarantined
+//     is the one that fails. The store is bounded ([Config.MaxDeadLetters],
+//     default [DefaultMaxDeadLetters]): when it is full, the message stays
+//     at the head of its channel and its consumer gives up, under its
+//     [Policy.OnLimit], with an error wrapping [ErrDeadLetterStoreFull].
 //   - Graceful shutdown. [Graph.Shutdown], a cancelled context or an actor
 //     ([Actor.RequestShutdown]) starts it: producers stop and close their
 //     outputs, consumers drain their inputs until closed and empty, actors
@@ -109,10 +113,14 @@
 // they freed. So a step's outputs reach the next actor only once durable:
 // after kill -9, [Graph.Run] (or [Graph.Load] before it) resumes every
 // state, unconsumed message, attempt count and dead letter from the last
-// durable commit, with nothing lost and nothing applied twice. A store
-// that does not fit the graph is an error wrapping [ErrLoad] and is left
-// untouched. docs/durability.md has the argument, the figures and the
-// pattern for exactly-once effects outside the graph.
+// durable commit, with nothing lost and nothing applied twice. A replay
+// ([Graph.Replay]) and a purge ([Graph.Purge]) are durable when they
+// return; called after [Graph.Load] without running the graph, as a
+// command on a state directory would, they change only the store, and the
+// next run delivers the replayed messages. A store that does not fit the
+// graph is an error wrapping [ErrLoad] and is left untouched.
+// docs/durability.md has the argument, the figures and the pattern for
+// exactly-once effects outside the graph.
 //
 // # Costs
 //
@@ -151,4 +159,9 @@
 //   - A message replayed from the dead-letter store goes ahead of the
 //     messages its consumer has not peeked, and may exceed the channel's
 //     capacity.
+//   - A full dead-letter store stops every consumer that meets a poison
+//     message, one after another, until an operator replays or purges
+//     letters or raises the limit; nothing is dropped to make room. A
+//     replayed letter counts against the limit until its message is
+//     consumed.
 package steady

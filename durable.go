@@ -1,6 +1,7 @@
 package steady
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -46,6 +47,7 @@ type durable struct {
 	submitted uint64    // records submitted
 	durableN  uint64    // records durable and published
 	err       error     // the commit that failed; nothing commits after it
+	started   bool      // the committer goroutine was started
 	stopping  bool
 	stopped   bool
 
@@ -77,6 +79,8 @@ type record struct {
 	attempts []headWrite
 	addDL    []store.DeadLetter
 	removeDL []uint64
+	replayDL []uint64 // Graph.Replay's
+	purgeDL  []uint64 // Graph.Purge's
 	lastDL   uint64
 	pubs     []publication
 	after    []func() // Step.OnDurable's functions
@@ -102,6 +106,8 @@ func (r *record) reset() {
 	clear(r.addDL)
 	r.addDL = r.addDL[:0]
 	r.removeDL = r.removeDL[:0]
+	r.replayDL = r.replayDL[:0]
+	r.purgeDL = r.purgeDL[:0]
 	r.lastDL = 0
 	clear(r.pubs)
 	r.pubs = r.pubs[:0]
@@ -120,7 +126,12 @@ func newDurable(g *Graph, st store.Store) *durable {
 }
 
 // start starts the committer goroutine; stop ends it.
-func (d *durable) start() { go d.run() }
+func (d *durable) start() {
+	d.mu.Lock()
+	d.started = true
+	d.mu.Unlock()
+	go d.run()
+}
 
 // stop commits the records submitted so far, drops any submitted later (by
 // an actor still running past the shutdown timeout), and waits for the
@@ -163,7 +174,27 @@ func (d *durable) submit(r *record) {
 		r.reset()
 		return
 	}
-	b := d.pending
+	d.merge(r)
+	d.mu.Unlock()
+	r.reset()
+}
+
+// merge adds r to the pending batch and signals the committer. d.mu is
+// held.
+func (d *durable) merge(r *record) {
+	mergeRecord(d.pending, r)
+	d.pubs = append(d.pubs, r.pubs...)
+	d.after = append(d.after, r.after...)
+	if d.inPending == 0 {
+		d.firstAt = time.Now()
+	}
+	d.inPending++
+	d.submitted++
+	d.work.Signal()
+}
+
+// mergeRecord adds the effects of r to b.
+func mergeRecord(b *store.Batch, r *record) {
 	for _, s := range r.states {
 		b.States[s.name] = s.data
 	}
@@ -176,17 +207,45 @@ func (d *durable) submit(r *record) {
 	}
 	b.AddDeadLetters = append(b.AddDeadLetters, r.addDL...)
 	b.RemoveDeadLetters = append(b.RemoveDeadLetters, r.removeDL...)
+	b.ReplayDeadLetters = append(b.ReplayDeadLetters, r.replayDL...)
+	b.PurgeDeadLetters = append(b.PurgeDeadLetters, r.purgeDL...)
 	b.LastDeadLetterID = max(b.LastDeadLetterID, r.lastDL)
-	d.pubs = append(d.pubs, r.pubs...)
-	d.after = append(d.after, r.after...)
-	if d.inPending == 0 {
-		d.firstAt = time.Now()
+}
+
+// apply makes r durable before it returns, for a change that is not a
+// step's (a replay, a purge): through the committer while it runs, or by
+// a Commit of its own when it does not, after Load and before Run, or
+// after Run. It returns why r is not durable, if it is not.
+func (d *durable) apply(r *record) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case d.err != nil:
+		return d.err
+	case !d.started || d.stopped:
+		// No committer: this is the only writer (Run, which would
+		// start one, waits for d.mu).
+		b := newBatch()
+		mergeRecord(b, r)
+		if err := d.st.Commit(b); err != nil {
+			return fmt.Errorf("commit to %s: %w", d.st, err)
+		}
+		return nil
+	case d.stopping:
+		return errors.New("the graph is stopping and commits nothing more; try again once Run has returned")
 	}
-	d.inPending++
-	d.submitted++
-	d.work.Signal()
-	d.mu.Unlock()
-	r.reset()
+	d.merge(r)
+	n := d.submitted
+	for d.durableN < n && d.err == nil && !d.stopped && !d.g.hardStopped.Load() {
+		d.done.Wait()
+	}
+	switch {
+	case d.durableN >= n:
+		return nil
+	case d.err != nil:
+		return d.err
+	}
+	return errors.New("the graph stopped before the change was durable")
 }
 
 // flush waits until every record submitted so far is durable and

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -149,14 +150,20 @@ func TestDurableStateResumes(t *testing.T) {
 	}
 }
 
-// poisonGraph sends 0..9 through a consumer that always fails on 5. With
-// linger, the source waits for a shutdown after the last value, so that
-// the consumer is still there for a replay.
-func poisonGraph(cfg steady.Config, linger bool) (*steady.Graph, *steady.State[[]uint64]) {
+// sinkRig is a source → values → sink graph: the source sends 0..9 (and,
+// with linger, then waits for the shutdown, so that the sink is still there
+// for a replay); the sink fails on each value poison reports, quarantined
+// after 2 attempts, under a policy opts change.
+type sinkRig struct {
+	g   *steady.Graph
+	ch  *steady.Channel[uint64]
+	got *steady.State[[]uint64]
+}
+
+func newSinkRig(cfg steady.Config, linger bool, poison func(uint64) bool, opts ...steady.ActorOption) *sinkRig {
 	g := steady.NewGraph(cfg)
-	ch := steady.NewChannel[uint64](g, "values", 16)
+	r := &sinkRig{g: g, ch: steady.NewChannel[uint64](g, poisonChan, 16), got: steady.NewState(g, "got", []uint64{})}
 	sent := steady.NewState(g, "sent", uint64(0))
-	got := steady.NewState(g, "got", []uint64{})
 	var out *steady.Sender[uint64]
 	src := g.Actor("source", func(a *steady.Actor) error {
 		for sent.Value() < 10 {
@@ -176,7 +183,7 @@ func poisonGraph(cfg steady.Config, linger bool) (*steady.Graph, *steady.State[[
 		}
 		return nil
 	})
-	out = ch.Sender(src)
+	out = r.ch.Sender(src)
 	sent.Bind(src)
 	var in *steady.Receiver[uint64]
 	sink := g.Actor("sink", func(a *steady.Actor) error {
@@ -186,30 +193,29 @@ func poisonGraph(cfg steady.Config, linger bool) (*steady.Graph, *steady.State[[
 			}
 			if err := a.Step(func(s *steady.Step) error {
 				v, _ := in.Peek(s)
-				if v == 5 && !replayPass.Load() {
-					return errors.New("five is poison")
+				if poison != nil && poison(v) {
+					return fmt.Errorf("%d is poison", v)
 				}
-				l := got.Get(s)
+				l := r.got.Get(s)
 				*l = append(*l, v)
 				return nil
 			}); err != nil {
 				return err
 			}
 		}
-	}, steady.Backoff(0, 0), steady.PoisonAfter(2))
-	in = ch.Receiver(sink)
-	got.Bind(sink)
-	return g, got
+	}, append([]steady.ActorOption{steady.Backoff(0, 0), steady.PoisonAfter(2)}, opts...)...)
+	in = r.ch.Receiver(sink)
+	r.got.Bind(sink)
+	return r
 }
-
-// replayPass lets 5 through poisonGraph's sink, for a replay.
-var replayPass atomic.Bool
 
 func TestDurableDeadLettersSurvive(t *testing.T) {
 	ms := newMemStore()
 	cfg := quiet()
 	cfg.Store = ms
-	g, _ := poisonGraph(cfg, false)
+	var pass atomic.Bool // lets 5 through, for the replay
+	poison := func(v uint64) bool { return v == 5 && !pass.Load() }
+	g := newSinkRig(cfg, false, poison).g
 	if err := g.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -218,10 +224,9 @@ func TestDurableDeadLettersSurvive(t *testing.T) {
 	}
 
 	// A new process sees the dead letter, with its details, and can replay it.
-	replayPass.Store(true)
-	defer replayPass.Store(false)
-	cfg.Store = ms
-	g2, got := poisonGraph(cfg, true)
+	pass.Store(true)
+	r2 := newSinkRig(cfg, true, poison)
+	g2, got := r2.g, r2.got
 	dl := g2.DeadLetters() // loaded by Run; empty before
 	if len(dl) != 0 {
 		t.Fatalf("dead letters before Run: %v", dl)
@@ -235,7 +240,7 @@ func TestDurableDeadLettersSurvive(t *testing.T) {
 	}
 	dl = g2.DeadLetters()
 	if len(dl) != 1 || dl[0].Value != uint64(5) || dl[0].Attempts != 2 || dl[0].Actor != "sink" ||
-		dl[0].Channel != "values" || !strings.Contains(dl[0].Err.Error(), "five is poison") {
+		dl[0].Channel != "values" || !strings.Contains(dl[0].Err.Error(), "5 is poison") {
 		t.Fatalf("second run: dead letters %+v", dl)
 	}
 	if err := g2.Replay(dl[0].ID); err != nil {
@@ -253,8 +258,8 @@ func TestDurableDeadLettersSurvive(t *testing.T) {
 	}
 
 	// The replay was committed with the step that consumed it.
-	cfg.Store = ms
-	g3, got3 := poisonGraph(cfg, false)
+	r3 := newSinkRig(cfg, false, poison)
+	g3, got3 := r3.g, r3.got
 	if err := g3.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}

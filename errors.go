@@ -69,8 +69,15 @@ var (
 	// store's Close would wait for that commit (bbolt's does).
 	ErrCommitHung = errors.New("steady: a store commit did not finish")
 
-	// ErrDeadLetterNotFound is returned by [Graph.Replay] for an unknown id.
+	// ErrDeadLetterNotFound is returned by [Graph.Replay] and
+	// [Graph.Purge] for an id not in the dead-letter store.
 	ErrDeadLetterNotFound = errors.New("steady: dead letter not found")
+
+	// ErrDeadLetterStoreFull says a poison message was not quarantined:
+	// the dead-letter store held [Config.MaxDeadLetters] letters. The
+	// message stays at the head of its channel and the actor gives up
+	// (a [GaveUpError] wraps it, with the count and the channel).
+	ErrDeadLetterStoreFull = errors.New("steady: dead-letter store full")
 )
 
 // Transient marks err as a transient failure: the result wraps both err
@@ -140,22 +147,27 @@ func (p *PanicError) Stack() string {
 	return b.String()
 }
 
-// GaveUpError says an actor failed more often than its restart intensity
-// allows ([Intensity]) and was not restarted again.
+// GaveUpError says an actor stopped for good after a failure: it failed
+// more often than its restart intensity allows ([Intensity]), or a poison
+// message it failed on could not be quarantined because the dead-letter
+// store was full (Last wraps [ErrDeadLetterStoreFull]).
 type GaveUpError struct {
 	Actor    string        // the actor that gave up
 	Restarts int           // restarts before giving up
 	Window   time.Duration // the intensity window
-	Last     error         // the failure that exceeded the limit
+	Last     error         // the failure that exceeded the limit, or the full store's error
 }
 
 // Error says which actor gave up, after how many restarts, and why.
 func (e *GaveUpError) Error() string {
+	if errors.Is(e.Last, ErrDeadLetterStoreFull) {
+		return fmt.Sprintf("actor %q gave up after %d restarts: %v", e.Actor, e.Restarts, e.Last)
+	}
 	return fmt.Sprintf("actor %q gave up after %d restarts (limit exceeded within %v): %v",
 		e.Actor, e.Restarts, e.Window, e.Last)
 }
 
-// Unwrap returns the failure that exceeded the limit.
+// Unwrap returns Last.
 func (e *GaveUpError) Unwrap() error { return e.Last }
 
 // ShutdownTimeoutError is returned by [Graph.Run] when actors were still

@@ -15,13 +15,14 @@ const (
 	EventPanicked          EventKind = iota + 1 // an actor panicked; Err is a *PanicError
 	EventFailed                                 // an actor returned an error; Err is the error
 	EventRestarting                             // an actor will run again after Delay
-	EventGaveUp                                 // an actor exceeded its restart limit; Err is a *GaveUpError
+	EventGaveUp                                 // an actor gave up (see GaveUpError); Err is a *GaveUpError
 	EventDeadLettered                           // a poison message was quarantined; DeadLetter is set
 	EventShutdownRequested                      // the graph began shutting down; Reason says why
 	EventVetoed                                 // an actor holds the shutdown; Reason is its reason
 	EventStopped                                // an actor stopped for good; Err is nil unless it gave up
 	EventFailureCluster                         // failures clustered in an actor and its neighbours; Count, Reason
 	EventChannelBackedUp                        // a channel stayed nearly full; Channel, Reason
+	EventPurged                                 // a dead letter was purged (Graph.Purge); DeadLetter is set
 )
 
 var eventNames = [...]string{
@@ -35,6 +36,7 @@ var eventNames = [...]string{
 	EventStopped:           "stopped",
 	EventFailureCluster:    "failure cluster",
 	EventChannelBackedUp:   "channel backed up",
+	EventPurged:            "purged",
 }
 
 // String returns the kind's name, as logged: "panicked", "restarting", …
@@ -87,6 +89,13 @@ func (e Event) String() string {
 		}
 		return fmt.Sprintf("actor %q dead-lettered message %v from channel %q after %d attempts: %v",
 			e.Actor, d.Value, d.Channel, d.Attempts, d.Err)
+	case EventPurged:
+		d := e.DeadLetter
+		if d == nil {
+			return "a dead letter was purged"
+		}
+		return fmt.Sprintf("dead letter %d purged: message %v from channel %q (quarantined by %q) deliberately dropped",
+			d.ID, d.Value, d.Channel, d.Actor)
 	case EventShutdownRequested:
 		return fmt.Sprintf("shutdown requested: %s", e.Reason)
 	case EventVetoed:
@@ -107,7 +116,7 @@ func (e Event) String() string {
 // level is the slog level the default logging uses for the event.
 func (e Event) level() slog.Level {
 	switch e.Kind {
-	case EventPanicked, EventFailed, EventDeadLettered:
+	case EventPanicked, EventFailed, EventDeadLettered, EventPurged:
 		return slog.LevelWarn
 	case EventGaveUp:
 		return slog.LevelError

@@ -168,6 +168,59 @@ func ExampleGraph_DeadLetters() {
 	// dead letter 1: poison from words after 3 attempts: cannot digest
 }
 
+// The dead-letter store is bounded: once it holds Config.MaxDeadLetters
+// letters, a poison message stays in its channel and its consumer gives
+// up, saying why. Purge deletes letters for good, and counts them.
+func ExampleGraph_Purge() {
+	g := steady.NewGraph(steady.Config{Logger: slog.New(slog.DiscardHandler), MaxDeadLetters: 1})
+	words := steady.NewChannel[string](g, "words", 8)
+	var out *steady.Sender[string]
+	src := g.Actor("source", func(a *steady.Actor) error {
+		if err := a.WaitVacant(out, 4); err != nil {
+			return err
+		}
+		return a.Step(func(s *steady.Step) error {
+			return out.SendMany(s, []string{"apple", "poison", "pear", "venom"})
+		})
+	})
+	var in *steady.Receiver[string]
+	sink := g.Actor("sink", func(a *steady.Actor) error {
+		for {
+			if err := a.WaitAvailable(in, 1); err != nil {
+				return err
+			}
+			err := a.Step(func(s *steady.Step) error {
+				w, _ := in.Peek(s)
+				if w == "poison" || w == "venom" {
+					return fmt.Errorf("cannot digest %s", w)
+				}
+				fmt.Println("ate", w)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}, steady.Backoff(0, 0))
+	out, in = words.Sender(src), words.Receiver(sink)
+	fmt.Println(g.Run(context.Background()))
+	fmt.Println("left in words:", words.Len())
+	for _, d := range g.DeadLetters() {
+		fmt.Printf("dead letter %d: %v\n", d.ID, d.Value)
+	}
+	if err := g.Purge(1); err != nil {
+		fmt.Println(err)
+	}
+	fmt.Println("dead letters:", len(g.DeadLetters()), "purged:", g.Snapshot().DeadLettersPurged)
+	// Output:
+	// ate apple
+	// ate pear
+	// actor "sink" gave up after 5 restarts: steady: dead-letter store full (1 letter): the message at the head of channel "words" failed 3 attempts and stays there; replay or purge dead letters, or raise Config.MaxDeadLetters; last failure: cannot digest venom
+	// left in words: 1
+	// dead letter 1: poison
+	// dead letters: 0 purged: 1
+}
+
 // Shutdown: the producer stops at once, the consumer drains the channel, an
 // actor can hold the shutdown while it finishes something.
 func ExampleGraph_Shutdown() {

@@ -70,6 +70,17 @@ type Config struct {
 	// caller opens the store before Run and closes it after.
 	Store store.Store
 
+	// MaxDeadLetters bounds the dead-letter store. When it is full, a
+	// poison message is not quarantined: it stays at the head of its
+	// channel, and the actor that failed on it gives up (a *GaveUpError
+	// wrapping ErrDeadLetterStoreFull; its Policy.OnLimit says whether the
+	// graph runs on degraded or shuts down). Nothing is dropped to make
+	// room; Graph.Replay and Graph.Purge make it. A replayed letter counts
+	// until its message is consumed. A durable graph that loads more
+	// letters than the limit keeps them all. Default:
+	// DefaultMaxDeadLetters.
+	MaxDeadLetters int
+
 	// CommitLinger is how long a durable graph's committer waits for more
 	// steps to join a batch before it commits. Default 0: commit as soon
 	// as the previous commit is done, which already batches every step
@@ -186,6 +197,9 @@ func NewGraph(cfg Config) *Graph {
 	if cfg.FillAlertAfter <= 0 {
 		cfg.FillAlertAfter = DefaultFillAlertAfter
 	}
+	if cfg.MaxDeadLetters <= 0 {
+		cfg.MaxDeadLetters = DefaultMaxDeadLetters
+	}
 	g := &Graph{
 		cfg:        cfg,
 		log:        cfg.Logger,
@@ -196,6 +210,7 @@ func NewGraph(cfg Config) *Graph {
 		shutdownCh: make(chan struct{}),
 		allStopped: make(chan struct{}),
 	}
+	g.deadLetters.max = cfg.MaxDeadLetters
 	g.hardCtx, g.hardCancel = context.WithCancel(context.Background())
 	if cfg.Store != nil {
 		g.dur = newDurable(g, cfg.Store)
@@ -561,6 +576,10 @@ func (g *Graph) stopActor(a *Actor, st ActorStatus, gaveUp error) {
 	}
 	g.replayMu.Unlock()
 	if gaveUp != nil {
+		// LastError says why it stopped, the failure it wraps.
+		a.stats.mu.Lock()
+		a.stats.lastErr = gaveUp
+		a.stats.mu.Unlock()
 		g.degraded.Store(true)
 		g.errMu.Lock()
 		g.runErrs = append(g.runErrs, gaveUp)

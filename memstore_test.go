@@ -22,6 +22,7 @@ type memStore struct {
 	msgs     map[string]map[uint64][]byte // channel → sequence → message
 	dead     map[uint64]store.DeadLetter
 	lastDL   uint64
+	purged   uint64
 	commits  int
 	failNext error // the next commit fails with it
 }
@@ -70,7 +71,7 @@ func (m *memStore) Load(shape store.Shape) (*store.Image, error) {
 	for _, id := range slices.Sorted(maps.Keys(m.dead)) {
 		img.DeadLetters = append(img.DeadLetters, m.dead[id])
 	}
-	img.LastDeadLetterID = m.lastDL
+	img.LastDeadLetterID, img.PurgedDeadLetters = m.lastDL, m.purged
 	return img, nil
 }
 
@@ -109,8 +110,20 @@ func (m *memStore) Commit(b *store.Batch) error {
 	for _, d := range b.AddDeadLetters {
 		m.dead[d.ID] = d
 	}
+	for _, id := range b.ReplayDeadLetters {
+		if d, ok := m.dead[id]; ok {
+			d.Replay = true
+			m.dead[id] = d
+		}
+	}
 	for _, id := range b.RemoveDeadLetters {
 		delete(m.dead, id)
+	}
+	for _, id := range b.PurgeDeadLetters {
+		if _, ok := m.dead[id]; ok {
+			delete(m.dead, id)
+			m.purged++
+		}
 	}
 	m.lastDL = max(m.lastDL, b.LastDeadLetterID)
 	return nil
@@ -132,6 +145,6 @@ func (m *memStore) crash() *memStore {
 		c.msgs[name] = maps.Clone(byseq)
 	}
 	maps.Copy(c.dead, m.dead)
-	c.lastDL = m.lastDL
+	c.lastDL, c.purged = m.lastDL, m.purged
 	return c
 }

@@ -53,16 +53,20 @@ type ChannelStats struct {
 
 // Snapshot is the state of the whole graph as plain values.
 type Snapshot struct {
-	Time            time.Time      // when the snapshot was taken
-	Started         time.Time      // when Run started; zero before
-	Status          GraphStatus    // the graph as a whole
-	ShutdownReason  string         // why it is shutting down, if it is
-	Actors          []ActorStats   // every actor, in the order they were added
-	Channels        []ChannelStats // every channel, in the order they were added
-	DeadLetters     []DeadLetter   // the dead letters in the store, oldest first
-	FailureClusters int64          // cluster alerts raised
-	ChannelAlerts   int64          // backed-up channel alerts raised
-	Durable         *DurableStats  // the committer's figures; nil without a Config.Store
+	Time           time.Time      // when the snapshot was taken
+	Started        time.Time      // when Run started; zero before
+	Status         GraphStatus    // the graph as a whole
+	ShutdownReason string         // why it is shutting down, if it is
+	Actors         []ActorStats   // every actor, in the order they were added
+	Channels       []ChannelStats // every channel, in the order they were added
+	DeadLetters    []DeadLetter   // the dead letters in the store, oldest first
+	// DeadLettersPurged counts the letters Graph.Purge deleted, ever:
+	// with a Config.Store, by every run on it.
+	DeadLettersPurged int64
+	MaxDeadLetters    int           // the store's limit, Config.MaxDeadLetters
+	FailureClusters   int64         // cluster alerts raised
+	ChannelAlerts     int64         // backed-up channel alerts raised
+	Durable           *DurableStats // the committer's figures; nil without a Config.Store
 }
 
 // Snapshot returns every metric of the graph. It may be called from any
@@ -76,6 +80,7 @@ func (g *Graph) Snapshot() Snapshot {
 		ShutdownReason: g.ShutdownReason(),
 		DeadLetters:    g.DeadLetters(),
 	}
+	s.DeadLettersPurged, s.MaxDeadLetters = g.purged(), g.cfg.MaxDeadLetters
 	if g.dur != nil {
 		d := g.DurableStats()
 		s.Durable = &d

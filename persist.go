@@ -271,6 +271,7 @@ func (g *Graph) load() error {
 		}
 	}
 	letters := make([]DeadLetter, 0, len(img.DeadLetters))
+	queued := 0
 	for _, sd := range img.DeadLetters {
 		c := g.channels[sd.Channel]
 		if c == nil {
@@ -286,12 +287,20 @@ func (g *Graph) load() error {
 			return fmt.Errorf("dead letter %d of channel %q in %s no longer decodes as %s: %w",
 				sd.ID, sd.Channel, where, c.core().typeName, err)
 		}
-		letters = append(letters, DeadLetter{
+		d := DeadLetter{
 			ID: sd.ID, Actor: sd.Actor, Channel: sd.Channel, Value: v, Err: errors.New(sd.Err),
 			Stack: sd.Stack, Attempts: sd.Attempts, Time: sd.Time,
-		})
+		}
+		if sd.Replay && c.fits(v) == nil {
+			// A replay asked for and not yet delivered: it goes ahead
+			// of the channel's messages, as Replay puts it.
+			c.replayValue(d)
+			queued++
+			continue
+		}
+		letters = append(letters, d)
 	}
-	g.deadLetters.load(letters, img.LastDeadLetterID)
+	g.deadLetters.load(letters, queued, img.LastDeadLetterID, int64(img.PurgedDeadLetters))
 	// A file created by a run killed before its first commit holds
 	// nothing to resume.
 	g.resumed.Store(len(img.States) > 0 || len(img.Channels) > 0 || len(img.DeadLetters) > 0 || img.LastDeadLetterID > 0)

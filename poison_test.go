@@ -75,6 +75,10 @@ type poisonSetup struct {
 	// onRun, if set, is called at the start of every run of the consumer
 	// and says whether this run fails before it peeks anything, and where.
 	onRun func(a *steady.Actor) poisonEarly
+	// maxDeadLetters is the graph's Config.MaxDeadLetters.
+	maxDeadLetters int
+	// onEvent, if set, also receives every event.
+	onEvent func(steady.Event)
 }
 
 // poisonEarly says where a consumer run fails before peeking, if at all.
@@ -105,6 +109,10 @@ func newPoisonRig(t *testing.T, s poisonSetup) *poisonRig {
 	r := &poisonRig{events: &poisonEvents{deadLettered: make(chan steady.DeadLetter, 16)}}
 	cfg := quiet()
 	cfg.OnEvent = r.events.add
+	if s.onEvent != nil {
+		cfg.OnEvent = func(e steady.Event) { r.events.add(e); s.onEvent(e) }
+	}
+	cfg.MaxDeadLetters = s.maxDeadLetters
 	g := steady.NewGraph(cfg)
 	r.g = g
 	r.ch = steady.NewChannel[int](g, poisonChan, s.capacity)

@@ -34,7 +34,7 @@ type ActorStats struct {
 	RecoveryTotal   time.Duration
 	RecoveryBuckets [len(RecoveryBounds)]int64
 
-	LastError   error     // the latest failure, nil if none
+	LastError   error     // the latest failure, nil if none; once the actor gave up, its *GaveUpError
 	LastErrorAt time.Time // when it happened
 }
 

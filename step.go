@@ -1,6 +1,9 @@
 package steady
 
-import "errors"
+import (
+	"errors"
+	"runtime"
+)
 
 // Step is one all-or-nothing unit of an actor's work, open for the duration
 // of the function given to [Actor.Step]. Through it the actor peeks inputs
@@ -60,6 +63,14 @@ func (s *Step) fail(err error) error {
 // A panic in fn goes on to the actor's supervisor, which rolls the step
 // back before anything else.
 //
+// An actor that carries on after a failed step without returning its
+// error gets the quarantine of a poison message here, as the supervisor
+// would do it; if the dead-letter store is full, Step does not run fn and
+// returns an error wrapping [ErrDeadLetterStoreFull]: return it, and the
+// actor gives up as it would have if it had returned the step's error. An
+// actor that calls Step again instead has its run ended there, by
+// runtime.Goexit, and gives up all the same.
+//
 // A step costs a function call and a few checks on top of fn; it allocates
 // nothing once the actor has run its first step. It takes no defer: the
 // rollback after a panic happens in the runner's recover, the one place
@@ -74,9 +85,20 @@ func (a *Actor) Step(fn func(s *Step) error) error {
 		return misuseErr("actor %q: Step called inside a step, or after recovering a panic from one", a.name)
 	}
 	if a.suspect != nil {
+		if a.refused != nil {
+			// The actor carried on after the refusal below: end its
+			// run here (see supervise), or it would spin on it.
+			runtime.Goexit()
+		}
 		// A previous step failed and the actor carried on without
 		// returning the error; quarantine here what the supervisor would.
-		a.quarantine(a.lastStepErr)
+		if err := a.quarantine(a.lastStepErr); err != nil {
+			// The dead-letter store is full: the message would fail
+			// the step again. The supervisor gives up once the actor
+			// returns.
+			a.refused = err
+			return err
+		}
 	}
 	s.open, s.err = true, nil
 	a.stepsBegun++

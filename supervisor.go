@@ -17,8 +17,24 @@ func (g *Graph) supervise(a *Actor) {
 		stopped = true
 		g.stopActor(a, st, err)
 	}
+	// giveUp stops the actor for good, degraded, because of last, and
+	// shuts the graph down if its policy says so.
+	giveUp := func(at time.Time, last error) {
+		gaveUp := &GaveUpError{Actor: a.name, Restarts: a.Restarts(), Window: a.policy.Window, Last: last}
+		g.emit(Event{Kind: EventGaveUp, Time: at, Actor: a.name, Restarts: a.Restarts(), Err: gaveUp})
+		stop(StatusDegraded, gaveUp)
+		if a.policy.OnLimit == StopGraph {
+			g.Shutdown(gaveUp.Error())
+		}
+	}
 	defer func() {
-		if !stopped {
+		switch {
+		case stopped:
+		case a.refused != nil:
+			// Step ended the run with runtime.Goexit: the actor carried
+			// on after Step refused to run for a full dead-letter store.
+			giveUp(time.Now(), a.refused)
+		default:
 			// The actor called runtime.Goexit (t.FailNow does): its
 			// goroutine is ending and cannot run it again.
 			stop(StatusDegraded, &GaveUpError{Actor: a.name, Restarts: a.Restarts(), Window: a.policy.Window, Last: errGoexit})
@@ -34,6 +50,14 @@ func (g *Graph) supervise(a *Actor) {
 
 	for {
 		err, panicked := a.runOnce()
+		if a.refused != nil {
+			// A step found the dead-letter store full and refused to
+			// run (see Actor.Step): whatever the actor returned after
+			// that, its poison message is still at the head of its
+			// input, and only an operator can make room.
+			giveUp(time.Now(), a.refused)
+			return
+		}
 		switch {
 		case err == nil, errors.Is(err, ErrFinished), errors.Is(err, ErrClosed), errors.Is(err, ErrStopped):
 			stop(StatusStopped, nil)
@@ -60,7 +84,10 @@ func (g *Graph) supervise(a *Actor) {
 		g.emit(Event{Kind: kind, Time: failedAt, Actor: a.name, Restarts: a.Restarts(), Err: err})
 		g.noteFailure(a, failedAt)
 		if !transient {
-			a.quarantine(err)
+			if full := a.quarantine(err); full != nil {
+				giveUp(failedAt, full)
+				return
+			}
 		}
 
 		if g.hardStopped.Load() {
@@ -68,12 +95,7 @@ func (g *Graph) supervise(a *Actor) {
 			return
 		}
 		if !transient && !a.limit.allow(&a.policy, failedAt) {
-			gaveUp := &GaveUpError{Actor: a.name, Restarts: a.Restarts(), Window: a.policy.Window, Last: err}
-			g.emit(Event{Kind: EventGaveUp, Time: failedAt, Actor: a.name, Restarts: a.Restarts(), Err: gaveUp})
-			stop(StatusDegraded, gaveUp)
-			if a.policy.OnLimit == StopGraph {
-				g.Shutdown(gaveUp.Error())
-			}
+			giveUp(failedAt, err)
 			return
 		}
 		if failedAt.Sub(a.lastStart) >= a.policy.ResetAfter {
@@ -144,20 +166,38 @@ func (a *Actor) backoff(d time.Duration) bool {
 
 // quarantine moves the suspect channel's head message to the dead-letter
 // store once it has failed PoisonAfter attempts. failure is what the last
-// attempt failed with.
-func (a *Actor) quarantine(failure error) {
+// attempt failed with. When the store is full it leaves the message where
+// it is, with its attempts, and returns an error wrapping
+// ErrDeadLetterStoreFull: the actor must give up, since it would fail on
+// that message again. A replayed letter quarantined again takes back its
+// own place, so it is never refused.
+func (a *Actor) quarantine(failure error) error {
 	c := a.suspect
 	if c == nil || a.policy.PoisonAfter <= 0 || c.attempts < a.policy.PoisonAfter {
-		return
-	}
-	a.suspect = nil
-	attempts := c.attempts
-	v, replaced, ok := c.in.takeHead()
-	if !ok {
-		return
+		return nil
 	}
 	if failure == nil {
 		failure = errors.New("step failed (panic recovered by the actor)")
+	}
+	attempts := c.attempts
+	s := &a.g.deadLetters
+	s.mu.Lock()
+	fromReplay := c.onReplay && c.replayN.Load() > 0 // as takeHead decides
+	if n := s.heldLocked(); !fromReplay && n >= s.max {
+		s.mu.Unlock()
+		unit := "letters"
+		if n == 1 {
+			unit = "letter"
+		}
+		return fmt.Errorf("%w (%d %s): the message at the head of channel %q failed %d attempts and stays there; "+
+			"replay or purge dead letters, or raise Config.MaxDeadLetters; last failure: %w",
+			ErrDeadLetterStoreFull, n, unit, c.name, attempts, failure)
+	}
+	a.suspect = nil
+	v, replaced, ok := c.in.takeHead()
+	if !ok {
+		s.mu.Unlock()
+		return nil
 	}
 	d := DeadLetter{
 		Actor:    a.name,
@@ -171,10 +211,13 @@ func (a *Actor) quarantine(failure error) {
 	if errors.As(failure, &p) {
 		d.Stack = p.Stack()
 	}
-	a.stats.deadLetters.Add(1)
-	stored := a.g.deadLetters.add(d)
+	stored := s.addLocked(d, replaced != 0)
 	if a.dur != nil {
+		// Under s.mu: see deadLetterStore.
 		a.persistQuarantine(c, replaced, stored)
 	}
+	s.mu.Unlock()
+	a.stats.deadLetters.Add(1)
 	a.g.emit(Event{Kind: EventDeadLettered, Time: d.Time, Actor: a.name, Restarts: a.Restarts(), DeadLetter: &stored})
+	return nil
 }

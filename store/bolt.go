@@ -73,6 +73,9 @@ type Bolt struct {
 	// chans and states are the names in the shape Load accepted, which
 	// Commit checks its batches against.
 	chans, states map[string]bool
+	// version is the format version of the file as Load found it; the
+	// first Commit to an older one marks it FormatVersion (records.go).
+	version uint64
 
 	// arena holds the keys and values of the write transaction in
 	// progress: bbolt keeps pointers to them until it commits. Only the
@@ -224,7 +227,7 @@ func (b *Bolt) Commit(batch *Batch) error {
 		return fmt.Errorf("store: commit to %s: %w", b.path, err)
 	}
 	err := b.db.Update(func(tx *bolt.Tx) error {
-		w := writer{arena: b.arena[:0]}
+		w := writer{arena: b.arena[:0], upgrade: b.version < FormatVersion}
 		err := w.write(tx, batch)
 		b.arena = w.arena
 		if cap(b.arena) > maxKeptArena {
@@ -235,6 +238,7 @@ func (b *Bolt) Commit(batch *Batch) error {
 	if err != nil {
 		return fmt.Errorf("store: commit to %s: %w", b.path, err)
 	}
+	b.version = FormatVersion
 	return nil
 }
 
@@ -293,8 +297,9 @@ func (b *Bolt) checkNames(batch *Batch) error {
 
 // writer writes one transaction and keeps its census.
 type writer struct {
-	arena  []byte
-	census census
+	arena   []byte
+	census  census
+	upgrade bool // mark the file FormatVersion
 }
 
 func (w *writer) write(tx *bolt.Tx, batch *Batch) error {
@@ -336,13 +341,48 @@ func (w *writer) write(tx *bolt.Tx, batch *Batch) error {
 			return err
 		}
 	}
-	for i := range batch.AddDeadLetters {
-		d := &batch.AddDeadLetters[i]
-		p, err := appendDeadLetter(nil, d)
-		if err != nil {
-			return fmt.Errorf("dead letter %d: %w", d.ID, err)
+	if err := w.deadLetters(meta, dead, batch); err != nil {
+		return err
+	}
+	if batch.LastDeadLetterID != 0 {
+		next := u64(batch.LastDeadLetterID)
+		if err := w.put(meta, bucketMeta, keyNextDL, next[:]); err != nil {
+			return err
 		}
-		if err := w.put(dead, bucketDead, w.holdU64(d.ID), p); err != nil {
+	}
+	if w.upgrade {
+		var ver [binary.MaxVarintLen64]byte
+		if err := w.put(meta, bucketMeta, keyVer, binary.AppendUvarint(ver[:0], FormatVersion)); err != nil {
+			return err
+		}
+	}
+	return w.putCensus(meta)
+}
+
+// deadLetters writes the batch's changes to the dead letters, in this
+// order, so that a batch that carries a letter's quarantine and a later
+// change to it applies both: the letters added, the replays marked, the
+// letters consumed, the letters purged (counted in the file's total). A
+// mark or a removal of a letter the file does not hold changes nothing.
+func (w *writer) deadLetters(meta, dead *bolt.Bucket, batch *Batch) error {
+	for i := range batch.AddDeadLetters {
+		if err := w.putDeadLetter(dead, &batch.AddDeadLetters[i]); err != nil {
+			return err
+		}
+	}
+	for _, id := range batch.ReplayDeadLetters {
+		k := w.holdU64(id)
+		v := dead.Get(k)
+		if v == nil {
+			continue
+		}
+		p, ok := unseal(v, bucketDead, k)
+		d, decoded := decodeDeadLetter(p)
+		if !ok || !decoded {
+			return fmt.Errorf("dead letter %d is damaged", id)
+		}
+		d.Replay = true
+		if err := w.putDeadLetter(dead, &d); err != nil {
 			return err
 		}
 	}
@@ -351,13 +391,31 @@ func (w *writer) write(tx *bolt.Tx, batch *Batch) error {
 			return err
 		}
 	}
-	if batch.LastDeadLetterID != 0 {
-		next := u64(batch.LastDeadLetterID)
-		if err := w.put(meta, bucketMeta, keyNextDL, next[:]); err != nil {
+	if len(batch.PurgeDeadLetters) == 0 {
+		return nil
+	}
+	purged, _ := decodeU64(unsealed(meta, bucketMeta, keyPurged))
+	for _, id := range batch.PurgeDeadLetters {
+		k := w.holdU64(id)
+		if dead.Get(k) == nil {
+			continue
+		}
+		if err := w.delete(dead, k); err != nil {
 			return err
 		}
+		purged++
 	}
-	return w.putCensus(meta)
+	total := u64(purged)
+	return w.put(meta, bucketMeta, keyPurged, total[:])
+}
+
+// putDeadLetter stores d under its ID.
+func (w *writer) putDeadLetter(dead *bolt.Bucket, d *DeadLetter) error {
+	p, err := appendDeadLetter(nil, d)
+	if err != nil {
+		return fmt.Errorf("dead letter %d: %w", d.ID, err)
+	}
+	return w.put(dead, bucketDead, w.holdU64(d.ID), p)
 }
 
 // appendRuns stores each append as one run, checking that it continues

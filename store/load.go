@@ -39,7 +39,7 @@ func (b *Bolt) Load(shape Shape) (*Image, error) {
 		if err := l.load(tx, shape); err != nil {
 			return err
 		}
-		img = l.img
+		img, b.version = l.img, l.version
 		return nil
 	})
 	if err != nil {
@@ -49,6 +49,7 @@ func (b *Bolt) Load(shape Shape) (*Image, error) {
 		if img, err = b.create(shape); err != nil {
 			return nil, err
 		}
+		b.version = FormatVersion
 	}
 	b.chans, b.states = names(shape.Channels), names(shape.States)
 	return img, nil
@@ -136,18 +137,19 @@ func checkFormat(tx *bolt.Tx, path string) (empty bool, err error) {
 	if !ok || k <= 0 || k != len(p) {
 		return false, fileErr(ErrCorrupt, path, "the format version fails its checksum")
 	}
-	if ver != FormatVersion {
-		return false, fileErr(ErrVersion, path, "format version %d, this build reads %d", ver, FormatVersion)
+	if ver < minFormatVersion || ver > FormatVersion {
+		return false, fileErr(ErrVersion, path, "format version %d, this build reads %d to %d", ver, minFormatVersion, FormatVersion)
 	}
 	return false, nil
 }
 
 // loader builds the image of a file that checkFormat accepted.
 type loader struct {
-	path   string
-	size   int64 // of the file's pages, which no value can exceed
-	img    *Image
-	census census // of the records read so far
+	path    string
+	size    int64 // of the file's pages, which no value can exceed
+	img     *Image
+	census  census // of the records read so far
+	version uint64 // the file's format version
 }
 
 func (l *loader) corrupt(format string, args ...any) error {
@@ -298,10 +300,17 @@ func (l *loader) meta(meta *bolt.Bucket) (shape []byte, err error) {
 		switch {
 		case bytes.Equal(k, keyShape):
 			shape = p
+		case bytes.Equal(k, keyVer):
+			l.version, _ = binary.Uvarint(p) // checkFormat checked it
 		case bytes.Equal(k, keyNextDL):
 			var ok bool
 			if l.img.LastDeadLetterID, ok = decodeU64(p); !ok {
 				return l.corrupt("the next dead-letter ID does not decode")
+			}
+		case bytes.Equal(k, keyPurged):
+			var ok bool
+			if l.img.PurgedDeadLetters, ok = decodeU64(p); !ok {
+				return l.corrupt("the purged dead-letter count does not decode")
 			}
 		}
 		return nil

@@ -7,13 +7,14 @@ import (
 	"time"
 )
 
-// The layout of a state file, format version 1. It is a bbolt file with
+// The layout of a state file, format version 2. It is a bbolt file with
 // these top-level buckets:
 //
 //	meta      "magic"    → "steady state file"
 //	          "version"  → FormatVersion, a uvarint
 //	          "shape"    → the graph's Shape, as JSON
 //	          "next-dead-letter-id" → a uint64 (absent until the first)
+//	          "purged-dead-letters" → a uint64 (absent until the first)
 //	          "census"   → the number of records (a uvarint) and the XOR
 //	                       of their checksums, of all but the census
 //	states    state name → its encoded value
@@ -42,10 +43,18 @@ import (
 // a head that passes the end of a run deletes it. Load skips the messages
 // of the first run that lie below the head.
 
+// Version 1 had no purged count and no flags in its dead letters. This
+// package reads it as it is, and the first Commit to a version-1 file
+// marks it version 2, the layout it then holds, so that a build that reads
+// only version 1 refuses it with ErrVersion rather than misread it.
+
 // FormatVersion is the version of the state file's layout that this
-// package reads and writes. A file of another version is refused with
-// ErrVersion.
-const FormatVersion = 1
+// package writes. It reads versions minFormatVersion to FormatVersion; a
+// file of another version is refused with ErrVersion.
+const FormatVersion = 2
+
+// minFormatVersion is the oldest layout this package reads.
+const minFormatVersion = 1
 
 // Bucket names, which are also the checksum scope of their values.
 var (
@@ -68,6 +77,7 @@ var (
 	keyVer    = []byte("version")
 	keyShape  = []byte("shape")
 	keyNextDL = []byte("next-dead-letter-id")
+	keyPurged = []byte("purged-dead-letters")
 	keyCensus = []byte("census")
 )
 
@@ -168,10 +178,16 @@ func runCount(v []byte) uint64 {
 	return n
 }
 
+// Flags of a dead-letter record.
+const (
+	flagReplay = 1 << iota // DeadLetter.Replay
+	knownFlags = flagReplay
+)
+
 // appendDeadLetter appends the payload of a dead-letter record: the ID
 // as a uvarint; Actor, Channel, Value, Err and Stack, each as a uvarint
 // length and its bytes; Attempts as a varint; Time as its MarshalBinary
-// form, with a length.
+// form, with a length; then the flags, a uvarint (absent in version 1).
 func appendDeadLetter(dst []byte, d *DeadLetter) ([]byte, error) {
 	t, err := d.Time.MarshalBinary()
 	if err != nil {
@@ -184,7 +200,12 @@ func appendDeadLetter(dst []byte, d *DeadLetter) ([]byte, error) {
 	dst = appendBytes(dst, []byte(d.Err))
 	dst = appendBytes(dst, []byte(d.Stack))
 	dst = binary.AppendVarint(dst, int64(d.Attempts))
-	return appendBytes(dst, t), nil
+	dst = appendBytes(dst, t)
+	var flags uint64
+	if d.Replay {
+		flags |= flagReplay
+	}
+	return binary.AppendUvarint(dst, flags), nil
 }
 
 // decodeDeadLetter decodes what appendDeadLetter wrote, copying it out
@@ -205,6 +226,13 @@ func decodeDeadLetter(b []byte) (DeadLetter, bool) {
 		return DeadLetter{}, false
 	}
 	d.Time = t
+	if len(r.b) > 0 { // a version-1 record ends here
+		flags := r.uvarint()
+		if flags&^knownFlags != 0 {
+			return DeadLetter{}, false
+		}
+		d.Replay = flags&flagReplay != 0
+	}
 	return d, r.done()
 }
 

@@ -65,10 +65,12 @@ type Image struct {
 	// position or unconsumed messages.
 	Channels map[string]*ChannelImage
 	// DeadLetters lists the quarantined messages still in the store,
-	// by ascending ID.
+	// by ascending ID, those with a replay pending included.
 	DeadLetters []DeadLetter
 	// LastDeadLetterID is the highest dead-letter ID ever given out.
 	LastDeadLetterID uint64
+	// PurgedDeadLetters is how many dead letters were purged, ever.
+	PurgedDeadLetters uint64
 }
 
 // ChannelImage is the durable part of one channel.
@@ -93,6 +95,9 @@ type DeadLetter struct {
 	Stack    string
 	Attempts int
 	Time     time.Time
+	// Replay says a replay was asked for and its message not yet
+	// consumed: the graph puts it back in its channel when it loads.
+	Replay bool
 }
 
 // Batch is one atomic write: the effects of many committed steps, from
@@ -114,6 +119,11 @@ type Batch struct {
 	AddDeadLetters []DeadLetter
 	// RemoveDeadLetters are the IDs of dead letters replayed and consumed.
 	RemoveDeadLetters []uint64
+	// ReplayDeadLetters are the IDs of dead letters to mark Replay.
+	ReplayDeadLetters []uint64
+	// PurgeDeadLetters are the IDs of dead letters an operator purged:
+	// removed, and counted in Image.PurgedDeadLetters.
+	PurgeDeadLetters []uint64
 	// LastDeadLetterID, when not zero, is the new highest dead-letter ID.
 	LastDeadLetterID uint64
 }
@@ -138,6 +148,8 @@ func (b *Batch) Reset() {
 	clear(b.AddDeadLetters)
 	b.AddDeadLetters = b.AddDeadLetters[:0]
 	b.RemoveDeadLetters = b.RemoveDeadLetters[:0]
+	b.ReplayDeadLetters = b.ReplayDeadLetters[:0]
+	b.PurgeDeadLetters = b.PurgeDeadLetters[:0]
 	b.LastDeadLetterID = 0
 }
 
@@ -145,7 +157,8 @@ func (b *Batch) Reset() {
 func (b *Batch) Empty() bool {
 	return len(b.States) == 0 && len(b.Appends) == 0 && len(b.Heads) == 0 &&
 		len(b.Attempts) == 0 && len(b.AddDeadLetters) == 0 &&
-		len(b.RemoveDeadLetters) == 0 && b.LastDeadLetterID == 0
+		len(b.RemoveDeadLetters) == 0 && len(b.ReplayDeadLetters) == 0 &&
+		len(b.PurgeDeadLetters) == 0 && b.LastDeadLetterID == 0
 }
 
 // Errors a store returns, wrapped with the file and the detail.

@@ -26,6 +26,8 @@ type apiSnapshot struct {
 	DeadLetters     []apiLetter  `json:"deadLetters"` // the newest maxLetters, oldest first
 	DeadLettersNow  int          `json:"deadLettersInStore"`
 	DeadLettersEver int64        `json:"deadLettersTotal"`
+	DeadLettersGone int64        `json:"deadLettersPurged"`
+	DeadLetterLimit int          `json:"deadLettersLimit"`
 	FailureClusters int64        `json:"failureClusters"`
 	ChannelAlerts   int64        `json:"channelAlerts"`
 	Events          []apiEvent   `json:"events"` // oldest first
@@ -114,6 +116,8 @@ func newAPISnapshot(s steady.Snapshot, rec *Recorder) apiSnapshot {
 		Channels:        make([]apiChannel, 0, len(s.Channels)),
 		DeadLetters:     make([]apiLetter, 0, min(len(s.DeadLetters), maxLetters)),
 		DeadLettersNow:  len(s.DeadLetters),
+		DeadLettersGone: s.DeadLettersPurged,
+		DeadLetterLimit: s.MaxDeadLetters,
 		FailureClusters: s.FailureClusters,
 		ChannelAlerts:   s.ChannelAlerts,
 	}

@@ -83,6 +83,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	if deadLetters != 1 {
 		t.Errorf("the dead-letter list has %d rows, want 1", deadLetters)
 	}
+	var deadCount string
+	eval(`document.querySelector("#dead-count").textContent`, &deadCount)
+	if want := "1 of 1,000 in the store, 1 ever"; deadCount != want {
+		t.Errorf("the dead-letter heading says %q, want %q", deadCount, want)
+	}
 
 	// A marker in the page's globals survives only if the page is never
 	// reloaded.

@@ -82,6 +82,10 @@ var (
 		"Messages quarantined as poison, ever (replayed ones included).", nil, nil)
 	descDeadLetters = prometheus.NewDesc("steady_dead_letters",
 		"Messages in the dead-letter store now.", nil, nil)
+	descDeadLettersPurged = prometheus.NewDesc("steady_dead_letters_purged_total",
+		"Dead letters deleted by Graph.Purge, ever: messages deliberately dropped.", nil, nil)
+	descDeadLettersLimit = prometheus.NewDesc("steady_dead_letters_limit",
+		"The dead-letter store's limit (Config.MaxDeadLetters): when it is full, a poison message stays in its channel and its consumer gives up.", nil, nil)
 	descClusters = prometheus.NewDesc("steady_failure_clusters_total",
 		"Failure cluster alerts raised.", nil, nil)
 	descChanAlerts = prometheus.NewDesc("steady_channel_alerts_total",
@@ -106,7 +110,7 @@ var (
 		descActorSteps, descActorDeadLetters, descActorLastFailure,
 		descChanInfo, descChanCapacity, descChanLen, descChanFill, descChanFillAvg,
 		descChanSent, descChanTaken, descChanRate, descChanBackedUp, descChanClosed,
-		descDeadLettersTotal, descDeadLetters, descClusters, descChanAlerts, descGraphStatus,
+		descDeadLettersTotal, descDeadLetters, descDeadLettersPurged, descDeadLettersLimit, descClusters, descChanAlerts, descGraphStatus,
 		descStoreCommits, descStoreRecords, descStoreCommitQuantile, descStoreDurableQuantile, descStoreFailed,
 	}
 )
@@ -197,6 +201,8 @@ func collectSnapshot(ch chan<- prometheus.Metric, s steady.Snapshot) {
 
 	counter(descDeadLettersTotal, float64(deadLettersTotal))
 	gauge(descDeadLetters, float64(len(s.DeadLetters)))
+	counter(descDeadLettersPurged, float64(s.DeadLettersPurged))
+	gauge(descDeadLettersLimit, float64(s.MaxDeadLetters))
 	counter(descClusters, float64(s.FailureClusters))
 	counter(descChanAlerts, float64(s.ChannelAlerts))
 	for _, st := range graphStatuses {

@@ -71,6 +71,8 @@
 //
 //	steady_dead_letters_total                     counter   messages quarantined, ever
 //	steady_dead_letters                           gauge     messages in the dead-letter store now
+//	steady_dead_letters_purged_total              counter   dead letters deleted by Graph.Purge, ever
+//	steady_dead_letters_limit                     gauge     the store's limit, Config.MaxDeadLetters
 //	steady_failure_clusters_total                 counter   failure cluster alerts raised
 //	steady_channel_alerts_total                   counter   backed-up channel alerts raised
 //	steady_graph_status{status}                   gauge     state set: 1 for the current status of
@@ -117,7 +119,8 @@
 //     explicit host, such as "0.0.0.0:9900"; put an authenticating proxy
 //     in front, since the dashboard shows dead-letter values and stacks.
 //   - No write operation: GET and HEAD only, 405 for the rest. Replaying
-//     dead letters stays an API call in the program ([steady.Graph.Replay]).
+//     and purging dead letters stay API calls in the program
+//     ([steady.Graph.Replay], [steady.Graph.Purge]).
 //   - No Access-Control-Allow-Origin header: other origins cannot read
 //     the data. While bound to loopback the server also refuses (421)
 //     requests whose Host is not a loopback name or address, so a web page

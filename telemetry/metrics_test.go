@@ -31,6 +31,7 @@ var documentedMetrics = []string{
 	"steady_channel_fill", "steady_channel_fill_avg", "steady_channel_sent_total",
 	"steady_channel_taken_total", "steady_channel_rate", "steady_channel_backed_up",
 	"steady_channel_closed", "steady_dead_letters_total", "steady_dead_letters",
+	"steady_dead_letters_purged_total", "steady_dead_letters_limit",
 	"steady_failure_clusters_total", "steady_channel_alerts_total", "steady_graph_status",
 }
 
@@ -218,6 +219,21 @@ func TestMetricsDeadLetters(t *testing.T) {
 	}
 	if got := byLabel(t, fams, "steady_actor_dead_letters_total", "actor")["worker"]; got != 1 {
 		t.Errorf("steady_actor_dead_letters_total{actor=\"worker\"} = %v, want 1", got)
+	}
+	if got := fams["steady_dead_letters_limit"].Metric[0].Gauge.GetValue(); got != steady.DefaultMaxDeadLetters {
+		t.Errorf("steady_dead_letters_limit = %v, want %d", got, steady.DefaultMaxDeadLetters)
+	}
+
+	// A purge leaves the store and is counted.
+	if err := p.g.Purge(p.g.DeadLetters()[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	fams = scrape(t, base)
+	if got := fams["steady_dead_letters_purged_total"].Metric[0].Counter.GetValue(); got != 1 {
+		t.Errorf("after a purge: steady_dead_letters_purged_total = %v, want 1", got)
+	}
+	if got := fams["steady_dead_letters"].Metric[0].Gauge.GetValue(); got != 0 {
+		t.Errorf("after a purge: steady_dead_letters = %v, want 0", got)
 	}
 }
 

@@ -26,16 +26,21 @@ const (
 const listMax = 5
 
 // letters is what the dead-letter store holds, by the channel a letter was
-// taken from.
+// taken from, and how many letters were purged from it.
 type letters struct {
 	values   []uint64 // from the values channel, quarantined by the worker
 	messages []robust.Message
 	all      []uint64 // every dead-lettered value, sorted
 	foreign  int      // letters of an unexpected type
+	// purged counts the letters deleted by -dead-letters purge: values
+	// neither logged nor dead-lettered, on purpose. Which values they
+	// were the store does not keep; the checks find them among the
+	// missing ones.
+	purged uint64
 }
 
 func (p *pipeline) letters() letters {
-	var l letters
+	l := letters{purged: uint64(p.g.Snapshot().DeadLettersPurged)}
 	for _, d := range p.g.DeadLetters() {
 		switch v := d.Value.(type) {
 		case uint64:
@@ -69,7 +74,7 @@ func (p *pipeline) checks(runErr, outErr error) []check {
 	cs := []check{
 		exactlyOnce(gen, ls, missing, l),
 		categories(gen, ls, missing),
-		p.counters(gen, l),
+		p.counters(gen, l, missing),
 		p.drained(),
 		shutdown(runErr, p.g.ShutdownReason()),
 	}
@@ -78,7 +83,7 @@ func (p *pipeline) checks(runErr, outErr error) []check {
 		if outErr != nil {
 			c.Detail = outErr.Error()
 		} else {
-			c.Pass, c.Detail = verifyOut(p.cfg.out, gen, ls.Logged, ls.FileLen, l.all)
+			c.Pass, c.Detail = verifyOut(p.cfg.out, gen, ls.Logged, ls.FileLen, l.all, l.purged)
 		}
 		cs = append(cs, c)
 	}
@@ -97,19 +102,18 @@ func exactlyOnce(gen uint64, ls robust.LoggerState, missing []robust.Range, l le
 	if l.foreign > 0 {
 		problems = append(problems, fmt.Sprintf("%d dead letters of an unexpected type", l.foreign))
 	}
-	// Missing and dead-lettered must be the same set of values.
-	var unaccounted []string
+	// Missing must be the dead-lettered values and as many others as
+	// were purged.
 	var nMissing uint64
 	for _, g := range missing {
 		nMissing += g.To - g.From
-		for v := g.From; v < g.To && len(unaccounted) < listMax; v++ {
-			if _, found := slices.BinarySearch(l.all, v); !found {
-				unaccounted = append(unaccounted, strconv.FormatUint(v, 10))
-			}
-		}
 	}
-	if len(unaccounted) > 0 {
-		problems = append(problems, "lost (neither logged nor dead-lettered): "+strings.Join(unaccounted, ", "))
+	others, nOthers := notDead(missing, l.all)
+	switch {
+	case nOthers > 0 && l.purged == 0:
+		problems = append(problems, "lost (neither logged nor dead-lettered): "+others)
+	case nOthers != l.purged:
+		problems = append(problems, fmt.Sprintf("%d values neither logged nor dead-lettered (%s), but %d purged", nOthers, others, l.purged))
 	}
 	var twice []string
 	for i, v := range l.all {
@@ -121,11 +125,11 @@ func exactlyOnce(gen uint64, ls robust.LoggerState, missing []robust.Range, l le
 	if len(twice) > 0 {
 		problems = append(problems, "dead-lettered and also logged, or twice: "+strings.Join(twice, ", "))
 	}
-	if len(problems) == 0 && nMissing != uint64(len(l.all)) {
-		problems = append(problems, fmt.Sprintf("%d values missing but %d dead-lettered", nMissing, len(l.all)))
+	if len(problems) == 0 && nMissing != uint64(len(l.all))+l.purged {
+		problems = append(problems, fmt.Sprintf("%d values missing but %d dead-lettered and %d purged", nMissing, len(l.all), l.purged))
 	}
-	if len(problems) == 0 && ls.Logged+uint64(len(l.all)) != gen {
-		problems = append(problems, fmt.Sprintf("%d logged + %d dead-lettered ≠ %d generated", ls.Logged, len(l.all), gen))
+	if len(problems) == 0 && ls.Logged+uint64(len(l.all))+l.purged != gen {
+		problems = append(problems, fmt.Sprintf("%d logged + %d dead-lettered + %d purged ≠ %d generated", ls.Logged, len(l.all), l.purged, gen))
 	}
 	if len(problems) > 0 {
 		c.Detail = strings.Join(problems, "; ")
@@ -133,7 +137,48 @@ func exactlyOnce(gen uint64, ls robust.LoggerState, missing []robust.Range, l le
 	}
 	c.Pass = true
 	c.Detail = fmt.Sprintf("every value in [0, %d) was logged once (%d) or dead-lettered (%d)", gen, ls.Logged, len(l.all))
+	if l.purged > 0 {
+		c.Detail += fmt.Sprintf(", or its dead letter purged (%d: %s)", l.purged, others)
+	}
 	return c
+}
+
+// notDead lists the values of the ranges that are not in dead (sorted),
+// the first listMax of them, and counts them all.
+func notDead(ranges []robust.Range, dead []uint64) (list string, n uint64) {
+	var vs []string
+	for _, g := range ranges {
+		lo, _ := slices.BinarySearch(dead, g.From)
+		hi, _ := slices.BinarySearch(dead, g.To)
+		n += g.To - g.From - uint64(hi-lo)
+		for v := g.From; v < g.To && len(vs) < listMax; v++ {
+			if _, found := slices.BinarySearch(dead, v); !found {
+				vs = append(vs, strconv.FormatUint(v, 10))
+			}
+		}
+	}
+	if n > uint64(len(vs)) {
+		vs = append(vs, "...")
+	}
+	return strings.Join(vs, ", "), n
+}
+
+// notDeadCounts counts the values of the ranges that are not in dead
+// (sorted), by category.
+func notDeadCounts(ranges []robust.Range, dead []uint64) [robust.NumCategories]uint64 {
+	var n [robust.NumCategories]uint64
+	for _, g := range ranges {
+		to, from := robust.CountBelow(g.To), robust.CountBelow(g.From)
+		for i := range n {
+			n[i] += to[i] - from[i]
+		}
+	}
+	for _, v := range slices.Compact(slices.Clone(dead)) {
+		if slices.ContainsFunc(ranges, func(g robust.Range) bool { return g.From <= v && v < g.To }) {
+			n[robust.Categorize(v)]--
+		}
+	}
+	return n
 }
 
 // categories compares the logger's counts with FizzBuzz arithmetic over
@@ -162,7 +207,11 @@ func formatCounts(c [robust.NumCategories]uint64) string {
 }
 
 // counters compares what each actor counted with what its neighbours did.
-func (p *pipeline) counters(gen uint64, l letters) check {
+// The letters purged were taken from either channel; the store does not
+// say which, so the check is that some split of them accounts for both
+// differences, and that the messages among them could be some of the
+// missing values that were not dead-lettered.
+func (p *pipeline) counters(gen uint64, l letters, missing []robust.Range) check {
 	c := check{Name: checkCounters}
 	beats := p.heartbeat.State.Value().Beats
 	ws := p.worker.State.Value()
@@ -177,13 +226,30 @@ func (p *pipeline) counters(gen uint64, l letters) check {
 	if beats != ws.Beats {
 		problems = append(problems, fmt.Sprintf("heartbeat sent %d beats, worker took %d", beats, ws.Beats))
 	}
-	if gen != ws.Processed+uint64(len(l.values)) {
+	// Values and messages neither passed on nor dead-lettered: purged.
+	purgedValues := int64(gen) - int64(ws.Processed) - int64(len(l.values))
+	purgedMessages := int64(ws.Processed) - int64(ls.Logged) - int64(len(l.messages))
+	split := purgedValues >= 0 && purgedMessages >= 0 && uint64(purgedValues+purgedMessages) == l.purged
+	if !split && purgedValues != 0 {
 		problems = append(problems, fmt.Sprintf("generator sent %d values, worker processed %d and quarantined %d", gen, ws.Processed, len(l.values)))
 	}
-	if ws.Processed != ls.Logged+uint64(len(l.messages)) {
+	if !split && purgedMessages != 0 {
 		problems = append(problems, fmt.Sprintf("worker sent %d messages, logger logged %d and quarantined %d", ws.Processed, ls.Logged, len(l.messages)))
 	}
-	if lostCounts != ls.Counts {
+	if !split && len(problems) == 0 {
+		problems = append(problems, fmt.Sprintf("%d values and %d messages unaccounted for, %d purged", purgedValues, purgedMessages, l.purged))
+	}
+	// The worker's counts less the logger's are the categories of the
+	// messages purged: some of the missing values that were not
+	// dead-lettered.
+	var diff uint64
+	mayBe := notDeadCounts(missing, l.all)
+	fits := true
+	for i := range lostCounts {
+		fits = fits && lostCounts[i] >= ls.Counts[i] && lostCounts[i]-ls.Counts[i] <= mayBe[i]
+		diff += lostCounts[i] - ls.Counts[i]
+	}
+	if !fits || split && diff != uint64(purgedMessages) || l.purged == 0 && lostCounts != ls.Counts {
 		problems = append(problems, fmt.Sprintf("worker counted %s, logger %s", formatCounts(ws.Counts), formatCounts(ls.Counts)))
 	}
 	if len(problems) > 0 {
@@ -193,6 +259,10 @@ func (p *pipeline) counters(gen uint64, l letters) check {
 	c.Pass = true
 	c.Detail = fmt.Sprintf("beats %d sent = %d taken; values %d generated = %d processed + %d dead-lettered; messages %d sent = %d logged + %d dead-lettered; category counts equal",
 		beats, ws.Beats, gen, ws.Processed, len(l.values), ws.Processed, ls.Logged, len(l.messages))
+	if l.purged > 0 {
+		c.Detail = fmt.Sprintf("beats %d sent = %d taken; values %d generated = %d processed + %d dead-lettered + %d purged; messages %d sent = %d logged + %d dead-lettered + %d purged; category counts agree",
+			beats, ws.Beats, gen, ws.Processed, len(l.values), purgedValues, ws.Processed, ls.Logged, len(l.messages), purgedMessages)
+	}
 	return c
 }
 
@@ -216,9 +286,11 @@ func shutdown(runErr error, reason string) check {
 }
 
 // verifyOut reads the output file on its own: one line per logged message,
-// values in increasing order, each with its category, every value of
-// [0, gen) there or dead-lettered (dead is sorted), and nothing else.
-func verifyOut(path string, gen, logged uint64, fileLen int64, dead []uint64) (bool, string) {
+// each value once, each with its category, in increasing order except for
+// replayed dead letters (a value that comes after those above it, into
+// the place it left), and every value of [0, gen) there, or dead-lettered
+// (dead is sorted), or among the purged ones, and nothing else.
+func verifyOut(path string, gen, logged uint64, fileLen int64, dead []uint64, purged uint64) (bool, string) {
 	f, err := os.Open(path)
 	if err != nil {
 		return false, err.Error()
@@ -232,8 +304,8 @@ func verifyOut(path string, gen, logged uint64, fileLen int64, dead []uint64) (b
 		return false, fmt.Sprintf("%s is %d bytes, the logger committed %d", path, info.Size(), fileLen)
 	}
 	sc := bufio.NewScanner(f)
-	var lines, next uint64
-	d := 0 // dead letters passed
+	var lines, next, late uint64
+	var skipped []robust.Range // the values passed over so far
 	for sc.Scan() {
 		lines++
 		vs, cs, ok := bytes.Cut(sc.Bytes(), []byte{'\t'})
@@ -242,30 +314,27 @@ func verifyOut(path string, gen, logged uint64, fileLen int64, dead []uint64) (b
 		switch {
 		case !ok || err != nil || !catOK:
 			return false, fmt.Sprintf("line %d: %.60q is not \"value<TAB>category\"", lines, sc.Text())
-		case v < next:
-			return false, fmt.Sprintf("line %d: value %d after %d (repeated or out of order)", lines, v, next-1)
 		case cat != robust.Categorize(v):
 			return false, fmt.Sprintf("line %d: value %d has category %s, want %s", lines, v, cat, robust.Categorize(v))
 		}
-		for ; next < v; next++ {
-			if d >= len(dead) || dead[d] != next {
-				return false, fmt.Sprintf("line %d: value %d is missing and was not dead-lettered", lines, next)
-			}
-			d++
-		}
-		if d < len(dead) && dead[d] == v {
+		if _, found := slices.BinarySearch(dead, v); found {
 			return false, fmt.Sprintf("line %d: value %d was dead-lettered and logged too", lines, v)
+		}
+		if v < next {
+			var filled bool
+			if skipped, filled = robust.FillGap(skipped, v); !filled {
+				return false, fmt.Sprintf("line %d: value %d after %d (repeated or out of order)", lines, v, next-1)
+			}
+			late++
+			continue
+		}
+		if v > next {
+			skipped = append(skipped, robust.Range{From: next, To: v})
 		}
 		next = v + 1
 	}
 	if err := sc.Err(); err != nil {
 		return false, err.Error()
-	}
-	for ; next < gen; next++ {
-		if d >= len(dead) || dead[d] != next {
-			return false, fmt.Sprintf("value %d, after the last line, is missing and was not dead-lettered", next)
-		}
-		d++
 	}
 	switch {
 	case next > gen:
@@ -273,5 +342,22 @@ func verifyOut(path string, gen, logged uint64, fileLen int64, dead []uint64) (b
 	case lines != logged:
 		return false, fmt.Sprintf("%d lines for %d messages logged", lines, logged)
 	}
-	return true, fmt.Sprintf("%d lines, in order, each value of [0, %d) once unless dead-lettered (%d), categories right", lines, gen, len(dead))
+	if next < gen {
+		skipped = append(skipped, robust.Range{From: next, To: gen})
+	}
+	others, n := notDead(skipped, dead)
+	switch {
+	case n > 0 && purged == 0:
+		return false, fmt.Sprintf("values missing and not dead-lettered: %s", others)
+	case n != purged:
+		return false, fmt.Sprintf("%d values missing and not dead-lettered (%s), but %d purged", n, others, purged)
+	}
+	order, unless := "in order", fmt.Sprintf("dead-lettered (%d)", len(dead))
+	if late > 0 {
+		order = fmt.Sprintf("in order but for %d replayed dead letters, logged late", late)
+	}
+	if purged > 0 {
+		unless += fmt.Sprintf(" or purged (%d)", purged)
+	}
+	return true, fmt.Sprintf("%d lines, %s, each value of [0, %d) once unless %s, categories right", lines, order, gen, unless)
 }

@@ -31,6 +31,12 @@ type config struct {
 	telemetry string // address of the dashboard and /metrics; "" for none
 	state     string // the state directory; "" to keep everything in memory
 	reset     bool   // start the state directory afresh
+
+	// -dead-letters: "list", "replay" or "purge" the state directory's
+	// dead letters instead of running; "" to run. dlID is the letter to
+	// replay or purge, 0 for all.
+	deadLetters string
+	dlID        uint64
 }
 
 // maxBatch bounds -batch: the value and message channels hold four batches
@@ -93,6 +99,8 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.Var(addrFlag{&cfg.telemetry}, "telemetry", "serve the live dashboard, /metrics and /healthz on `ADDR` (host:port; \":9900\" binds 127.0.0.1); empty disables")
 	fs.StringVar(&cfg.state, "state", "", "keep the pipeline's state in `DIR` (created if missing): a run resumes where the previous one stopped or was killed")
 	fs.BoolVar(&cfg.reset, "reset", false, "with -state, delete the directory's state first and start afresh")
+	fs.Var(choice(&cfg.deadLetters, dlVerbs, dlVerbs...), "dead-letters",
+		"with -state, work on the directory's dead letters instead of running: `verb` list (JSON with -report json); replay ID|all (back into their channels, for the next run); purge ID|all (deleted for good)")
 	fs.Var(choice(&cfg.preset, presetNames(), presetNames()...), "preset", "a usage scenario, `name`: "+strings.Join(presetNames(), ", ")+" (explicit flags override it)")
 	return fs
 }
@@ -114,11 +122,22 @@ func parseFlags(args []string) (config, error) {
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
-	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected argument %q (flags only)", fs.Arg(0))
+	target := ""
+	for fs.NArg() > 0 {
+		if cfg.deadLetters == "" || cfg.deadLetters == "list" || target != "" {
+			return cfg, fmt.Errorf("unexpected argument %q (flags only, and the ID after -dead-letters replay or purge)", fs.Arg(0))
+		}
+		// The ID or "all" after the verb; flags may follow it.
+		target = fs.Arg(0)
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return cfg, err
+		}
 	}
 	if cfg.reset && cfg.state == "" {
 		return cfg, errors.New("flag -reset needs -state DIR: without it nothing is kept to reset")
+	}
+	if err := checkDeadLetters(&cfg, fs, target); err != nil {
+		return cfg, err
 	}
 	if cfg.preset != "" {
 		explicit := map[string]bool{}
@@ -135,16 +154,58 @@ func parseFlags(args []string) (config, error) {
 	return cfg, nil
 }
 
+// dlVerbs are the verbs of -dead-letters.
+var dlVerbs = []string{"list", "replay", "purge"}
+
+// checkDeadLetters checks -dead-letters and its target, and sets dlID.
+func checkDeadLetters(cfg *config, fs *flag.FlagSet, target string) error {
+	if cfg.deadLetters == "" {
+		return nil
+	}
+	verb := cfg.deadLetters
+	if cfg.state == "" {
+		return errors.New("flag -dead-letters needs -state DIR, whose dead letters it works on")
+	}
+	var misplaced []string
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "out" || f.Name == "reset" {
+			misplaced = append(misplaced, "-"+f.Name)
+		}
+	})
+	if len(misplaced) > 0 {
+		return fmt.Errorf("flag -dead-letters does not run the pipeline: %s has no use with it", strings.Join(misplaced, " and "))
+	}
+	switch {
+	case verb == "list":
+		return nil
+	case target == "":
+		return fmt.Errorf("-dead-letters %s needs the ID of a dead letter, or all: -dead-letters %s 3", verb, verb)
+	case target == "all":
+		return nil
+	}
+	id, err := strconv.ParseUint(target, 10, 64)
+	if err != nil || id == 0 {
+		return fmt.Errorf("-dead-letters %s %s: not a dead-letter ID (a whole number from 1) or all", verb, strconv.Quote(target))
+	}
+	cfg.dlID = id
+	return nil
+}
+
 // printUsage writes the usage text.
 func printUsage(w io.Writer) {
 	cfg := defaultConfig()
 	fs := newFlagSet(&cfg)
 	fmt.Fprint(w, `usage: robust [flags]
+       robust -state DIR -dead-letters list | replay ID|all | purge ID|all
 
 robust runs a FizzBuzz pipeline (heartbeat and generator feed the worker,
 the worker feeds the logger) while its actors fail on purpose, then prints a
 recovery report whose checks prove nothing was lost or duplicated. The exit
 status is 0 when every check passes, 1 when one fails, 2 for bad flags.
+
+With -dead-letters it runs nothing: it lists, replays or purges the dead
+letters of the state directory DIR, and exits 0 when done, 1 when DIR
+cannot be used or does not hold the ID, 2 for bad flags.
 
 flags:
 `)

@@ -10,6 +10,14 @@
 // The exit status is 0 when every check passes, 1 when one fails or the
 // state directory (-state) cannot be used, and 2 for invalid flags; in
 // either of the last two cases nothing runs and no file is changed.
+//
+//	robust -state DIR -dead-letters list          # what DIR's runs quarantined
+//	robust -state DIR -dead-letters replay 3|all  # back into their channels, for the next run
+//	robust -state DIR -dead-letters purge 3|all   # deleted for good, and counted
+//
+// -dead-letters runs nothing: it exits 0 when done, 1 when the directory
+// cannot be used or an ID is not in it (nothing changed then), 2 for bad
+// flags.
 package main
 
 import (
@@ -37,6 +45,9 @@ func robustMain(args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		return usageError(stderr, err)
+	}
+	if cfg.deadLetters != "" {
+		return deadLettersMain(cfg, stdout, stderr)
 	}
 	p, err := build(cfg, stderr)
 	var setupErr *setupError

@@ -9,19 +9,23 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/examples/robust"
 )
 
 // report is the recovery report. Its JSON form (-report json) is a contract
 // for users' scripts: fields may be added, never renamed or removed.
 type report struct {
-	Passed      bool                   `json:"passed"`
-	Generated   uint64                 `json:"generated"`
-	Logged      uint64                 `json:"logged"`
-	DeadLetters []deadLetter           `json:"dead_letters"`
-	Actors      map[string]actorReport `json:"actors"`
-	Categories  map[string]uint64      `json:"categories"`
-	Checks      []check                `json:"checks"`
+	Passed      bool         `json:"passed"`
+	Generated   uint64       `json:"generated"`
+	Logged      uint64       `json:"logged"`
+	DeadLetters []deadLetter `json:"dead_letters"`
+	// DeadLettersPurged counts the letters -dead-letters purge deleted:
+	// their values are neither logged nor dead-lettered, on purpose.
+	DeadLettersPurged uint64                 `json:"dead_letters_purged"`
+	Actors            map[string]actorReport `json:"actors"`
+	Categories        map[string]uint64      `json:"categories"`
+	Checks            []check                `json:"checks"`
 
 	Beats     uint64 `json:"beats"`     // beats the heartbeat sent
 	Processed uint64 `json:"processed"` // values the worker turned into messages
@@ -48,12 +52,25 @@ type report struct {
 }
 
 type deadLetter struct {
-	ID       uint64 `json:"id"`
-	Actor    string `json:"actor"`
-	Channel  string `json:"channel"`
-	Value    uint64 `json:"value"`
-	Attempts int    `json:"attempts"`
-	Error    string `json:"error"`
+	ID       uint64    `json:"id"`
+	Actor    string    `json:"actor"`
+	Channel  string    `json:"channel"`
+	Value    uint64    `json:"value"`
+	Attempts int       `json:"attempts"`
+	Error    string    `json:"error"`
+	Time     time.Time `json:"time"` // when it was quarantined
+}
+
+// newDeadLetter is d as the report gives it.
+func newDeadLetter(d steady.DeadLetter) deadLetter {
+	v, _ := letterValue(d.Value)
+	return deadLetter{ID: d.ID, Actor: d.Actor, Channel: d.Channel, Value: v, Attempts: d.Attempts, Error: d.Err.Error(), Time: d.Time}
+}
+
+// String describes the letter in one line.
+func (d deadLetter) String() string {
+	return fmt.Sprintf("#%d  value %d from channel %q, quarantined by %s after %d attempts: %s",
+		d.ID, d.Value, d.Channel, d.Actor, d.Attempts, d.Error)
 }
 
 type actorReport struct {
@@ -112,11 +129,9 @@ func (p *pipeline) report(runErr, outErr error, elapsed time.Duration) *report {
 		r.MessagesPerSecond = math.Round(float64(r.LoggedThisRun) / s)
 	}
 	for _, d := range p.g.DeadLetters() {
-		v, _ := letterValue(d.Value)
-		r.DeadLetters = append(r.DeadLetters, deadLetter{
-			ID: d.ID, Actor: d.Actor, Channel: d.Channel, Value: v, Attempts: d.Attempts, Error: d.Err.Error(),
-		})
+		r.DeadLetters = append(r.DeadLetters, newDeadLetter(d))
 	}
+	r.DeadLettersPurged = uint64(p.g.Snapshot().DeadLettersPurged)
 	injected := map[string]int64{
 		robust.GeneratorName: p.generator.Injected(),
 		robust.HeartbeatName: p.heartbeat.Injected(),
@@ -212,10 +227,13 @@ func (r *report) writeText(w io.Writer) error {
 	fmt.Fprintf(&b, "\ncategories: Fizz %d, Buzz %d, FizzBuzz %d, Value %d\n",
 		r.Categories["Fizz"], r.Categories["Buzz"], r.Categories["FizzBuzz"], r.Categories["Value"])
 
-	fmt.Fprintf(&b, "\ndead letters: %d\n", len(r.DeadLetters))
+	fmt.Fprintf(&b, "\ndead letters: %d", len(r.DeadLetters))
+	if r.DeadLettersPurged > 0 {
+		fmt.Fprintf(&b, " (and %d purged)", r.DeadLettersPurged)
+	}
+	b.WriteByte('\n')
 	for _, d := range r.DeadLetters {
-		fmt.Fprintf(&b, "  #%d  value %d from channel %q, quarantined by %s after %d attempts: %s\n",
-			d.ID, d.Value, d.Channel, d.Actor, d.Attempts, d.Error)
+		fmt.Fprintf(&b, "  %s\n", d)
 	}
 
 	b.WriteString("\nchecks:\n")

@@ -16,6 +16,17 @@ func stateArgs(dir string, more ...string) []string {
 	return append([]string{"-state", dir, "-rate", "0", "-beats", "200", "-batch", "20", "-report", "json", "-log", "error"}, more...)
 }
 
+// stateRan makes a state directory with one short scripted run, with the
+// flags more, and returns it and its state file.
+func stateRan(t *testing.T, more ...string) (dir, path string) {
+	t.Helper()
+	dir = filepath.Join(t.TempDir(), "state")
+	if res := runRobust(t, stateArgs(dir, more...)...); res.status != 0 {
+		t.Fatalf("first run: status %d\n%s", res.status, res.stderr)
+	}
+	return dir, filepath.Join(dir, store.FileName)
+}
+
 func fileHash(t *testing.T, path string) [32]byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -199,11 +210,7 @@ func TestStateOutputMustStayTheSame(t *testing.T) {
 // -reset is a usage error that leaves the state alone.
 func TestStateResetRespectsTheLock(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join(t.TempDir(), "state")
-	if res := runRobust(t, stateArgs(dir)...); res.status != 0 {
-		t.Fatalf("first run: status %d\n%s", res.status, res.stderr)
-	}
-	path := filepath.Join(dir, store.FileName)
+	dir, path := stateRan(t)
 	before := fileHash(t, path)
 
 	res := runRobust(t, stateArgs(dir, "-reset", "-out", filepath.Join(t.TempDir(), "missing", "out.tsv"))...)

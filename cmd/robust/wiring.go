@@ -160,6 +160,9 @@ func build(cfg config, stderr io.Writer) (_ *pipeline, err error) {
 		p.resumed = g.Resumed()
 		p.completed = cfg.beats > 0 && p.heartbeat.State.Value().Beats >= cfg.beats
 		p.logged0 = p.logger.State.Value().Logged
+		if cfg.deadLetters != "" {
+			return p, nil // no run, no output
+		}
 		if err := p.sameOutput(); err != nil {
 			return nil, &setupError{err}
 		}

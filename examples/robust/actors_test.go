@@ -472,6 +472,39 @@ func TestLoggerRecordsTrouble(t *testing.T) {
 	}
 }
 
+// TestLoggerFillsGapsWithLateValues: a value that arrives after those
+// above it, as a replayed dead letter does, fills its gap rather than
+// count as a repeat.
+func TestLoggerFillsGapsWithLateValues(t *testing.T) {
+	h := steadytest.New(t)
+	var msgs []robust.Message
+	for _, v := range []uint64{0, 3, 6, 1, 5, 4} {
+		msgs = append(msgs, robust.Message{Value: v, Category: robust.Categorize(v)})
+	}
+	in := steadytest.Feed(h, "messages", 8, msgs...)
+	lg := robust.NewLogger(h.Graph(), in.Channel, robust.LoggerConfig{Batch: 8})
+	if err := h.Run(); err != nil {
+		t.Fatal(err)
+	}
+	// 3 leaves [1, 3), 6 leaves [4, 6); 1 and 5 shorten them, 4 closes
+	// the second.
+	st := lg.State.Value()
+	if st.Repeats != 0 || !slices.Equal(st.Gaps, []robust.Range{{From: 2, To: 3}}) || st.Logged != 6 || st.Next != 7 {
+		t.Errorf("state %+v, want no repeat, gap [2, 3), 6 logged, next 7", st)
+	}
+	gaps := []robust.Range{{From: 10, To: 20}}
+	for _, v := range []uint64{15, 10, 19, 9, 20} {
+		var ok bool
+		gaps, ok = robust.FillGap(gaps, v)
+		if want := v >= 10 && v < 20; ok != want {
+			t.Errorf("FillGap(%d) = %v, want %v", v, ok, want)
+		}
+	}
+	if want := []robust.Range{{From: 11, To: 15}, {From: 16, To: 19}}; !slices.Equal(gaps, want) {
+		t.Errorf("gaps %v, want %v", gaps, want)
+	}
+}
+
 // brokenSink fails every write, or every truncate, as a full disk or a
 // device would.
 type brokenSink struct{ writeErr, truncErr error }

@@ -22,6 +22,28 @@ type Sink interface {
 // Range is the values [From, To).
 type Range struct{ From, To uint64 }
 
+// FillGap takes v out of the range of gaps it lies in, splitting the
+// range if v is inside it, and reports whether it lay in one. It changes
+// gaps in place.
+func FillGap(gaps []Range, v uint64) ([]Range, bool) {
+	i := slices.IndexFunc(gaps, func(g Range) bool { return g.From <= v && v < g.To })
+	if i < 0 {
+		return gaps, false
+	}
+	switch g := gaps[i]; {
+	case g.To-g.From == 1:
+		gaps = slices.Delete(gaps, i, i+1)
+	case v == g.From:
+		gaps[i].From++
+	case v == g.To-1:
+		gaps[i].To--
+	default:
+		gaps[i].To = v
+		gaps = slices.Insert(gaps, i+1, Range{From: v + 1, To: g.To})
+	}
+	return gaps, true
+}
+
 // LoggerState is the logger's committed state: its statistics, a compact
 // record of which values it logged, and the committed length of its output.
 type LoggerState struct {
@@ -31,8 +53,10 @@ type LoggerState struct {
 	// Next is the value expected next. Messages arrive in value order, so
 	// every value below Next was logged exactly once unless it lies in
 	// Gaps, the values skipped on the way, or Repeats counts a message
-	// below Next. A correct run has Repeats == 0 and Gaps equal to the
-	// dead-lettered values.
+	// below Next. A message below Next that lies in a gap is a replayed
+	// dead letter, logged late: it fills its place in the gap. A correct
+	// run has Repeats == 0 and Gaps equal to the dead-lettered values
+	// (and the purged ones).
 	Next           uint64
 	Gaps           []Range
 	Repeats        uint64
@@ -175,7 +199,10 @@ func (x *Logger) step(s *steady.Step) error {
 			st.Gaps = append(st.Gaps, Range{From: st.Next, To: m.Value})
 			st.Next = m.Value + 1
 		default:
-			st.Repeats++
+			var filled bool
+			if st.Gaps, filled = FillGap(st.Gaps, m.Value); !filled {
+				st.Repeats++
+			}
 		}
 		st.Logged++
 		lines = strconv.AppendUint(lines, m.Value, 10)

@@ -457,7 +457,10 @@
     }
     $("#dead-empty").hidden = snap.deadLetters.length > 0;
     const shown = snap.deadLetters.length < snap.deadLettersInStore ? ` (the newest ${snap.deadLetters.length} shown)` : "";
-    setText($("#dead-count"), snap.deadLettersInStore ? `${fmtInt(snap.deadLettersInStore)} in the store${shown}, ${fmtInt(snap.deadLettersTotal)} ever` : "");
+    const purged = snap.deadLettersPurged ? `, ${fmtInt(snap.deadLettersPurged)} purged` : "";
+    setText($("#dead-count"), snap.deadLettersInStore || snap.deadLettersPurged
+      ? `${fmtInt(snap.deadLettersInStore)} of ${fmtInt(snap.deadLettersLimit)} in the store${shown}, ${fmtInt(snap.deadLettersTotal)} ever${purged}`
+      : "");
   }
 
   // ---------- header ----------
