@@ -64,7 +64,7 @@ func (b *Bolt) create(shape Shape) (*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: encode the shape: %w", err)
 	}
-	err = b.db.Update(func(tx *bolt.Tx) error {
+	err = b.update(func(tx *bolt.Tx) error {
 		if k, _ := tx.Cursor().First(); k != nil {
 			return fileErr(ErrCorrupt, b.path, "bucket %s appeared while loading", quote(k))
 		}
