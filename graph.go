@@ -328,8 +328,10 @@ func (g *Graph) validate() error {
 // [ErrStopGraph], a [StopGraph] policy). It returns nil after an orderly
 // shutdown; otherwise the wiring mistakes found before starting (wrapping
 // [ErrWiring]), each actor that gave up (*GaveUpError), and a
-// *ShutdownTimeoutError if actors were still running at the timeout.
-// A graph runs once.
+// *ShutdownTimeoutError if actors were still running at the timeout. A
+// durable graph also returns a store it cannot resume from (wrapping
+// [ErrLoad]) and a commit that failed, which stops the graph; a panic
+// inside the store, in either, is a *StorePanicError. A graph runs once.
 func (g *Graph) Run(ctx context.Context) error {
 	g.mu.Lock()
 	if g.started {
