@@ -94,9 +94,12 @@ var _ Store = (*Bolt)(nil)
 //
 // The file is locked until Close. Open fails with ErrLocked if another
 // process, or another Bolt in this one, has it open; with ErrCorrupt if it
-// is not a bbolt file, is truncated, or is a bbolt file but not a state
-// file; with ErrVersion if it is a state file of another format version.
-// Open writes nothing to an existing file, and Load checks the rest.
+// is not a bbolt file, is truncated, has a damaged page (a meta page, the
+// freelist, or a page in use: verify.go lists what is checked), or is a
+// bbolt file but not a state file; with ErrVersion if it is a state file of
+// another format version. Open writes nothing to an existing file, and
+// Load checks the records. The check reads every page in use once: a
+// fraction of what Load costs (docs/durability.md has figures).
 func Open(dir string, opts *Options) (*Bolt, error) {
 	var o Options
 	if opts != nil {
