@@ -286,7 +286,7 @@ func (d *durable) run() {
 		d.mu.Unlock()
 
 		start := time.Now()
-		err := d.st.Commit(b)
+		err := callStore("Commit", func() error { return d.st.Commit(b) })
 		end := time.Now()
 		if err == nil {
 			for _, p := range pubs {
@@ -317,6 +317,23 @@ func (d *durable) run() {
 	d.stopped = true
 	d.done.Broadcast()
 	d.mu.Unlock()
+}
+
+// callStore runs fn, a call into the store named op, and returns a panic
+// in it as a *StorePanicError. Besides the actor runner, this is the one
+// place the framework recovers, for the same reason: a store is code the
+// graph calls but does not own (a user's Store, or bbolt inside the
+// default one, which panics on pages it finds damaged), and a panic on the
+// committer goroutine, which nothing above recovers, would end the
+// process with every actor's work. As an error, it stops the graph in
+// order like any failed commit, and Run returns it.
+func callStore(op string, fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = newStorePanicError(op, r)
+		}
+	}()
+	return fn()
 }
 
 // publish applies p to its channel. The committer calls it once p's

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/store"
 )
@@ -437,4 +439,133 @@ func TestDurableCodecWithItsOwnSlice(t *testing.T) {
 	if fmt.Sprint(got) != "[E Sxyz E Sw]" {
 		t.Errorf("stored %q, want E Sxyz E Sw", got)
 	}
+}
+
+// panickyStore is a memStore whose Load, or whose commit number commit,
+// panics with boom.
+type panickyStore struct {
+	*memStore
+	load    bool
+	commit  int
+	commits int
+}
+
+var errBoom = errors.New("page 8 already freed")
+
+func (p *panickyStore) Load(shape store.Shape) (*store.Image, error) {
+	if p.load {
+		panic(errBoom)
+	}
+	return p.memStore.Load(shape)
+}
+
+func (p *panickyStore) Commit(b *store.Batch) error {
+	if p.commits++; p.commits == p.commit {
+		panic(errBoom)
+	}
+	return p.memStore.Commit(b)
+}
+
+// TestDurableStorePanics: a panic inside the store, in Load or in Commit,
+// is an error Run returns, not the end of the process. After a Commit
+// panics the graph stops in order (every actor stopped, nothing published
+// that was not durable, no goroutine left); after a Load panics no actor
+// runs.
+func TestDurableStorePanics(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ps   *panickyStore
+		op   string
+	}{
+		{"Load", &panickyStore{memStore: newMemStore(), load: true}, "Load"},
+		{"Commit", &panickyStore{memStore: newMemStore(), commit: 5}, "Commit"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// (Ignoring what earlier tests left winding down: the
+			// runaway actors of the timeout tests.)
+			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+			cfg := quiet()
+			cfg.Store = tc.ps
+			g := steady.NewGraph(cfg)
+			nums := steady.NewChannel[uint64](g, "nums", 8)
+			var ran atomic.Bool
+			var seen []uint64 // by the consumer, in order
+			var out *steady.Sender[uint64]
+			out = nums.Sender(g.Actor("producer", func(a *steady.Actor) error {
+				ran.Store(true)
+				for v := uint64(0); a.Running(); v++ {
+					if err := a.WaitVacant(out, 1); err != nil {
+						return err
+					}
+					if err := a.Step(func(s *steady.Step) error { return out.Send(s, v) }); err != nil {
+						return err
+					}
+				}
+				return nil
+			}))
+			var in *steady.Receiver[uint64]
+			in = nums.Receiver(g.Actor("consumer", func(a *steady.Actor) error {
+				ran.Store(true)
+				for {
+					if err := a.WaitAvailable(in, 1); err != nil {
+						return err
+					}
+					err := a.Step(func(s *steady.Step) error {
+						v, _ := in.Peek(s)
+						seen = append(seen, v)
+						return nil
+					})
+					if err != nil {
+						return err
+					}
+				}
+			}))
+			err := g.Run(context.Background())
+
+			var sp *steady.StorePanicError
+			if !errors.As(err, &sp) || sp.Op != tc.op || !errors.Is(err, errBoom) {
+				t.Fatalf("Run: %v; want a *StorePanicError of %s wrapping %v", err, tc.op, errBoom)
+			}
+			if !strings.Contains(sp.Stack(), "panickyStore).") {
+				t.Errorf("the panic's stack does not show the store:\n%s", sp.Stack())
+			}
+			if tc.op == "Load" {
+				if !errors.Is(err, steady.ErrLoad) || ran.Load() {
+					t.Errorf("Run: %v (an actor ran: %v); want ErrLoad and no actor run", err, ran.Load())
+				}
+				return
+			}
+			if ds := g.DurableStats(); !errors.Is(ds.Err, errBoom) {
+				t.Errorf("DurableStats().Err = %v", ds.Err)
+			}
+			if g.Status() != steady.GraphStopped || !strings.Contains(g.ShutdownReason(), "store Commit panicked") {
+				t.Errorf("graph %v, shutdown reason %q; want stopped, for the panic", g.Status(), g.ShutdownReason())
+			}
+			for _, a := range g.Actors() {
+				if a.Status() != steady.StatusStopped {
+					t.Errorf("actor %q is %v, want stopped", a.Name(), a.Status())
+				}
+			}
+			// The consumer saw only what the commits before the panic made
+			// durable: 0, 1, 2, ... and no further than the durable tail.
+			_, tail := durableRange(tc.ps.memStore, "nums")
+			for i, v := range seen {
+				if v != uint64(i) || v >= tail {
+					t.Fatalf("the consumer saw %d as value %d; the store's durable tail is %d", v, i, tail)
+				}
+			}
+		})
+	}
+}
+
+// durableRange is the channel's durable head and tail in m.
+func durableRange(m *memStore, ch string) (head, tail uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	head = m.heads[ch]
+	tail = head
+	for seq := range m.msgs[ch] {
+		tail = max(tail, seq+1)
+	}
+	return head, tail
 }

@@ -114,9 +114,16 @@ var _ error = (*PanicError)(nil)
 // frames are still on the stack. runtime.Callers costs about a microsecond
 // and no formatting happens until Stack is called.
 func newPanicError(actor string, value any) *PanicError {
+	return &PanicError{Actor: actor, Value: value, pcs: panicStack()}
+}
+
+// panicStack captures the stack of the panicking goroutine for a
+// constructor called by the deferred function that recovered: from the
+// frames above those two.
+func panicStack() []uintptr {
 	var buf [stackDepth]uintptr
-	n := runtime.Callers(3, buf[:])
-	return &PanicError{Actor: actor, Value: value, pcs: append([]uintptr(nil), buf[:n]...)}
+	n := runtime.Callers(4, buf[:])
+	return append([]uintptr(nil), buf[:n]...)
 }
 
 // Error says which actor panicked and with what.
@@ -132,9 +139,44 @@ func (p *PanicError) Unwrap() error {
 
 // Stack formats the stack of the panic, one "function\n\tfile:line" pair per
 // frame, from the panic site outwards, skipping the runtime's own frames.
-func (p *PanicError) Stack() string {
+func (p *PanicError) Stack() string { return formatStack(p.pcs) }
+
+// StorePanicError is a panic recovered from a call into a durable graph's
+// store ([store.Store] Load or Commit), as a value. The graph treats it as
+// that call's error: [Graph.Run] returns it, wrapped, after stopping the
+// graph (a Load's before any actor runs).
+type StorePanicError struct {
+	Op    string // the call that panicked: "Load" or "Commit"
+	Value any    // the value passed to panic
+	pcs   []uintptr
+}
+
+var _ error = (*StorePanicError)(nil)
+
+// Error says which call panicked and with what.
+func (e *StorePanicError) Error() string {
+	return fmt.Sprintf("store %s panicked: %v", e.Op, e.Value)
+}
+
+// Unwrap returns the panic value when it is an error.
+func (e *StorePanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
+
+// Stack formats the stack of the panic, as [PanicError.Stack] does.
+func (e *StorePanicError) Stack() string { return formatStack(e.pcs) }
+
+// newStorePanicError is newPanicError for a store's call op.
+func newStorePanicError(op string, value any) *StorePanicError {
+	return &StorePanicError{Op: op, Value: value, pcs: panicStack()}
+}
+
+// formatStack formats pcs, one "function\n\tfile:line" pair per frame,
+// skipping the runtime's own frames.
+func formatStack(pcs []uintptr) string {
 	var b strings.Builder
-	frames := runtime.CallersFrames(p.pcs)
+	frames := runtime.CallersFrames(pcs)
 	for {
 		f, more := frames.Next()
 		if !strings.HasPrefix(f.Function, "runtime.") {

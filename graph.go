@@ -346,8 +346,10 @@ func (g *Graph) validate() error {
 // followed: the wiring mistakes found before starting (wrapping
 // [ErrWiring]), each actor that gave up (*GaveUpError), the cause an actor
 // gave with [ErrStopGraph], a failed store commit, and a
-// *ShutdownTimeoutError if actors were still running at the timeout.
-// A graph runs once.
+// *ShutdownTimeoutError if actors were still running at the timeout. A
+// durable graph also returns a store it cannot resume from (wrapping
+// [ErrLoad]); a panic inside the store, in a load or a commit, is a
+// *StorePanicError. A graph runs once.
 func (g *Graph) Run(ctx context.Context) error {
 	g.mu.Lock()
 	if g.started {

@@ -247,7 +247,11 @@ func (g *Graph) load() error {
 		return err
 	}
 	st := g.cfg.Store
-	img, err := st.Load(g.shape())
+	var img *store.Image
+	err := callStore("Load", func() (err error) {
+		img, err = st.Load(g.shape())
+		return err
+	})
 	if err != nil {
 		return err // the store's errors name its file
 	}

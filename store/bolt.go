@@ -81,6 +81,11 @@ type Bolt struct {
 	// progress: bbolt keeps pointers to them until it commits. Only the
 	// callback of db.Update touches it, and bbolt runs one at a time.
 	arena []byte
+
+	// broken is the panic of a write transaction, after which every
+	// write fails with it (see update). Only the goroutine that commits
+	// reads or writes it.
+	broken error
 }
 
 var _ Store = (*Bolt)(nil)
@@ -92,9 +97,12 @@ var _ Store = (*Bolt)(nil)
 //
 // The file is locked until Close. Open fails with ErrLocked if another
 // process, or another Bolt in this one, has it open; with ErrCorrupt if it
-// is not a bbolt file, is truncated, or is a bbolt file but not a state
-// file; with ErrVersion if it is a state file of another format version.
-// Open writes nothing to an existing file, and Load checks the rest.
+// is not a bbolt file, is truncated, has a damaged page (a meta page, the
+// freelist, or a page in use: verify.go lists what is checked), or is a
+// bbolt file but not a state file; with ErrVersion if it is a state file of
+// another format version. Open writes nothing to an existing file, and
+// Load checks the records. The check reads every page in use once: a
+// fraction of what Load costs (docs/durability.md has figures).
 func Open(dir string, opts *Options) (*Bolt, error) {
 	var o Options
 	if opts != nil {
@@ -105,7 +113,8 @@ func Open(dir string, opts *Options) (*Bolt, error) {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
-	if err := probe(path, o); err != nil {
+	checked, err := probe(path, o)
+	if err != nil {
 		return nil, err
 	}
 	db, err := openBolt(path, &bolt.Options{
@@ -120,33 +129,66 @@ func Open(dir string, opts *Options) (*Bolt, error) {
 	if err != nil {
 		return nil, err
 	}
+	if checked != nil {
+		if err := sameAsChecked(db, path, *checked); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+	}
 	return &Bolt{db: db, path: path}, nil
 }
 
+// sameAsChecked checks that the file db opened for writing is the one
+// probe checked: another process could have committed to it in between,
+// when neither held its lock. (It could only have been a bbolt process
+// working properly: one that damages the file in that instant is beyond
+// what any check at Open can catch.)
+func sameAsChecked(db *bolt.DB, path string, checked structure) error {
+	return view(db, path, func(tx *bolt.Tx) error {
+		if uint64(tx.ID()) != checked.txid || uint64(tx.Size()) != checked.hwm*uint64(db.Info().PageSize) {
+			return fileErr(ErrLocked, path, "another process wrote to it while Open checked it")
+		}
+		return nil
+	})
+}
+
 // probe checks an existing, non-empty state file before Open opens it for
-// writing: bbolt writes to a file whose freelist is not in it (one written
-// with NoFreelistSync) as it opens it, and may panic reading a truncated
-// one. A read-only open writes nothing and leaves the freelist alone.
-func probe(path string, o Options) error {
+// writing, and returns what it found (nil for a new file). bbolt, opening
+// a file for writing, reads its freelist (and writes one if the file has
+// none), and trusts every page it later reads or frees: so probe opens it
+// read-only, which reads only the meta pages and writes nothing, and,
+// holding that shared lock, checks the file's structure (verify.go) and
+// then that it is a state file of this format version.
+func probe(path string, o Options) (*structure, error) {
 	info, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) || err == nil && info.Size() == 0 {
-		return nil // a new file
+		return nil, nil // a new file
 	}
 	if err != nil {
-		return fmt.Errorf("store: %w", err)
+		return nil, fmt.Errorf("store: %w", err)
 	}
 	db, err := openBolt(path, &bolt.Options{ReadOnly: true, Timeout: o.LockTimeout})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer db.Close()
-	return view(db, path, func(tx *bolt.Tx) error {
-		if need := tx.Size(); need > info.Size() {
-			return fileErr(ErrCorrupt, path, "truncated: %d bytes, its pages need %d", info.Size(), need)
-		}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	defer f.Close()
+	s, err := verifyFile(f, path)
+	if err != nil {
+		return nil, err
+	}
+	err = view(db, path, func(tx *bolt.Tx) error {
 		_, err := checkFormat(tx, path)
 		return err
 	})
+	if err != nil {
+		return nil, err
+	}
+	return &s, nil
 }
 
 // openBolt opens the bbolt file at path and maps its errors to the
@@ -226,7 +268,7 @@ func (b *Bolt) Commit(batch *Batch) error {
 	if err := b.checkNames(batch); err != nil {
 		return fmt.Errorf("store: commit to %s: %w", b.path, err)
 	}
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.update(func(tx *bolt.Tx) error {
 		w := writer{arena: b.arena[:0], upgrade: b.version < FormatVersion}
 		err := w.write(tx, batch)
 		b.arena = w.arena
@@ -242,6 +284,31 @@ func (b *Bolt) Commit(batch *Batch) error {
 	return nil
 }
 
+// update runs fn in a write transaction of b's file.
+//
+// Open checked the file's structure, so bbolt should find nothing to
+// panic about; but a page damaged since (by another program, or the disk)
+// can still make it panic, or fault on its memory map, in the middle of a
+// commit. That must not end the process: the panic becomes an error here,
+// and as bbolt may have left its freelist half updated in memory, b then
+// refuses every later write, and the file must be checked again by a new
+// Open. bbolt's own checks come before it writes its meta page, so the
+// transaction that panicked is not committed; the pages it wrote first
+// were free ones, unless the damage was to the freelist itself.
+func (b *Bolt) update(fn func(*bolt.Tx) error) (err error) {
+	if b.broken != nil {
+		return b.broken
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			b.broken = fileErr(ErrCorrupt, b.path, "damaged: bbolt panicked writing to it: %v; nothing more is written until it is opened again", r)
+			err = b.broken
+		}
+	}()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	return b.db.Update(fn)
+}
+
 // Reset empties the state file, in one transaction, so that the next Load
 // finds a new file. It must come before Load, and it holds the file's lock
 // like every other call: deleting the file instead would let a process
@@ -252,7 +319,7 @@ func (b *Bolt) Reset() error {
 	if b.chans != nil {
 		return fmt.Errorf("store: reset %s after Load", b.path)
 	}
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.update(func(tx *bolt.Tx) error {
 		var names [][]byte
 		err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
 			names = append(names, bytes.Clone(name))

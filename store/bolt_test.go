@@ -87,6 +87,16 @@ func messages(ci *ChannelImage) []string {
 	return out
 }
 
+// fileSize is the size of the file at path.
+func fileSize(tb testing.TB, path string) int64 {
+	tb.Helper()
+	info, err := os.Stat(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return info.Size()
+}
+
 // fileHash is the SHA-256 of the file at path.
 func fileHash(t *testing.T, path string) [32]byte {
 	t.Helper()

@@ -65,7 +65,7 @@ func (b *Bolt) create(shape Shape) (*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: encode the shape: %w", err)
 	}
-	err = b.db.Update(func(tx *bolt.Tx) error {
+	err = b.update(func(tx *bolt.Tx) error {
 		if k, _ := tx.Cursor().First(); k != nil {
 			return fileErr(ErrCorrupt, b.path, "bucket %s appeared while loading", quote(k))
 		}
@@ -186,11 +186,11 @@ func (l *loader) each(bk *bolt.Bucket, what string, fn func(k, v []byte) error) 
 
 // load checks the shape, then reads and checks every record into l.img.
 //
-// It does not run bbolt's own consistency check, tx.Check: that runs on a
+// Open has checked the pages' structure (verify.go: what bbolt's own
+// tx.Check looks at, and the bounds it assumes; tx.Check itself runs on a
 // goroutine of bbolt's, where the panic of a damaged page cannot be
-// recovered and would end the process, and it answers a question about
-// free pages rather than about the image. Reading every record, with its
-// checksum, and comparing the census covers what Load returns.
+// recovered). Reading every record, with its checksum, and comparing the
+// census covers what Load returns.
 func (l *loader) load(tx *bolt.Tx, shape Shape) error {
 	if err := l.each(tx.Cursor().Bucket(), "the root bucket", func(name, _ []byte) error {
 		for _, t := range topBuckets {

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"crypto/sha256"
+	bin "encoding/binary"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,6 +93,33 @@ func TestStateFileProblems(t *testing.T) {
 			b[pageSize+16] ^= 0xff
 			writeState(t, dir, b)
 		}, "store: corrupt"},
+		// Damage bbolt used to panic on, or paper over, once it had the
+		// file open for writing (see store/verify.go).
+		{"the newest meta page damaged", func(t *testing.T, dir string) {
+			b := bytes.Clone(goodFile)
+			b[newestMeta(b)+metaOffset+8] ^= 0x01 // its page size; bbolt would use the older one
+			writeState(t, dir, b)
+		}, "meta page"},
+		{"a free page past the end", func(t *testing.T, dir string) {
+			b := bytes.Clone(goodFile)
+			fl := metaField(b, 32) * uint64(os.Getpagesize())
+			if bin.NativeEndian.Uint16(b[fl+10:]) == 0 {
+				t.Fatal("the freelist is empty")
+			}
+			bin.NativeEndian.PutUint64(b[fl+16:], 23047)
+			writeState(t, dir, b)
+		}, "the freelist holds page 23047"},
+		{"the root page's type", func(t *testing.T, dir string) {
+			b := bytes.Clone(goodFile)
+			b[metaField(b, 16)*uint64(os.Getpagesize())+8] ^= 0x80
+			writeState(t, dir, b)
+		}, "not a branch or leaf"},
+		{"zeros", func(t *testing.T, dir string) { writeState(t, dir, make([]byte, len(goodFile))) }, "store: corrupt"},
+		{"noise", func(t *testing.T, dir string) {
+			b := make([]byte, len(goodFile))
+			_, _ = rand.NewChaCha8([32]byte{3}).Read(b)
+			writeState(t, dir, b)
+		}, "store: corrupt"},
 		{"truncated", func(t *testing.T, dir string) { writeState(t, dir, goodFile[:len(goodFile)/3]) }, "store: corrupt"},
 		{"not a state file", func(t *testing.T, dir string) { writeState(t, dir, []byte("hello, not bbolt\n")) }, "store: corrupt"},
 		{"another graph's", func(t *testing.T, dir string) {
@@ -140,6 +169,27 @@ func TestStateFileProblems(t *testing.T) {
 			t.Errorf("status %d, stderr:\n%s\nwant 1 and a lock error", res.status, res.stderr)
 		}
 	})
+}
+
+// A bbolt file's meta: after its page's 16-byte header, the fields
+// metaField reads by offset (root page 16, freelist page 32, transaction
+// id 48).
+const metaOffset = 16
+
+// newestMeta is the offset of the meta page bbolt uses, the one with the
+// higher transaction id, in the bbolt file b.
+func newestMeta(b []byte) int {
+	ps := os.Getpagesize()
+	txid := func(page int) uint64 { return bin.NativeEndian.Uint64(b[page+metaOffset+48:]) }
+	if txid(ps) > txid(0) {
+		return ps
+	}
+	return 0
+}
+
+// metaField is the 8-byte field at off of the newest meta of b.
+func metaField(b []byte, off int) uint64 {
+	return bin.NativeEndian.Uint64(b[newestMeta(b)+metaOffset+off:])
 }
 
 func writeState(t *testing.T, dir string, b []byte) {
