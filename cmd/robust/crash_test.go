@@ -42,10 +42,19 @@ func killAndResume(t *testing.T, kills int, args ...string) jsonReport {
 	defer cancel()
 	killed, resumed := 0, 0
 	for killed < kills {
+		before := fileSize(out)
 		cmd, stdout, stderr := start(t, ctx, args...)
-		// Mostly while it works, sometimes while it starts up or opens
-		// its state.
-		time.Sleep(time.Duration(5+rng.IntN(250)) * time.Millisecond)
+		if rng.IntN(4) == 0 {
+			// While it starts up or opens its state.
+			time.Sleep(time.Duration(5+rng.IntN(250)) * time.Millisecond)
+		} else {
+			// While it works: once this run has written, however long a
+			// loaded machine (and the race detector) makes its start.
+			for deadline := time.Now().Add(30 * time.Second); fileSize(out) <= before && time.Now().Before(deadline); {
+				time.Sleep(2 * time.Millisecond)
+			}
+			time.Sleep(time.Duration(rng.IntN(50)) * time.Millisecond)
+		}
 		_ = cmd.Process.Kill() // SIGKILL; it may have exited already
 		res := wait(t, cmd, stdout, stderr)
 		if res.status == 0 {
@@ -72,6 +81,15 @@ func killAndResume(t *testing.T, kills int, args ...string) jsonReport {
 	t.Logf("%d kills (%d after output began); %d values generated, %d logged, %d dead letters over all runs",
 		killed, resumed, r.Generated, r.Logged, len(r.DeadLetters))
 	return r
+}
+
+// fileSize is the size of the file at path, or 0 if it does not exist.
+func fileSize(path string) int64 {
+	info, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return info.Size()
 }
 
 // TestKillAndResume: scripted failures, and SIGKILL at random instants.
