@@ -281,15 +281,23 @@ func runGraph(g *steady.Graph) func() error {
 	return func() error { return <-done }
 }
 
+// rawMode says how the raw baseline publishes: one value per message or
+// frames, and whether each message carries the headers the outbound bridge
+// sets (Steady-First and Steady-Count, Nats-Expected-Last-Sequence,
+// Nats-Msg-Id), which cost the server and both clients work per message.
+type rawMode struct {
+	perMessage, headers bool
+}
+
 // rawPipe moves o's values through the server at url with nats.go alone,
-// as one would without steady: a publisher sends them o.chunk at a time, as
-// one frame (the bridge's framing, without its headers) or one value per
-// message, with PublishMsgAsync, and waits for the acknowledgements of a
-// window of messages before it publishes more; a consumer fetches them
+// as one would without steady, on a stream of its own: a publisher sends
+// them o.chunk at a time, as one frame (the bridge's framing) or one value
+// per message, with PublishMsgAsync, and waits for the acknowledgements of
+// a window of messages before it publishes more; a consumer fetches them
 // through a durable pull consumer, checks each value's order and
 // acknowledges (ack-all) the last message of each fetch. Each side has a
 // connection of its own.
-func rawPipe(b *testing.B, url string, o offer, perMessage bool) flow {
+func rawPipe(b *testing.B, url, stream string, o offer, mode rawMode) flow {
 	ctx := context.Background()
 	pjs, err := jetstream.New(connectNATS(b, url))
 	if err != nil {
@@ -299,13 +307,13 @@ func rawPipe(b *testing.B, url string, o offer, perMessage bool) flow {
 	if err != nil {
 		b.Fatal(err)
 	}
-	createStream(b, pjs, "RAW")
+	createStream(b, pjs, stream)
 	window, fetch := rawFramedWindow, rawFramedFetch
-	if perMessage {
+	if mode.perMessage {
 		window, fetch = bridgeChunk, bridgeChunk
 	}
-	cons, err := cjs.CreateOrUpdateConsumer(ctx, "RAW", jetstream.ConsumerConfig{
-		Durable: "raw", AckPolicy: jetstream.AckAllPolicy, FilterSubject: "RAW.data",
+	cons, err := cjs.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
+		Durable: "raw", AckPolicy: jetstream.AckAllPolicy, FilterSubject: stream + ".data",
 		// The server's default (1,000) would hold back the end of a
 		// fetch of 1,024 until it expired: the acknowledgement comes at
 		// the end of the fetch.
@@ -319,7 +327,7 @@ func rawPipe(b *testing.B, url string, o offer, perMessage bool) flow {
 	start := time.Now()
 	prodAt, consAt := newStamps(start, n), newStamps(start, n)
 	pubErr := make(chan error, 1)
-	go func() { pubErr <- rawPublish(pjs, o, perMessage, window, start, prodAt) }()
+	go func() { pubErr <- rawPublish(pjs, stream+".data", o, mode, window, start, prodAt) }()
 
 	next := 0
 	for next < n {
@@ -338,7 +346,7 @@ func rawPipe(b *testing.B, url string, o offer, perMessage bool) flow {
 			}
 			data, from := msg.Data(), next
 			for len(data) > 0 {
-				if !perMessage {
+				if !mode.perMessage {
 					l, k := binary.Uvarint(data)
 					if k <= 0 || l != 8 {
 						b.Fatalf("value %d: malformed frame", next)
@@ -373,11 +381,21 @@ func rawPipe(b *testing.B, url string, o offer, perMessage bool) flow {
 }
 
 // rawPublish is rawPipe's publisher.
-func rawPublish(js jetstream.JetStream, o offer, perMessage bool, window int, start time.Time, prodAt stamps) error {
+func rawPublish(js jetstream.JetStream, subject string, o offer, mode rawMode, window int, start time.Time, prodAt stamps) error {
 	var futures []jetstream.PubAckFuture
-	publish := func(data []byte) error {
-		f, err := js.PublishMsgAsync(&nats.Msg{Subject: "RAW.data", Data: data})
+	var published int // messages, and the stream's last sequence
+	publish := func(data []byte, first, count int) error {
+		m := &nats.Msg{Subject: subject, Data: data}
+		if mode.headers {
+			m.Header = nats.Header{}
+			m.Header.Set("Steady-First", strconv.Itoa(first))
+			m.Header.Set("Steady-Count", strconv.Itoa(count))
+			m.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.Itoa(published))
+			m.Header.Set(jetstream.MsgIDHeader, "raw:"+strconv.Itoa(first)+":false")
+		}
+		f, err := js.PublishMsgAsync(m)
 		futures = append(futures, f)
+		published++
 		return err
 	}
 	sleep := func(d time.Duration) error { time.Sleep(d); return nil }
@@ -385,9 +403,9 @@ func rawPublish(js jetstream.JetStream, o offer, perMessage bool, window int, st
 		o.pace(start, step, sleep)
 		k := min(o.chunk, o.n-i)
 		prodAt.mark(i, i+k)
-		if perMessage {
+		if mode.perMessage {
 			for j := range k {
-				if err := publish(binary.LittleEndian.AppendUint64(nil, uint64(i+j))); err != nil {
+				if err := publish(binary.LittleEndian.AppendUint64(nil, uint64(i+j)), i+j, 1); err != nil {
 					return err
 				}
 			}
@@ -397,7 +415,7 @@ func rawPublish(js jetstream.JetStream, o offer, perMessage bool, window int, st
 				frame = binary.AppendUvarint(frame, 8)
 				frame = binary.LittleEndian.AppendUint64(frame, uint64(i+j))
 			}
-			if err := publish(frame); err != nil {
+			if err := publish(frame, i, k); err != nil {
 				return err
 			}
 		}
@@ -420,21 +438,39 @@ func rawPublish(js jetstream.JetStream, o offer, perMessage bool, window int, st
 // benchBridge runs o through the raw baseline, then through the bridges
 // configured by bc, on one server, and reports both rates, their ratio, the
 // processor time each took per value (the server's included: it runs in
-// the process), and the latency percentiles of each.
-func benchBridge(b *testing.B, o offer, bc jsbridge.Config) {
+// the process), the latency percentiles of each, and the bridges'
+// restarts (a failure in the run, unless 0). With headers, it also runs
+// the raw baseline with the bridge's headers on every message, between the
+// two, and reports its rate and processor time and the bridges' ratio to
+// it (x-hdr).
+func benchBridge(b *testing.B, o offer, bc jsbridge.Config, headers bool) {
 	srv := startServer(b)
-	cpu0, measured := cpuTime()
-	raw := rawPipe(b, srv.url, o, bc.PerMessage)
-	cpu1, _ := cpuTime()
+	c0, measured := cpuTime()
+	raw := rawPipe(b, srv.url, "RAW", o, rawMode{perMessage: bc.PerMessage})
+	c1, _ := cpuTime()
+	var hdr flow
+	if headers {
+		hdr = rawPipe(b, srv.url, "HDR", o, rawMode{perMessage: bc.PerMessage, headers: true})
+	}
+	c2, _ := cpuTime()
 	br := bridgePipe(b, srv.url, o, bc)
-	cpu2, _ := cpuTime()
+	c3, _ := cpuTime()
+
 	n := float64(o.n)
+	perVal := func(from, to time.Duration) float64 { return float64((to - from).Nanoseconds()) / n }
 	b.ReportMetric(n/br.took.Seconds(), "bridge-val/s")
 	b.ReportMetric(n/raw.took.Seconds(), "raw-val/s")
 	b.ReportMetric(raw.took.Seconds()/br.took.Seconds(), "x-raw")
 	if measured {
-		b.ReportMetric(float64((cpu2-cpu1).Nanoseconds())/n, "bridge-cpu-ns/val")
-		b.ReportMetric(float64((cpu1-cpu0).Nanoseconds())/n, "raw-cpu-ns/val")
+		b.ReportMetric(perVal(c2, c3), "bridge-cpu-ns/val")
+		b.ReportMetric(perVal(c0, c1), "raw-cpu-ns/val")
+	}
+	if headers {
+		b.ReportMetric(n/hdr.took.Seconds(), "hdr-val/s")
+		b.ReportMetric(hdr.took.Seconds()/br.took.Seconds(), "x-hdr")
+		if measured {
+			b.ReportMetric(perVal(c1, c2), "hdr-cpu-ns/val")
+		}
 	}
 	b.ReportMetric(float64(quantile(br.lat, 0.50).Microseconds()), "p50-µs")
 	b.ReportMetric(float64(quantile(br.lat, 0.99).Microseconds()), "p99-µs")
@@ -460,16 +496,18 @@ func BenchmarkBridgeFramed(b *testing.B) {
 			name = "maxbatch=" + strconv.Itoa(batch)
 		}
 		b.Run(name, func(b *testing.B) {
-			benchBridge(b, offer{n: max(b.N, batch), chunk: batch}, jsbridge.Config{Stream: "BRIDGE", MaxBatch: batch})
+			benchBridge(b, offer{n: max(b.N, batch), chunk: batch}, jsbridge.Config{Stream: "BRIDGE", MaxBatch: batch}, false)
 		})
 	}
 }
 
 // BenchmarkBridgePerMessage: the same with Config.PerMessage (one value per
 // NATS message), against nats.go publishing one value per message. Target:
-// x-raw ≥ 0.7.
+// x-raw ≥ 0.7. The run also sends the values raw with the bridge's headers
+// on every message (hdr-val/s, x-hdr), which tells what the headers cost
+// from what steady's bookkeeping does.
 func BenchmarkBridgePerMessage(b *testing.B) {
-	benchBridge(b, offer{n: max(b.N, bridgeChunk), chunk: bridgeChunk}, jsbridge.Config{Stream: "BRIDGE", PerMessage: true})
+	benchBridge(b, offer{n: max(b.N, bridgeChunk), chunk: bridgeChunk}, jsbridge.Config{Stream: "BRIDGE", PerMessage: true}, true)
 }
 
 // BenchmarkBridgeLatency: the same pipelines under a steady load well below
@@ -487,7 +525,7 @@ func BenchmarkBridgeLatency(b *testing.B) {
 		{"per-message-5k", 5, jsbridge.Config{Stream: "BRIDGE", PerMessage: true}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			benchBridge(b, offer{n: max(b.N, tc.chunk), chunk: tc.chunk, every: time.Millisecond}, tc.bc)
+			benchBridge(b, offer{n: max(b.N, tc.chunk), chunk: tc.chunk, every: time.Millisecond}, tc.bc, false)
 		})
 	}
 }
