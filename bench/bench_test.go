@@ -13,9 +13,12 @@ import (
 // capacity is the channel capacity on both sides of every comparison.
 const capacity = 1024
 
-func quietGraph() *steady.Graph {
-	return steady.NewGraph(steady.Config{Logger: slog.New(slog.DiscardHandler)})
+// quietConfig is a graph configuration that logs nothing.
+func quietConfig() steady.Config {
+	return steady.Config{Logger: slog.New(slog.DiscardHandler)}
 }
+
+func quietGraph() *steady.Graph { return steady.NewGraph(quietConfig()) }
 
 // goChannel moves n values through a buffered Go channel between two
 // goroutines and returns the time it took.

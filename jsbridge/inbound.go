@@ -75,11 +75,10 @@ type inbound[T any] struct {
 	out   *steady.Sender[T]
 	pos   *steady.State[InPosition]
 
-	js          jetstream.JetStream
-	cons        jetstream.Consumer
-	batch       jetstream.MessageBatch // the fetch being read, or nil
-	cancelFetch context.CancelFunc     // ends it
-	created     int64                  // the stream's creation time, set at each start
+	js      jetstream.JetStream
+	cons    jetstream.Consumer
+	iter    jetstream.MessagesContext // the pull subscription, or nil
+	created int64                     // the stream's creation time, set at each start
 
 	// The message in hand: its values, decoded once, and what its
 	// headers say. It is local: a restart fetches it again.
@@ -249,7 +248,7 @@ func (in *inbound[T]) take(ctx context.Context) (bool, error) {
 	pos := in.pos.Value()
 	next := max(pos.Next, 1)
 	for {
-		msg, err := in.fetch(ctx)
+		msg, err := in.fetch()
 		if err != nil || msg == nil {
 			return false, err
 		}
@@ -292,42 +291,42 @@ func (in *inbound[T]) take(ctx context.Context) (bool, error) {
 	}
 }
 
-// fetch returns the next delivered message, starting a fetch when the last
-// one is used up; nil when a fetch ended (it expired after fetchWait, or
-// delivered all it asked for).
-func (in *inbound[T]) fetch(ctx context.Context) (jetstream.Msg, error) {
-	if in.batch == nil {
+// fetch returns the next delivered message, or nil if none came within
+// fetchWait. Messages come through one pull subscription that lives as long
+// as this run of the bridge and asks for more as they are taken, and that
+// nats.go carries over a reconnect. A Fetch every fetchWait lost messages
+// instead: nats.go drops what reaches a fetch after its context ends, and
+// the server, which expires the request only a tenth earlier by its own
+// clock, may still be sending then; each loss cost a restart, or AckWait
+// when the lost messages filled the consumer's MaxAckPending.
+func (in *inbound[T]) fetch() (jetstream.Msg, error) {
+	if in.iter == nil {
 		n := in.cfg.MaxBatch
 		if !in.cfg.PerMessage {
 			n = framedFetch
 		}
-		// The fetch's context ends its goroutine in nats.go when the
-		// bridge abandons it (a restart, a return), not a second after
-		// its expiry.
-		ctx, cancel := context.WithTimeout(ctx, fetchWait)
-		b, err := in.cons.Fetch(n, jetstream.FetchContext(ctx))
+		it, err := in.cons.Messages(jetstream.PullMaxMessages(n))
 		if err != nil {
-			cancel()
 			return nil, in.transient("fetch", err)
 		}
-		in.batch, in.cancelFetch = b, cancel
+		in.iter = it
 	}
-	if msg, ok := <-in.batch.Messages(); ok {
-		return msg, nil
-	}
-	err := in.batch.Error()
-	in.dropFetch()
-	if err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+	msg, err := in.iter.Next(jetstream.NextMaxWait(fetchWait))
+	switch {
+	case errors.Is(err, nats.ErrTimeout):
+		return nil, nil
+	case err != nil:
+		in.dropFetch()
 		return nil, in.transient("fetch", err)
 	}
-	return nil, nil
+	return msg, nil
 }
 
-// dropFetch ends the fetch being read, if any.
+// dropFetch ends the subscription, if any.
 func (in *inbound[T]) dropFetch() {
-	if in.batch != nil {
-		in.cancelFetch()
-		in.batch, in.cancelFetch = nil, nil
+	if in.iter != nil {
+		in.iter.Stop()
+		in.iter = nil
 	}
 }
 

@@ -387,6 +387,13 @@ func (o *outbound[T]) encode(vals []T, first uint64) error {
 		if cur == nil {
 			cur = &nats.Msg{Subject: o.cfg.Subject, Header: nats.Header{}}
 			curMeta = meta{first: first + uint64(i), framed: !o.cfg.PerMessage}
+			if !o.cfg.PerMessage {
+				// Room for the rest if they encode to this one's size
+				// (exactly so with a fixed-size codec): grown value by
+				// value, the frame was reallocated and copied over and
+				// over, most of the time encode took.
+				cur.Data = make([]byte, 0, min(o.limit, size*(len(vals)-i)))
+			}
 		}
 		if o.cfg.PerMessage {
 			cur.Data = append(cur.Data, enc...)
