@@ -52,8 +52,8 @@ type Config struct {
 	AckWait time.Duration
 
 	// Timeout bounds every request to JetStream: a step's
-	// acknowledgements, a fetch's wait for a first message, a stream's
-	// info. Default: DefaultTimeout.
+	// acknowledgements, a stream's info, a consumer's creation and reset.
+	// Default: DefaultTimeout.
 	Timeout time.Duration
 }
 
@@ -68,14 +68,14 @@ const DefaultMaxBatch = 1024
 // that a dead server is noticed and the bridge restarts to wait it out.
 const DefaultTimeout = 5 * time.Second
 
-// fetchWait is how long an inbound bridge's fetch waits for a first
-// message before it looks at the graph again (a shutdown, say): short, so
+// fetchWait is how long an inbound bridge waits for the next message from
+// its pull subscription before it looks at the graph again (a shutdown, say): short, so
 // that a shutdown is not held, long enough that an idle bridge polls the
 // server only a few times a second.
 const fetchWait = 200 * time.Millisecond
 
-// framedFetch is how many framed messages an inbound bridge fetches at a
-// time: each may be as large as the server's maximum payload (1 MiB by
+// framedFetch is how many framed messages an inbound bridge's pull
+// subscription asks for at a time: each may be as large as the server's maximum payload (1 MiB by
 // default), and 16 of them keep the bridge busy for a round trip without
 // holding much memory.
 const framedFetch = 16

@@ -71,7 +71,8 @@
 // carries millions of small values a second. With [Config.PerMessage] the
 // outbound bridge sends every value as a NATS message of its own whose
 // payload is the codec's bytes alone, for consumers that are not steady;
-// it costs about 10 µs of CPU a value. The headers say which values a
+// it costs tens of microseconds of CPU a value, most of it in nats.go and
+// the server (BENCHMARKS.md has the figures). The headers say which values a
 // message holds (Steady-First, their index in the channel's history from
 // 0, and Steady-Count) and whether it is framed (Steady-Framed), so the
 // inbound bridge reads either. A message with Steady-End marks the end of
