@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nats-io/nkeys"
 
 	"github.com/steady-go/steady/examples/robust"
 )
@@ -156,8 +159,8 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.Var(choice(&cfg.role, []string{"publish", "consume", "server"}, rolePublish, roleConsume, roleServer), "role",
 		"run one part of the split pipeline, `part`: publish (generator, heartbeat), consume (worker, logger) or server (JetStream, storing in -state)")
 	fs.Var(urlsFlag{&cfg.nats}, "nats", "the NATS JetStream server(s), `URL`[,URL...]; with -split, instead of an embedded one; with -role server, where to listen")
-	fs.Var(fileFlag{&cfg.natsCreds}, "nats-creds", "NATS credentials `FILE` (user JWT and nkey seed)")
-	fs.Var(fileFlag{&cfg.natsCA}, "nats-tls-ca", "verify the server's TLS certificate against the CA certificates in `FILE` (PEM)")
+	fs.Var(fileFlag{&cfg.natsCreds, isCreds}, "nats-creds", "NATS credentials `FILE` (user JWT and nkey seed)")
+	fs.Var(fileFlag{&cfg.natsCA, isPEMCerts}, "nats-tls-ca", "verify the server's TLS certificate against the CA certificates in `FILE` (PEM)")
 	fs.Var(nameFlag{&cfg.streams}, "streams", "the streams are `NAME`_BEATS and NAME_VALUES")
 	fs.Var(uintFlag{&cfg.kills}, "kills", "with -split, SIGKILL the halves and the embedded server `n` times at random, restarting each")
 	fs.Var(durationFlag{&cfg.killEvery}, "kill-every", "mean `duration` between -kills (each interval is drawn from half to one and a half times it)")
@@ -385,8 +388,12 @@ func (f urlsFlag) Set(s string) error {
 	return nil
 }
 
-// fileFlag is the name of a file that must exist and be readable.
-type fileFlag struct{ p *string }
+// fileFlag is the name of a file that must be readable and hold what
+// check accepts.
+type fileFlag struct {
+	p     *string
+	check func([]byte) error
+}
 
 func (f fileFlag) String() string {
 	if f.p == nil {
@@ -396,12 +403,30 @@ func (f fileFlag) String() string {
 }
 
 func (f fileFlag) Set(s string) error {
-	file, err := os.Open(s)
+	b, err := os.ReadFile(s)
 	if err != nil {
 		return errors.Unwrap(err)
 	}
-	file.Close()
+	if err := f.check(b); err != nil {
+		return err
+	}
 	*f.p = s
+	return nil
+}
+
+// isCreds accepts a NATS credentials file: a user's JWT and nkey seed.
+func isCreds(b []byte) error {
+	if _, err := nkeys.ParseDecoratedUserNKey(b); err != nil {
+		return fmt.Errorf("not a NATS credentials file (%v)", err)
+	}
+	return nil
+}
+
+// isPEMCerts accepts a file of PEM certificates.
+func isPEMCerts(b []byte) error {
+	if !x509.NewCertPool().AppendCertsFromPEM(b) {
+		return errors.New("no PEM certificate in it")
+	}
 	return nil
 }
 

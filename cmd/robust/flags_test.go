@@ -1,7 +1,14 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"log/slog"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +26,7 @@ func TestBadFlags(t *testing.T) {
 	if err := os.WriteFile(notADir, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	ca := writeCA(t, filepath.Join(dir, "ca.pem"))
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -56,7 +64,9 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-nats", "nats://127.0.0.1:4222"}, `flag -nats needs -split or -role`},
 		{[]string{"-role", "publish", "-nats", "nats://127.0.0.1:4222"}, `flag -out belongs to -role consume`},
 		{[]string{"-split", "-nats-creds", filepath.Join(dir, "missing.creds")}, `for flag -nats-creds: no such file or directory`},
-		{[]string{"-split", "-nats-tls-ca", notADir}, `flag -nats-creds and -nats-tls-ca needs -nats URL`},
+		{[]string{"-split", "-nats-creds", notADir}, `for flag -nats-creds: not a NATS credentials file`},
+		{[]string{"-split", "-nats-tls-ca", notADir}, `for flag -nats-tls-ca: no PEM certificate in it`},
+		{[]string{"-split", "-nats-tls-ca", ca}, `flag -nats-creds and -nats-tls-ca needs -nats URL`},
 		{[]string{"-split", "-streams", "A.B"}, `invalid value "A.B" for flag -streams: use letters, digits`},
 		{[]string{"-kills", "5"}, `flag -kills needs -split`},
 		{[]string{"-split", "-kills", "x"}, `invalid value "x" for flag -kills: not a whole number`},
@@ -159,4 +169,23 @@ func TestTextReport(t *testing.T) {
 	if status != 0 || !strings.Contains(stdout.String(), "PASSED: 5 of 5 checks pass") || stderr.Len() != 0 {
 		t.Errorf("exit status %d\nstdout:\n%s\nstderr:\n%s", status, stdout.String(), stderr.String())
 	}
+}
+
+// writeCA writes a self-signed CA certificate, PEM-encoded, to path.
+func writeCA(t *testing.T, path string) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "robust test CA"},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -123,16 +123,16 @@ func build(cfg config, stderr io.Writer) (_ *pipeline, err error) {
 			}()
 		}
 	}
-	// The state directory last of the files, so that a bad flag leaves
-	// it alone, -reset included.
-	if cfg.state != "" {
-		if err := openState(p, cfg); err != nil {
-			return nil, &setupError{err}
-		}
-	}
 	p.log = slog.New(newLineHandler(stderr, cfg.logLevel))
 	if cfg.role != roleWhole {
 		if err := p.connect(); err != nil {
+			return nil, &setupError{err}
+		}
+	}
+	// The state directory last, so that a bad flag or a connection that
+	// cannot be made leaves it alone, -reset included.
+	if cfg.state != "" {
+		if err := openState(p, cfg); err != nil {
 			return nil, &setupError{err}
 		}
 	}
