@@ -227,6 +227,7 @@ func parseFlags(args []string) (config, error) {
 // the flags set on the command line or by the preset.
 func checkCombination(cfg config, given map[string]bool) error {
 	needs := func(flag, what string) error { return fmt.Errorf("flag -%s needs %s", flag, what) }
+	addrErr := func() error { _, _, err := serverAddr(cfg.nats); return err }
 	switch {
 	case cfg.deadLetters != "" && (cfg.split || cfg.role != roleWhole):
 		return errors.New("flag -dead-letters works on the state directory of the pipeline in one process, not with -split or -role")
@@ -236,14 +237,12 @@ func checkCombination(cfg config, given map[string]bool) error {
 		return needs("role "+string(cfg.role), "-nats URL, the JetStream server both halves use")
 	case cfg.role == roleServer && cfg.state == "":
 		return needs("role server", "-state DIR, where JetStream keeps its streams")
+	case cfg.role == roleServer && addrErr() != nil:
+		return addrErr()
 	case cfg.role == rolePublish && cfg.out != "":
 		return errors.New("flag -out belongs to -role consume: the logger, which writes it, runs there")
 	case cfg.role == roleServer && cfg.out != "":
 		return errors.New("flag -out makes no sense with -role server")
-	case cfg.role == roleServer:
-		if _, _, err := serverAddr(cfg.nats); err != nil {
-			return err
-		}
 	case !cfg.split && cfg.role == roleWhole && given["nats"]:
 		return needs("nats", "-split or -role: the pipeline in one process uses no server")
 	case (given["nats-creds"] || given["nats-tls-ca"]) && cfg.nats == "":

@@ -75,6 +75,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-role", "server"}, `flag -role server needs -state DIR`},
 		{[]string{"-role", "server", "-state", dir, "-nats", "tls://127.0.0.1:4222"}, `-role server serves nats://HOST:PORT`},
 		{[]string{"-role", "server", "-state", dir, "-nats", "nats://127.0.0.1"}, `-role server needs a port`},
+		{[]string{"-role", "server", "-state", dir}, `flag -out makes no sense with -role server`},
 		{[]string{"-test-kill-at", "x"}, `invalid value "x" for flag -test-kill-at: not name:n`},
 		{[]string{"-test-kill-at", "x:1"}, `flag -test-kill-at needs -role publish or consume`},
 	} {
@@ -96,6 +97,22 @@ func TestBadFlags(t *testing.T) {
 				t.Errorf("-out file touched: %v", err)
 			}
 		})
+	}
+}
+
+// TestDeadLettersNotSplit: -dead-letters works on the state of the
+// pipeline in one process, so a split run or a half, by flag or by preset,
+// is refused.
+func TestDeadLettersNotSplit(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"-split", "-dead-letters", "list", "-state", dir},
+		{"-preset", "crash", "-dead-letters", "list", "-state", dir},
+		{"-role", "consume", "-nats", "nats://127.0.0.1:4222", "-dead-letters", "list", "-state", dir},
+	} {
+		if _, err := parseFlags(args); err == nil || !strings.Contains(err.Error(), "not with -split or -role") {
+			t.Errorf("%v: %v", args, err)
+		}
 	}
 }
 
