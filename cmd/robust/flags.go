@@ -352,10 +352,12 @@ across processes:
     robust -role publish -nats nats://HOST:4222 -state DIR           # on one
     robust -role consume -nats nats://HOST:4222 -state DIR -out FILE # on the other
   Each prints its half of the report. A half killed and run again with the
-  same -state resumes where it stopped; SIGINT or SIGTERM ends the
-  publishing half's streams, and the consuming half finishes when it has
-  taken them. A new run on the same server needs fresh streams: -streams
-  NAME, or delete the old ones.
+  same -state resumes where it stopped. SIGINT or SIGTERM ends the
+  publishing half's run, and the consuming half's once it has taken what
+  was published; run again on the same -state, both carry on (the
+  publishing half first: a consuming half that finds its streams ended, and
+  nothing past the end, ends its run at once). A fresh run on the same
+  server needs fresh streams: -streams NAME, or delete the old ones.
 `, d.streams)
 }
 

@@ -41,6 +41,12 @@ const (
 // progress while it times a recovery.
 const pollEvery = 5 * time.Millisecond
 
+// earlyEndWait is how long the coordinator waits before it starts again a
+// consuming half that ended its run while the publishing half runs: enough
+// for the publishing half to publish (it does within a beat), few enough
+// restarts not to load the machine.
+const earlyEndWait = 100 * time.Millisecond
+
 // part is one child process of a split run, across its restarts.
 type part struct {
 	name     string
@@ -522,10 +528,19 @@ func (c *coordinator) exit(e exited) {
 		c.failure = fmt.Errorf("the %s half ended without a report (%v):\n%s", p.name, e.err, p.stderr.tail())
 		return
 	}
-	p.rep, p.done = &r, true
 	if p.runs == 1 {
 		p.first = &r
 	}
+	p.rep = &r
+	if p.name == partConsume && r.Passed && !c.parts[partPublish].done {
+		// Its streams ended where it stood, at the end of an earlier
+		// run of the publishing half, which carries them on: it ended
+		// its run before there was more to take. Take it then.
+		c.log.Info("robust -split: the consuming half ended its run at the end of the publishing half's last run; starting it again")
+		p.restartAt = time.Now().Add(earlyEndWait)
+		return
+	}
+	p.done = true
 	if p.name == partConsume {
 		c.timing = nil // it will log nothing more
 	}

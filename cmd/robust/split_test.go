@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	encbin "encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -120,9 +122,10 @@ func checkStreams(t *testing.T, dir string, r splitJSON) {
 // streamValues returns the values a stream holds, read on its own: each
 // message's headers say which values of the channel's history it holds
 // (Steady-First, Steady-Count), its payload holds their encodings, each
-// prefixed with its length as a uvarint, and the last message is the end
-// marker (Steady-End). It fails t unless the messages follow each other
-// without a gap or a repeat and the marker ends them.
+// prefixed with its length as a uvarint, and an end marker (Steady-End)
+// ends each run of the publishing half that stopped in order, the last
+// one the stream. It fails t unless the messages follow each other
+// without a gap or a repeat and a marker ends them.
 func streamValues(t *testing.T, js jetstream.JetStream, name string) []uint64 {
 	t.Helper()
 	ctx := context.Background()
@@ -148,15 +151,13 @@ func streamValues(t *testing.T, js jetstream.JetStream, name string) []uint64 {
 		first, err1 := strconv.ParseUint(m.Header.Get("Steady-First"), 10, 64)
 		count, err2 := strconv.ParseUint(m.Header.Get("Steady-Count"), 10, 64)
 		switch {
-		case ended:
-			t.Fatalf("stream %s: message %d follows the end marker", name, seq)
 		case err1 != nil || err2 != nil:
 			t.Fatalf("stream %s: message %d has headers %v", name, seq, m.Header)
 		case first != uint64(len(vals)):
 			t.Fatalf("stream %s: message %d holds values from index %d, after %d values: a gap or a repeat", name, seq, first, len(vals))
 		}
-		if m.Header.Get("Steady-End") != "" {
-			ended = true
+		ended = m.Header.Get("Steady-End") != ""
+		if ended {
 			continue
 		}
 		data := m.Data
@@ -177,7 +178,7 @@ func streamValues(t *testing.T, js jetstream.JetStream, name string) []uint64 {
 		}
 	}
 	if !ended {
-		t.Fatalf("stream %s has no end marker", name)
+		t.Fatalf("stream %s does not end with an end marker", name)
 	}
 	return vals
 }
@@ -211,6 +212,55 @@ func TestSplit(t *testing.T) {
 		if !strings.Contains(res.stderr, want) {
 			t.Errorf("stderr lacks %q", want)
 		}
+	}
+}
+
+// TestSplitStopAndResume: a SIGTERM stops a split run in order (the
+// publishing half ends its streams, the consuming half takes them to that
+// end), and a second run on the same -state carries both halves on to
+// -beats: every value once, in order, in the output file and the
+// streams, which hold an end marker for each run.
+func TestSplitStopAndResume(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	run, out := filepath.Join(dir, "run"), filepath.Join(dir, "out.tsv")
+	args := []string{"-split", "-rate", "2ms", "-beats", "1500", "-batch", "10", "-state", run, "-out", out, "-report", "json", "-log", "error"}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd, stdout, stderr := start(t, ctx, args...)
+	waitForLines(t, out, 500)
+	if err := terminate(cmd.Process); err != nil {
+		t.Fatal(err)
+	}
+	res := wait(t, cmd, stdout, stderr)
+	first := parseSplit(t, res.stdout)
+	requirePassed(t, res, first.jsonReport)
+	if first.Beats >= 1500 || !strings.Contains(first.ShutdownReason, "signal") {
+		t.Fatalf("the first run sent %d beats and stopped for %q; want it stopped by the signal", first.Beats, first.ShutdownReason)
+	}
+	res = runRobust(t, args...)
+	r := parseSplit(t, res.stdout)
+	requirePassed(t, res, r.jsonReport)
+	verifyOutFile(t, out, r.jsonReport)
+	checkStreams(t, filepath.Join(run, "server"), r)
+	if !r.Resumed || r.Beats != 1500 || r.Logged <= first.Logged {
+		t.Errorf("second run: resumed %v, %d beats, %d logged after %d; want it to carry the first on to 1500 beats", r.Resumed, r.Beats, r.Logged, first.Logged)
+	}
+}
+
+// waitForLines waits until the file at path holds at least n lines.
+func waitForLines(t *testing.T, path string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		b, _ := os.ReadFile(path)
+		if bytes.Count(b, []byte{'\n'}) >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s has fewer than %d lines after a minute", path, n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -195,12 +195,10 @@ func build(cfg config, stderr io.Writer) (_ *pipeline, err error) {
 			return nil, &setupError{err}
 		}
 		p.resumed = g.Resumed()
-		switch {
-		case p.heartbeat != nil:
-			p.completed = cfg.beats > 0 && p.heartbeat.State.Value().Beats >= cfg.beats
-		case p.beatsIn != nil:
-			p.completed = p.beatsIn.Position().Ended && p.valuesIn.Position().Ended
-		}
+		// A consuming half has no such notion: its streams may go on
+		// after an end (the publishing half's next run carries them on),
+		// and its bridges end its run when they find nothing past it.
+		p.completed = p.heartbeat != nil && cfg.beats > 0 && p.heartbeat.State.Value().Beats >= cfg.beats
 		if p.logger != nil {
 			p.logged0 = p.logger.State.Value().Logged
 		}
