@@ -20,6 +20,9 @@ const (
 	checkDrained     = "channels-drained"
 	checkShutdown    = "orderly-shutdown"
 	checkOutFile     = "out-file"
+	checkPublished   = "published"       // the publishing half
+	checkHalves      = "halves-agree"    // the split run
+	checkProcesses   = "processes-ended" // the split run
 )
 
 // listMax bounds the values a failed check lists.
@@ -62,7 +65,7 @@ func (p *pipeline) letters() letters {
 // channels empty, the shutdown orderly, and the output file on its own.
 func (p *pipeline) checks(runErr, outErr error) []check {
 	l := p.letters()
-	gen := p.generator.State.Value().Next
+	gen := p.generated()
 	ls := p.logger.State.Value()
 	// What the logger did not log, from its own record: the gaps it
 	// skipped and whatever lies between the last value it logged and the
@@ -76,7 +79,7 @@ func (p *pipeline) checks(runErr, outErr error) []check {
 		categories(gen, ls, missing),
 		p.counters(gen, l, missing),
 		p.drained(),
-		shutdown(runErr, p.g.ShutdownReason()),
+		shutdown(runErr, p.shutdownReason()),
 	}
 	if p.cfg.out != "" {
 		c := check{Name: checkOutFile}
@@ -213,7 +216,7 @@ func formatCounts(c [robust.NumCategories]uint64) string {
 // missing values that were not dead-lettered.
 func (p *pipeline) counters(gen uint64, l letters, missing []robust.Range) check {
 	c := check{Name: checkCounters}
-	beats := p.heartbeat.State.Value().Beats
+	beats := p.beatsSent()
 	ws := p.worker.State.Value()
 	ls := p.logger.State.Value()
 	lostCounts := ws.Counts
@@ -268,9 +271,53 @@ func (p *pipeline) counters(gen uint64, l letters, missing []robust.Range) check
 
 func (p *pipeline) drained() check {
 	c := check{Name: checkDrained}
-	b, v, m := p.beats.Len(), p.values.Len(), p.messages.Len()
+	b, v, m := p.beats.Len(), p.values.Len(), 0
+	if p.messages != nil {
+		m = p.messages.Len()
+	}
 	c.Pass = b == 0 && v == 0 && m == 0
 	c.Detail = fmt.Sprintf("messages left: beats %d, values %d, messages %d", b, v, m)
+	if p.messages == nil {
+		c.Detail = fmt.Sprintf("messages left: beats %d, values %d", b, v)
+	}
+	return c
+}
+
+// publishChecks verifies the publishing half: every beat and every value
+// published once, the streams ended, nothing quarantined, and the
+// shutdown orderly.
+func (p *pipeline) publishChecks(runErr error) []check {
+	return []check{p.published(), p.drained(), shutdown(runErr, p.shutdownReason())}
+}
+
+// published compares what the heartbeat and the generator made with what
+// their bridges committed as published: the same counts (a value the
+// bridge quarantined would be missing from the stream), and both streams
+// ended.
+func (p *pipeline) published() check {
+	c := check{Name: checkPublished}
+	beats, gen := p.beatsSent(), p.generated()
+	bo, vo := p.beatsOut.Position(), p.valuesOut.Position()
+	var problems []string
+	if n := len(p.g.DeadLetters()); n > 0 {
+		problems = append(problems, fmt.Sprintf("%d values dead-lettered, never published", n))
+	}
+	if bo.Values != beats {
+		problems = append(problems, fmt.Sprintf("heartbeat sent %d beats, %s published %d", beats, p.cfg.streamName("BEATS"), bo.Values))
+	}
+	if vo.Values != gen {
+		problems = append(problems, fmt.Sprintf("generator made %d values, %s published %d", gen, p.cfg.streamName("VALUES"), vo.Values))
+	}
+	if !bo.Ended || !vo.Ended {
+		problems = append(problems, fmt.Sprintf("end of stream published: %s %v, %s %v", p.cfg.streamName("BEATS"), bo.Ended, p.cfg.streamName("VALUES"), vo.Ended))
+	}
+	if len(problems) > 0 {
+		c.Detail = strings.Join(problems, "; ")
+		return c
+	}
+	c.Pass = true
+	c.Detail = fmt.Sprintf("%s carries the %d beats sent and %s the %d values made, each stream ended",
+		p.cfg.streamName("BEATS"), beats, p.cfg.streamName("VALUES"), gen)
 	return c
 }
 

@@ -1,7 +1,14 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"log/slog"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +26,7 @@ func TestBadFlags(t *testing.T) {
 	if err := os.WriteFile(notADir, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	ca := writeCA(t, filepath.Join(dir, "ca.pem"))
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -47,6 +55,29 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-out", filepath.Join(dir, "missing", "out.tsv")}, `for flag -out: no such file or directory`},
 		{[]string{"-out", dir}, `for flag -out: is a directory`},
 		{[]string{"-out", filepath.Join(notADir, "out.tsv")}, `for flag -out: not a directory`},
+
+		// Across processes.
+		{[]string{"-split", "-role", "publish"}, `flags -split and -role exclude each other`},
+		{[]string{"-role", "publish"}, `flag -role publish needs -nats URL`},
+		{[]string{"-role", "consume", "-nats", "http://127.0.0.1:4222"}, `invalid value "http://127.0.0.1:4222" for flag -nats: "http://127.0.0.1:4222": the scheme must be nats`},
+		{[]string{"-split", "-nats", "nats://"}, `invalid value "nats://" for flag -nats: "nats://" is not a URL`},
+		{[]string{"-nats", "nats://127.0.0.1:4222"}, `flag -nats needs -split or -role`},
+		{[]string{"-role", "publish", "-nats", "nats://127.0.0.1:4222"}, `flag -out belongs to -role consume`},
+		{[]string{"-split", "-nats-creds", filepath.Join(dir, "missing.creds")}, `for flag -nats-creds: no such file or directory`},
+		{[]string{"-split", "-nats-creds", notADir}, `for flag -nats-creds: not a NATS credentials file`},
+		{[]string{"-split", "-nats-tls-ca", notADir}, `for flag -nats-tls-ca: no PEM certificate in it`},
+		{[]string{"-split", "-nats-tls-ca", ca}, `flag -nats-creds and -nats-tls-ca needs -nats URL`},
+		{[]string{"-split", "-streams", "A.B"}, `invalid value "A.B" for flag -streams: use letters, digits`},
+		{[]string{"-kills", "5"}, `flag -kills needs -split`},
+		{[]string{"-split", "-kills", "x"}, `invalid value "x" for flag -kills: not a whole number`},
+		{[]string{"-split", "-kill-every", "1s"}, `flag -kill-every needs -kills N`},
+		{[]string{"-split", "-kills", "3", "-kill-every", "0"}, `flag -kill-every must be above 0 with -kills`},
+		{[]string{"-role", "server"}, `flag -role server needs -state DIR`},
+		{[]string{"-role", "server", "-state", dir, "-nats", "tls://127.0.0.1:4222"}, `-role server serves nats://HOST:PORT`},
+		{[]string{"-role", "server", "-state", dir, "-nats", "nats://127.0.0.1"}, `-role server needs a port`},
+		{[]string{"-role", "server", "-state", dir}, `flag -out makes no sense with -role server`},
+		{[]string{"-test-kill-at", "x"}, `invalid value "x" for flag -test-kill-at: not name:n`},
+		{[]string{"-test-kill-at", "x:1"}, `flag -test-kill-at needs -role publish or consume`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			args := tc.args
@@ -69,11 +100,46 @@ func TestBadFlags(t *testing.T) {
 	}
 }
 
+// TestDeadLettersNotSplit: -dead-letters works on the state of the
+// pipeline in one process, so a split run or a half, by flag or by preset,
+// is refused.
+func TestDeadLettersNotSplit(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"-split", "-dead-letters", "list", "-state", dir},
+		{"-preset", "crash", "-dead-letters", "list", "-state", dir},
+		{"-role", "consume", "-nats", "nats://127.0.0.1:4222", "-dead-letters", "list", "-state", dir},
+	} {
+		if _, err := parseFlags(args); err == nil || !strings.Contains(err.Error(), "not with -split or -role") {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+}
+
+// TestSplitBadOutTouchesNothing: a split run with an -out it cannot write
+// exits 2 before it creates its state directory or starts anything.
+func TestSplitBadOutTouchesNothing(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "run")
+	res := runRobust(t, "-split", "-state", state, "-out", filepath.Join(dir, "missing", "out.tsv"))
+	if first, _, _ := strings.Cut(res.stderr, "\n"); res.status != 2 || !strings.Contains(first, "for flag -out: no such file or directory") {
+		t.Errorf("exit status %d, stderr:\n%s", res.status, res.stderr)
+	}
+	if _, err := os.Stat(state); !os.IsNotExist(err) {
+		t.Errorf("the state directory was created: %v", err)
+	}
+}
+
 func TestHelp(t *testing.T) {
 	res := runRobust(t, "-h")
 	if res.status != 0 || !strings.HasPrefix(res.stdout, "usage: robust") || !strings.Contains(res.stdout, "-chaos-rate") ||
-		!strings.Contains(res.stdout, "production") {
+		!strings.Contains(res.stdout, "production") || !strings.Contains(res.stdout, "-role publish -nats") {
 		t.Errorf("exit status %d, stdout:\n%s", res.status, res.stdout)
+	}
+	for _, hidden := range hiddenFlags {
+		if strings.Contains(res.stdout, "-"+hidden+" ") {
+			t.Errorf("the usage lists the hidden flag -%s", hidden)
+		}
 	}
 }
 
@@ -120,4 +186,23 @@ func TestTextReport(t *testing.T) {
 	if status != 0 || !strings.Contains(stdout.String(), "PASSED: 5 of 5 checks pass") || stderr.Len() != 0 {
 		t.Errorf("exit status %d\nstdout:\n%s\nstderr:\n%s", status, stdout.String(), stderr.String())
 	}
+}
+
+// writeCA writes a self-signed CA certificate, PEM-encoded, to path.
+func writeCA(t *testing.T, path string) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "robust test CA"},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -4,6 +4,8 @@
 //
 //	go run ./cmd/robust                 # 7.5 s, scripted failures
 //	go run ./cmd/robust -preset stress  # unthrottled, chaos
+//	go run ./cmd/robust -split          # in two processes, through NATS JetStream
+//	go run ./cmd/robust -preset crash   # the same, SIGKILLed 40 times
 //	go run ./cmd/robust -h              # flags and presets
 //
 // The actors are in package [github.com/steady-go/steady/examples/robust].
@@ -49,14 +51,22 @@ func robustMain(args []string, stdout, stderr io.Writer) int {
 	if cfg.deadLetters != "" {
 		return deadLettersMain(cfg, stdout, stderr)
 	}
-	p, err := build(cfg, stderr)
-	var setupErr *setupError
-	if errors.As(err, &setupErr) {
-		fmt.Fprintf(stderr, "robust: %v\n", err)
-		return 1
+	if cfg.split {
+		// The coordinator keeps every signal: the first stops the run in
+		// order, a third kills its children, which must not outlive it.
+		sigs := make(chan os.Signal, 3)
+		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(sigs)
+		return runSplit(cfg, sigs, stdout, stderr)
 	}
+	if cfg.role == roleServer {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return runServer(ctx, cfg, stderr)
+	}
+	p, err := build(cfg, stderr)
 	if err != nil {
-		return usageError(stderr, err)
+		return failedSetup(stderr, err)
 	}
 
 	// The first SIGINT or SIGTERM shuts the graph down in order; once it
@@ -65,8 +75,24 @@ func robustMain(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	context.AfterFunc(ctx, stop)
 
-	r := p.run(ctx)
-	if err := r.write(stdout, cfg.report); err != nil {
+	return finish(p.run(ctx), cfg.report, stdout, stderr)
+}
+
+// failedSetup prints why the run could not start and returns the exit
+// status: 1 for a *setupError (a state directory that cannot be used), 2
+// with the usage for a bad flag.
+func failedSetup(stderr io.Writer, err error) int {
+	var setupErr *setupError
+	if errors.As(err, &setupErr) {
+		fmt.Fprintf(stderr, "robust: %v\n", err)
+		return 1
+	}
+	return usageError(stderr, err)
+}
+
+// finish writes the report and returns the exit status it calls for.
+func finish(r *report, format string, stdout, stderr io.Writer) int {
+	if err := r.write(stdout, format); err != nil {
 		fmt.Fprintf(stderr, "robust: writing the report: %v\n", err)
 		return 1
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/examples/robust"
+	"github.com/steady-go/steady/jsbridge"
 )
 
 // report is the recovery report. Its JSON form (-report json) is a contract
@@ -49,6 +50,80 @@ type report struct {
 	Resumed       bool   `json:"resumed"`
 	Completed     bool   `json:"already_completed"`
 	LoggedThisRun uint64 `json:"logged_this_run"`
+
+	// Across processes: the part this report covers ("publish" or
+	// "consume" for a half, "split" for the coordinator), and the
+	// bridges. A consuming half has no generator: its Generated and
+	// Beats are what the streams carried, all of it once they ended.
+	Role    string                  `json:"role,omitempty"`
+	Bridges map[string]bridgeReport `json:"bridges,omitempty"`
+	Split   *splitReport            `json:"split,omitempty"`
+}
+
+// bridgeReport is what a bridge did in this run (in the split report,
+// summed over every run of its half that left a progress file), and its
+// committed position.
+type bridgeReport struct {
+	Stream   string `json:"stream"`
+	Values   uint64 `json:"values"`   // values moved and committed
+	Messages uint64 `json:"messages"` // NATS messages acknowledged (outbound) or taken (inbound)
+	Starts   uint64 `json:"starts"`   // outbound: starts, each reconciling with the stream
+	// Outbound: values a start found published already (before a crash,
+	// not yet committed) and consumed without publishing them again.
+	Skipped uint64 `json:"skipped"`
+	// Inbound: messages delivered again below the bridge's position,
+	// dropped; and resets of the durable consumer to the position.
+	Redeliveries uint64 `json:"redeliveries"`
+	Resets       uint64 `json:"resets"`
+	Acks         uint64 `json:"acks"`
+	// The committed position: values moved over every run, and whether
+	// the end-of-stream marker was published or taken.
+	Position uint64 `json:"position"`
+	Ended    bool   `json:"ended"`
+}
+
+// add sums b's counters into r; the position is b's.
+func (r *bridgeReport) add(b bridgeReport) {
+	r.Stream = b.Stream
+	r.Values += b.Values
+	r.Messages += b.Messages
+	r.Starts += b.Starts
+	r.Skipped += b.Skipped
+	r.Redeliveries += b.Redeliveries
+	r.Resets += b.Resets
+	r.Acks += b.Acks
+	r.Position, r.Ended = b.Position, b.Ended
+}
+
+// bridges reports the half's bridges; nil in one process.
+func (p *pipeline) bridges() map[string]bridgeReport {
+	m := map[string]bridgeReport{}
+	for name, o := range map[string]*jsbridge.Outbound{beatsOutName: p.beatsOut, valuesOutName: p.valuesOut} {
+		if o != nil {
+			s, pos := o.Stats(), o.Position()
+			m[name] = bridgeReport{Stream: p.cfg.streamName(streamOf(name)), Values: s.Values, Messages: s.Messages, Starts: s.Starts,
+				Skipped: s.Skipped, Position: pos.Values, Ended: pos.Ended}
+		}
+	}
+	for name, in := range map[string]*jsbridge.Inbound{beatsInName: p.beatsIn, valuesInName: p.valuesIn} {
+		if in != nil {
+			s, pos := in.Stats(), in.Position()
+			m[name] = bridgeReport{Stream: p.cfg.streamName(streamOf(name)), Values: s.Values, Messages: s.Messages,
+				Redeliveries: s.Redeliveries, Resets: s.Resets, Acks: s.Acks, Position: pos.Values, Ended: pos.Ended}
+		}
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+// streamOf is the kind of stream a bridge moves: BEATS or VALUES.
+func streamOf(bridge string) string {
+	if bridge == beatsOutName || bridge == beatsInName {
+		return "BEATS"
+	}
+	return "VALUES"
 }
 
 type deadLetter struct {
@@ -94,28 +169,35 @@ type check struct {
 	Detail string `json:"detail"`
 }
 
-// actorOrder is the order of the actors in the text report.
-var actorOrder = []string{robust.GeneratorName, robust.HeartbeatName, robust.WorkerName, robust.LoggerName}
+// actorOrder is the order of the actors in the text report; a report
+// lists those its graph has.
+var actorOrder = []string{robust.GeneratorName, robust.HeartbeatName, beatsOutName, valuesOutName,
+	beatsInName, valuesInName, robust.WorkerName, robust.LoggerName}
 
 // report gathers the report once the graph has stopped.
 func (p *pipeline) report(runErr, outErr error, elapsed time.Duration) *report {
-	ls := p.logger.State.Value()
-	ws := p.worker.State.Value()
+	var ls robust.LoggerState
+	var ws robust.WorkerState
+	if p.logger != nil {
+		ls, ws = p.logger.State.Value(), p.worker.State.Value()
+	}
 	r := &report{
-		Generated:      p.generator.State.Value().Next,
+		Generated:      p.generated(),
 		Logged:         ls.Logged,
 		DeadLetters:    []deadLetter{},
 		Actors:         map[string]actorReport{},
 		Categories:     map[string]uint64{},
-		Beats:          p.heartbeat.State.Value().Beats,
+		Beats:          p.beatsSent(),
 		Processed:      ws.Processed,
 		Drained:        ws.Drained,
+		Role:           string(p.cfg.role),
+		Bridges:        p.bridges(),
 		Faults:         p.cfg.faults.String(),
 		Seed:           p.seed,
 		RateMS:         ms(p.cfg.rate),
 		Batch:          p.cfg.batch,
 		ElapsedMS:      ms(elapsed),
-		ShutdownReason: p.g.ShutdownReason(),
+		ShutdownReason: p.shutdownReason(),
 		Out:            p.cfg.out,
 		State:          p.cfg.state,
 		Resumed:        p.resumed,
@@ -132,11 +214,14 @@ func (p *pipeline) report(runErr, outErr error, elapsed time.Duration) *report {
 		r.DeadLetters = append(r.DeadLetters, newDeadLetter(d))
 	}
 	r.DeadLettersPurged = uint64(p.g.Snapshot().DeadLettersPurged)
-	injected := map[string]int64{
-		robust.GeneratorName: p.generator.Injected(),
-		robust.HeartbeatName: p.heartbeat.Injected(),
-		robust.WorkerName:    p.worker.Injected(),
-		robust.LoggerName:    p.logger.Injected(),
+	injected := map[string]int64{}
+	if p.generator != nil {
+		injected[robust.GeneratorName] = p.generator.Injected()
+		injected[robust.HeartbeatName] = p.heartbeat.Injected()
+	}
+	if p.worker != nil {
+		injected[robust.WorkerName] = p.worker.Injected()
+		injected[robust.LoggerName] = p.logger.Injected()
 	}
 	for _, a := range p.g.Actors() {
 		s := a.Stats()
@@ -155,13 +240,29 @@ func (p *pipeline) report(runErr, outErr error, elapsed time.Duration) *report {
 			Availability:  math.Round(s.Availability*1e6) / 1e6,
 		}
 	}
-	for c := range robust.Category(robust.NumCategories) {
-		r.Categories[c.String()] = ls.Counts[c]
+	if p.logger != nil {
+		for c := range robust.Category(robust.NumCategories) {
+			r.Categories[c.String()] = ls.Counts[c]
+		}
 	}
-	r.Checks = p.checks(runErr, outErr)
+	if p.logger != nil {
+		r.Checks = p.checks(runErr, outErr)
+	} else {
+		r.Checks = p.publishChecks(runErr)
+	}
 	r.Passed = true
 	for _, c := range r.Checks {
 		r.Passed = r.Passed && c.Pass
+	}
+	return r
+}
+
+// shutdownReason is the reason the graph gave for its shutdown or, for a
+// consuming half that none asked to stop, that its streams ended.
+func (p *pipeline) shutdownReason() string {
+	r := p.g.ShutdownReason()
+	if r == "" && p.beatsIn != nil && p.beatsIn.Position().Ended && p.valuesIn.Position().Ended {
+		r = "both streams ended, and every actor finished"
 	}
 	return r
 }
@@ -198,23 +299,46 @@ func (r *report) writeText(w io.Writer) error {
 		mode = fmt.Sprintf("chaos faults at %g per step", r.ChaosRate)
 	}
 	elapsed := time.Duration(r.ElapsedMS * float64(time.Millisecond)).Round(time.Millisecond)
-	if r.Resumed {
+	who, made := "robust", fmt.Sprintf("%d values generated", r.Generated)
+	switch r.Role {
+	case string(rolePublish):
+		who = "robust, publishing half"
+	case string(roleConsume):
+		who = "robust, consuming half"
+		made = fmt.Sprintf("%d values taken from %s", r.Generated, r.Bridges[valuesInName].Stream)
+		if !r.Bridges[valuesInName].Ended {
+			made += " (which has not ended)"
+		}
+	case "split":
+		who = "robust -split"
+	}
+	if r.Role == string(rolePublish) {
+		fmt.Fprintf(&b, "\n%s: %s, seed %d, -batch %d: %d values generated and %d beats sent to %s and %s, %d dead-lettered, in %v\n",
+			who, mode, r.Seed, r.Batch, r.Generated, r.Beats, r.Bridges[valuesOutName].Stream, r.Bridges[beatsOutName].Stream, len(r.DeadLetters), elapsed)
+	} else if r.Resumed {
 		what := "resumed"
 		if r.Completed {
 			what = "had already completed"
 		}
-		fmt.Fprintf(&b, "\nrobust: %s, seed %d, -batch %d: %d values generated, %d logged, %d dead-lettered over every run of %s; this run %s and logged %d in %v (%.0f messages/s)\n",
-			mode, r.Seed, r.Batch, r.Generated, r.Logged, len(r.DeadLetters), r.State, what, r.LoggedThisRun, elapsed, r.MessagesPerSecond)
+		fmt.Fprintf(&b, "\n%s: %s, seed %d, -batch %d: %s, %d logged, %d dead-lettered over every run of %s; this run %s and logged %d in %v (%.0f messages/s)\n",
+			who, mode, r.Seed, r.Batch, made, r.Logged, len(r.DeadLetters), r.State, what, r.LoggedThisRun, elapsed, r.MessagesPerSecond)
 	} else {
-		fmt.Fprintf(&b, "\nrobust: %s, seed %d, -batch %d: %d values generated, %d logged, %d dead-lettered in %v (%.0f messages/s)\n",
-			mode, r.Seed, r.Batch, r.Generated, r.Logged, len(r.DeadLetters), elapsed, r.MessagesPerSecond)
+		fmt.Fprintf(&b, "\n%s: %s, seed %d, -batch %d: %s, %d logged, %d dead-lettered in %v (%.0f messages/s)\n",
+			who, mode, r.Seed, r.Batch, made, r.Logged, len(r.DeadLetters), elapsed, r.MessagesPerSecond)
 	}
-	fmt.Fprintf(&b, "shutdown: %s; %d beats, %d values drained after the last beat\n\n", r.ShutdownReason, r.Beats, r.Drained)
+	if r.Role == string(rolePublish) {
+		fmt.Fprintf(&b, "shutdown: %s\n\n", r.ShutdownReason)
+	} else {
+		fmt.Fprintf(&b, "shutdown: %s; %d beats, %d values drained after the last beat\n\n", r.ShutdownReason, r.Beats, r.Drained)
+	}
 
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "actor\tpanics\trestarts\tinjected\trecovery p50\tp99\tmax\tavailability\t")
 	for _, name := range actorOrder {
-		a := r.Actors[name]
+		a, ok := r.Actors[name]
+		if !ok {
+			continue
+		}
 		p50, p99, pmax := "-", "-", "-"
 		if a.Recoveries > 0 {
 			p50, p99, pmax = msString(a.RecoveryP50MS), msString(a.RecoveryP99MS), msString(a.RecoveryMaxMS)
@@ -223,9 +347,15 @@ func (r *report) writeText(w io.Writer) error {
 			p50, p99, pmax, 100*a.Availability)
 	}
 	tw.Flush()
+	if r.Role == "split" {
+		b.WriteString("(each half's actors in its last run)\n")
+		r.writeSplit(&b)
+	}
 
-	fmt.Fprintf(&b, "\ncategories: Fizz %d, Buzz %d, FizzBuzz %d, Value %d\n",
-		r.Categories["Fizz"], r.Categories["Buzz"], r.Categories["FizzBuzz"], r.Categories["Value"])
+	if r.Role != string(rolePublish) {
+		fmt.Fprintf(&b, "\ncategories: Fizz %d, Buzz %d, FizzBuzz %d, Value %d\n",
+			r.Categories["Fizz"], r.Categories["Buzz"], r.Categories["FizzBuzz"], r.Categories["Value"])
+	}
 
 	fmt.Fprintf(&b, "\ndead letters: %d", len(r.DeadLetters))
 	if r.DeadLettersPurged > 0 {
@@ -237,13 +367,16 @@ func (r *report) writeText(w io.Writer) error {
 	}
 
 	b.WriteString("\nchecks:\n")
-	passed := 0
+	passed, width := 0, 17
+	for _, c := range r.Checks {
+		width = max(width, len(c.Name))
+	}
 	for _, c := range r.Checks {
 		mark := "FAIL"
 		if c.Pass {
 			mark, passed = "pass", passed+1
 		}
-		fmt.Fprintf(&b, "  %s  %-17s %s\n", mark, c.Name, c.Detail)
+		fmt.Fprintf(&b, "  %s  %-*s %s\n", mark, width, c.Name, c.Detail)
 	}
 	verdict := "PASSED"
 	if !r.Passed {

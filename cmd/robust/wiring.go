@@ -15,8 +15,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/examples/robust"
+	"github.com/steady-go/steady/jsbridge"
 	"github.com/steady-go/steady/store"
 	"github.com/steady-go/steady/telemetry"
 )
@@ -42,10 +45,17 @@ type pipeline struct {
 
 	telemetry *telemetry.Server // nil without -telemetry
 
+	// The actors this process runs: all four, or those of its half
+	// (-role), the others nil.
 	generator *robust.Generator
 	heartbeat *robust.Heartbeat
 	worker    *robust.Worker
 	logger    *robust.Logger
+
+	// A half's connection and bridges (halves.go); nil otherwise.
+	nc                  *nats.Conn
+	beatsOut, valuesOut *jsbridge.Outbound
+	beatsIn, valuesIn   *jsbridge.Inbound
 }
 
 // Channel sizes, and why.
@@ -113,16 +123,21 @@ func build(cfg config, stderr io.Writer) (_ *pipeline, err error) {
 			}()
 		}
 	}
-	// The state directory last of the files, so that a bad flag leaves
-	// it alone, -reset included.
+	p.log = slog.New(newLineHandler(stderr, cfg.logLevel))
+	if cfg.role != roleWhole {
+		if err := p.connect(); err != nil {
+			return nil, &setupError{err}
+		}
+	}
+	// The state directory last, so that a bad flag or a connection that
+	// cannot be made leaves it alone, -reset included.
 	if cfg.state != "" {
 		if err := openState(p, cfg); err != nil {
 			return nil, &setupError{err}
 		}
 	}
-	p.log = slog.New(newLineHandler(stderr, cfg.logLevel))
 
-	gcfg := steady.Config{Logger: p.log, Seed: p.seed, ShutdownTimeout: shutdownTimeout}
+	gcfg := steady.Config{Logger: p.log, Seed: p.seed, ShutdownTimeout: shutdownTimeout, Faults: cfg.killAt.faults()}
 	if p.st != nil {
 		gcfg.Store = p.st
 	}
@@ -141,30 +156,59 @@ func build(cfg config, stderr io.Writer) (_ *pipeline, err error) {
 	dataCap := max(batchesPerChannel*cfg.batch, minDataCapacity)
 	p.g = g
 	p.beats = steady.NewChannel[uint64](g, "beats", beatsCapacity)
-	p.values = steady.NewChannel[uint64](g, "values", dataCap)
-	p.messages = steady.NewChannel[robust.Message](g, "messages", dataCap)
+	valuesCap := dataCap
+	if cfg.role == rolePublish {
+		// Here the values channel feeds a bridge, which publishes what
+		// it holds in one step: a channel of a few batches would cap a
+		// step at a few beats' values, and the generator, while steps
+		// wait for their commit, would fall behind the heartbeat. Its
+		// Limit bounds it instead.
+		valuesCap = max(dataCap, jsbridge.DefaultMaxBatch)
+	}
+	p.values = steady.NewChannel[uint64](g, "values", valuesCap)
+	if cfg.role != rolePublish {
+		p.messages = steady.NewChannel[robust.Message](g, "messages", dataCap)
+	}
 
 	faults := robust.Faults{Mode: cfg.faults, Script: robust.DefaultScript(), ChaosRate: cfg.chaosRate, Seed: p.seed}
-	p.generator = robust.NewGenerator(g, p.values, robust.GeneratorConfig{Batch: cfg.batch, Faults: faults})
-	p.heartbeat = robust.NewHeartbeat(g, p.beats, robust.HeartbeatConfig{Rate: cfg.rate, Beats: cfg.beats, Faults: faults})
-	p.worker = robust.NewWorker(g, p.beats, p.values, p.messages, robust.WorkerConfig{Batch: cfg.batch, Faults: faults})
-	lcfg := robust.LoggerConfig{Batch: cfg.batch, Log: p.log, ProgressEvery: progressEvery, Faults: faults}
-	if p.out != nil {
-		lcfg.Out = p.out // only when set: a nil *os.File in the interface is not nil
+	if cfg.role != roleConsume {
+		genCfg := robust.GeneratorConfig{Batch: cfg.batch, Faults: faults}
+		if cfg.role == rolePublish {
+			genCfg.Limit = p.generatorLimit
+		}
+		p.generator = robust.NewGenerator(g, p.values, genCfg)
+		p.heartbeat = robust.NewHeartbeat(g, p.beats, robust.HeartbeatConfig{Rate: cfg.rate, Beats: cfg.beats, Faults: faults})
 	}
-	p.logger = robust.NewLogger(g, p.messages, lcfg)
+	if cfg.role != rolePublish {
+		p.worker = robust.NewWorker(g, p.beats, p.values, p.messages, robust.WorkerConfig{Batch: cfg.batch, Faults: faults})
+		lcfg := robust.LoggerConfig{Batch: cfg.batch, Log: p.log, ProgressEvery: progressEvery, Faults: faults}
+		if p.out != nil {
+			lcfg.Out = p.out // only when set: a nil *os.File in the interface is not nil
+		}
+		p.logger = robust.NewLogger(g, p.messages, lcfg)
+	}
+	if err := p.wireBridges(); err != nil {
+		return nil, err
+	}
 	if p.st != nil {
 		if err := g.Load(); err != nil {
 			return nil, &setupError{err}
 		}
 		p.resumed = g.Resumed()
-		p.completed = cfg.beats > 0 && p.heartbeat.State.Value().Beats >= cfg.beats
-		p.logged0 = p.logger.State.Value().Logged
+		// A consuming half has no such notion: its streams may go on
+		// after an end (the publishing half's next run carries them on),
+		// and its bridges end its run when they find nothing past it.
+		p.completed = p.heartbeat != nil && cfg.beats > 0 && p.heartbeat.State.Value().Beats >= cfg.beats
+		if p.logger != nil {
+			p.logged0 = p.logger.State.Value().Logged
+		}
 		if cfg.deadLetters != "" {
 			return p, nil // no run, no output
 		}
-		if err := p.sameOutput(); err != nil {
-			return nil, &setupError{err}
+		if p.logger != nil {
+			if err := p.sameOutput(); err != nil {
+				return nil, &setupError{err}
+			}
 		}
 	}
 	return p, nil
@@ -255,6 +299,10 @@ func (p *pipeline) close() error {
 		errs = append(errs, p.st.Close())
 		p.st = nil
 	}
+	if p.nc != nil {
+		p.nc.Close()
+		p.nc = nil
+	}
 	return errors.Join(errs...)
 }
 
@@ -292,22 +340,30 @@ func (p *pipeline) logStack(e steady.Event) {
 // run runs the graph until it shuts down, by itself after -beats beats or
 // when ctx is cancelled, and returns the report.
 func (p *pipeline) run(ctx context.Context) *report {
-	p.log.Info(fmt.Sprintf("robust: %s faults, seed %d, -rate %v -beats %d -batch %d",
-		p.cfg.faults, p.seed, p.cfg.rate, p.cfg.beats, p.cfg.batch))
+	p.log.Info(fmt.Sprintf("robust: %s%s faults, seed %d, -rate %v -beats %d -batch %d",
+		p.cfg.role.about(), p.cfg.faults, p.seed, p.cfg.rate, p.cfg.beats, p.cfg.batch))
 	switch {
 	case p.completed:
 		p.log.Info(fmt.Sprintf("robust: %s holds a completed run (%d beats); here is its report. -reset starts afresh",
-			p.cfg.state, p.heartbeat.State.Value().Beats))
+			p.cfg.state, p.beatsSent()))
 		// Nothing to do: every producer stops at once, and the consumers
 		// find their inputs empty.
 		p.g.Shutdown(fmt.Sprintf("%s holds a completed run", p.cfg.state))
 	case p.resumed:
-		p.log.Info(fmt.Sprintf("robust: resuming from %s: %d values generated, %d logged, %d dead letters so far",
-			p.cfg.state, p.generator.State.Value().Next, p.logged0, len(p.g.DeadLetters())))
+		made := "generated"
+		if p.cfg.role == roleConsume {
+			made = "taken from the stream"
+		}
+		p.log.Info(fmt.Sprintf("robust: resuming from %s: %d values %s, %d logged, %d dead letters so far",
+			p.cfg.state, p.generated(), made, p.logged0, len(p.g.DeadLetters())))
 	}
 	if p.telemetry != nil {
 		p.startTelemetry()
 		defer p.telemetry.Close()
+	}
+	if p.cfg.progress != "" {
+		stop := p.startProgress()
+		defer stop()
 	}
 	start := time.Now()
 	runErr := p.g.Run(ctx)

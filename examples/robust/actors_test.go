@@ -111,6 +111,38 @@ func TestGenerator(t *testing.T) {
 	}
 }
 
+// TestGeneratorLimit: with a Limit the generator never runs past it, and
+// goes on as it rises: here by 10 values every 10 ms of the bubble's fake
+// clock, so the 100 values collected take 90 ms, and at 45 ms at most 50
+// were sent.
+func TestGeneratorLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const step, per = 10 * time.Millisecond, 10
+		start := time.Now()
+		limit := func() uint64 { return per * (1 + uint64(time.Since(start)/step)) }
+		h := steadytest.New(t)
+		values := steadytest.Collect[uint64](h, "values", 64).StopAfter(100)
+		gen := robust.NewGenerator(h.Graph(), values.Channel, robust.GeneratorConfig{Batch: 7, Limit: limit})
+		midway := make(chan uint64, 1)
+		go func() {
+			time.Sleep(step*4 + step/2)
+			midway <- gen.State.Value().Next
+		}()
+		if err := h.Run(); err != nil {
+			t.Fatal(err)
+		}
+		elapsed := time.Since(start)
+		st := gen.State.Value()
+		steadytest.ExactlyOnce(t, values.Got(), upTo(st.Next))
+		if n := <-midway; n > 5*per {
+			t.Errorf("%d values generated after 45 ms, past the limit of %d", n, 5*per)
+		}
+		if st.Next > 100 || elapsed < 9*step || elapsed > 9*step+5*time.Millisecond {
+			t.Errorf("%d values in %v; want 100 once the limit reached them, at 90 ms", st.Next, elapsed)
+		}
+	})
+}
+
 // TestHeartbeat: beats 1..20 arrive once each, one every rate, across the
 // scripted failure at beat 5, or a panic the kit injects at the start of
 // the step that sends beat 5; then the heartbeat shuts the graph down. The

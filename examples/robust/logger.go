@@ -77,6 +77,19 @@ func (s LoggerState) Clone() LoggerState {
 	return s
 }
 
+// The logger's named fault points ([steady.Step.Fault]), around its output
+// write, for tests that fail it there (cmd/robust's tests kill the process
+// at them). They are passed only by steps that write lines.
+const (
+	// FaultBeforeWrite: the step has taken its messages and built their
+	// lines, and has not written them. The steps upstream that produced
+	// the messages have committed.
+	FaultBeforeWrite = "robust.logger.write"
+	// FaultAfterWrite: the lines are in the output, and the step that
+	// commits their length has not committed.
+	FaultAfterWrite = "robust.logger.written"
+)
+
 // LoggerConfig configures [NewLogger].
 type LoggerConfig struct {
 	Batch int  // the most messages one step takes; below 1 means 1
@@ -215,6 +228,7 @@ func (x *Logger) step(s *steady.Step) error {
 	}
 	x.lines = lines
 	if x.cfg.Out != nil && len(lines) > 0 {
+		s.Fault(FaultBeforeWrite)
 		// Data first, then the length that commits it, as a database
 		// writes its pages before the meta page.
 		n, err := x.cfg.Out.WriteAt(lines, st.FileLen)
@@ -226,6 +240,7 @@ func (x *Logger) step(s *steady.Step) error {
 			return fmt.Errorf("%w: write the output: %w", steady.ErrStopGraph, err)
 		}
 		st.FileLen += int64(n)
+		s.Fault(FaultAfterWrite)
 	}
 	f.at(AfterWrite)
 	x.taken = k
