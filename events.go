@@ -25,7 +25,7 @@ const (
 	EventPurged                                 // a dead letter was purged (Graph.Purge); DeadLetter is set
 	EventMemoryPressure                         // the heap crossed the high-water mark: sources are held; Reason
 	EventMemoryRecovered                        // the heap fell below the low-water mark: sources run again; Reason
-	EventResumed                                // an actor runs again; State is the committed state it resumes with
+	EventResumed                                // an actor with state runs again; State is the committed state it resumes with
 )
 
 var eventNames = [...]string{
@@ -71,9 +71,8 @@ type Event struct {
 	// window counted, the one that failed last first.
 	Actors []string
 	// State, for EventResumed: each state the actor owns as name=value
-	// (the committed value, formatted with %+v and cut to
-	// maxStateText bytes), separated by spaces; empty for an actor
-	// without state.
+	// (the committed value, formatted with %+v and cut to one log
+	// line's worth, maxStateText in resume.go), separated by spaces.
 	State string
 
 	// DeadLetter is the quarantined message, for EventDeadLettered.
@@ -122,9 +121,6 @@ func (e Event) String() string {
 		from := fmt.Sprintf("(restart %d)", e.Restarts)
 		if e.Restarts == 0 {
 			from = "from the store"
-		}
-		if e.State == "" {
-			return fmt.Sprintf("actor %q resumed %s; it keeps no state", e.Actor, from)
 		}
 		return fmt.Sprintf("actor %q resumed %s with state %s", e.Actor, from, e.State)
 	case EventStopped:

@@ -34,13 +34,15 @@ func clipText(s string, n int) string {
 }
 
 // announceResume emits EventResumed for a run of a that resumes committed
-// work: every run after a restart, and the first run of a graph that
-// Load resumed from its store. A fresh graph's first run resumes nothing
-// and is not announced. It runs on the actor's goroutine before its
-// function, so the state it shows is the state that run starts from.
+// state: every run after a restart, and the first run of a graph that
+// Load resumed from its store. A fresh graph's first run resumes nothing,
+// and an actor without a State has nothing to show (EventRestarting
+// already told of its restart); neither is announced. It runs on the
+// actor's goroutine before its function, so the state it shows is the
+// state that run starts from.
 func (a *Actor) announceResume() {
 	g := a.g
-	if a.Restarts() == 0 && !g.resumed.Load() {
+	if len(a.states) == 0 || (a.Restarts() == 0 && !g.resumed.Load()) {
 		return
 	}
 	if g.cfg.OnEvent == nil && !g.log.Enabled(context.Background(), Event{Kind: EventResumed}.level()) {

@@ -73,6 +73,9 @@ func (a *Actor) WaitAvailable(in Input, n int) error {
 func (a *Actor) WaitVacant(out Output, n int) error {
 	if a.g.memHeld.Load() {
 		a.holdForMemory()
+		if !a.Running() { // the hold ended with a shutdown
+			return ErrStopped
+		}
 	}
 	if n > 0 && out.ready(a, uint64(n)) {
 		return nil
