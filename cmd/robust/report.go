@@ -49,6 +49,20 @@ type report struct {
 	Resumed       bool   `json:"resumed"`
 	Completed     bool   `json:"already_completed"`
 	LoggedThisRun uint64 `json:"logged_this_run"`
+
+	// The graph as a whole, for this run: its availability (the share
+	// of the run every actor could work) and downtime, the memory
+	// watch, the failure patterns the graph raised alerts for (the
+	// first maxPatterns of each, and the counts of all), and the actors
+	// that gave up while the rest carried on. See scenarios.go.
+	Availability         float64          `json:"availability"`
+	DowntimeMS           float64          `json:"downtime_ms"`
+	Memory               memoryReport     `json:"memory"`
+	FailureClusters      []clusterReport  `json:"failure_clusters"`
+	FailureClustersTotal int              `json:"failure_clusters_total"`
+	ChannelAlerts        []alertReport    `json:"channel_alerts"`
+	ChannelAlertsTotal   int              `json:"channel_alerts_total"`
+	Degraded             []degradedReport `json:"degraded"`
 }
 
 type deadLetter struct {
@@ -158,7 +172,11 @@ func (p *pipeline) report(runErr, outErr error, elapsed time.Duration) *report {
 	for c := range robust.Category(robust.NumCategories) {
 		r.Categories[c.String()] = ls.Counts[c]
 	}
+	p.graphSections(r)
 	r.Checks = p.checks(runErr, outErr)
+	if p.cfg.faults == robust.Degrade {
+		r.Checks = append(r.Checks, p.degradation(r))
+	}
 	r.Passed = true
 	for _, c := range r.Checks {
 		r.Passed = r.Passed && c.Pass
@@ -223,6 +241,8 @@ func (r *report) writeText(w io.Writer) error {
 			p50, p99, pmax, 100*a.Availability)
 	}
 	tw.Flush()
+
+	r.writeGraphSections(&b)
 
 	fmt.Fprintf(&b, "\ncategories: Fizz %d, Buzz %d, FizzBuzz %d, Value %d\n",
 		r.Categories["Fizz"], r.Categories["Buzz"], r.Categories["FizzBuzz"], r.Categories["Value"])

@@ -41,6 +41,8 @@ type pipeline struct {
 	messages *steady.Channel[robust.Message]
 
 	telemetry *telemetry.Server // nil without -telemetry
+	seen      *eventLog         // the events the report lists
+	oldLimit  int64             // the runtime's memory limit before -memory-limit; -1 if unchanged
 
 	generator *robust.Generator
 	heartbeat *robust.Heartbeat
@@ -86,7 +88,7 @@ func (e *setupError) Unwrap() error { return e.err }
 // used is a *setupError. Either way nothing else is changed: the state file
 // stays as it was, and an -out file this call created is removed.
 func build(cfg config, stderr io.Writer) (_ *pipeline, err error) {
-	p := &pipeline{cfg: cfg, seed: cfg.seed}
+	p := &pipeline{cfg: cfg, seed: cfg.seed, oldLimit: -1}
 	for p.seed == 0 {
 		p.seed = rand.Uint64N(maxJSONSafeSeed)
 	}
@@ -129,6 +131,9 @@ func build(cfg config, stderr io.Writer) (_ *pipeline, err error) {
 	if cfg.logLevel <= slog.LevelDebug {
 		gcfg.OnEvent = p.logStack
 	}
+	p.seen = &eventLog{p: p}
+	gcfg.OnEvent = p.seen.chain(gcfg.OnEvent)
+	gcfg.MemoryLimit = p.memoryLimit()
 	var rec *telemetry.Recorder
 	if cfg.telemetry != "" {
 		rec = telemetry.NewRecorder(0)
@@ -152,6 +157,7 @@ func build(cfg config, stderr io.Writer) (_ *pipeline, err error) {
 	if p.out != nil {
 		lcfg.Out = p.out // only when set: a nil *os.File in the interface is not nil
 	}
+	lcfg.Spool = int(cfg.spool)
 	p.logger = robust.NewLogger(g, p.messages, lcfg)
 	if p.st != nil {
 		if err := g.Load(); err != nil {
@@ -255,6 +261,7 @@ func (p *pipeline) close() error {
 		errs = append(errs, p.st.Close())
 		p.st = nil
 	}
+	p.restoreMemoryLimit()
 	return errors.Join(errs...)
 }
 
