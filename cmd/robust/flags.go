@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/examples/robust"
 )
 
@@ -81,9 +82,9 @@ var presets = []preset{
 		[][2]string{{"log", "debug"}}},
 	{"production", "realistic timing, no injected faults, until SIGINT or SIGTERM",
 		[][2]string{{"rate", "1s"}, {"beats", "0"}, {"batch", "1000"}, {"faults", "none"}}},
-	{"memory", "real memory pressure: the logger spools 16 KiB per message under a 64 MiB limit; the sources are held and released",
+	{"memory", "real memory pressure: the logger's spool grows with the flow under a memory limit; the sources are held and released",
 		[][2]string{{"rate", "5ms"}, {"beats", "1000"}, {"spool", "16KiB"}, {"memory-limit", "64MiB"}}},
-	{"degrade", "the scripted failures, then the generator breaks for good at value 2500 and gives up; the rest carry on",
+	{"degrade", "the scripted failures, then the generator breaks for good and gives up; the rest carry on",
 		[][2]string{{"faults", "degrade"}}},
 }
 
@@ -108,7 +109,8 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.BoolVar(&cfg.reset, "reset", false, "with -state, delete the directory's state first and start afresh")
 	fs.Var(choice(&cfg.deadLetters, dlVerbs, dlVerbs...), "dead-letters",
 		"with -state, work on the directory's dead letters instead of running: `verb` list (JSON with -report json); replay ID|all (back into their channels, for the next run); purge ID|all (deleted for good)")
-	fs.Var(sizeFlag{&cfg.memoryLimit}, "memory-limit", "hold the sources while the live heap is above 85% of `SIZE` (e.g. 64MiB), until it is below 70%; also the Go runtime's memory limit for the run. 0 = GOMEMLIMIT's, if set")
+	fs.Var(sizeFlag{&cfg.memoryLimit}, "memory-limit", fmt.Sprintf("hold the sources while the live heap is above %.0f%% of `SIZE` (e.g. 64MiB), until it is below %.0f%%; also the Go runtime's memory limit for the run. 0 = GOMEMLIMIT's, if set",
+		100*steady.DefaultMemoryHigh, 100*steady.DefaultMemoryLow))
 	fs.Var(sizeFlag{&cfg.spool}, "spool", "the logger keeps `SIZE` (e.g. 16KiB) of memory per message until its input pauses, so that memory grows with the flow; 0 = none")
 	fs.Var(choice(&cfg.preset, presetNames(), presetNames()...), "preset", "a usage scenario, `name`: "+strings.Join(presetNames(), ", ")+" (explicit flags override it)")
 	return fs

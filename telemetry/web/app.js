@@ -505,6 +505,7 @@
     if (m.limitBytes > 0) {
       text = m.pressure ? "held" : fmtPct(m.heapBytes / m.limitBytes, 0);
       cls = m.pressure ? " alarm" : m.heapBytes > m.lowBytes ? " hot" : "";
+      if (m.degradedSeconds > 0) text += " · " + fmtDur(m.degradedSeconds); // the time held so far
     }
     setText(mem.querySelector(".v"), text);
     mem.className = "kpi" + cls;
