@@ -325,6 +325,9 @@ func (p *pipeline) degradation(r *report) check {
 // writeGraphSections writes the availability, memory, failure patterns
 // and degradation in the text report.
 func (r *report) writeGraphSections(b *strings.Builder) {
+	if r.Resumed {
+		b.WriteString("\nthe figures below, as the actors' above, are this run's:")
+	}
 	fmt.Fprintf(b, "\navailability: %.3f%% of the run every actor could work (%s down)\n", 100*r.Availability, msString(r.DowntimeMS))
 	m := r.Memory
 	if m.LimitBytes == 0 {
