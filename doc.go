@@ -100,8 +100,20 @@
 //
 // Every failure, restart, quarantine, shutdown request, veto and stop is an
 // [Event], logged through [Config.Logger] (log/slog) and delivered to
-// [Config.OnEvent]. [Actor.Stats] returns each actor's panics, restarts,
-// downtime, availability and recovery-time percentiles.
+// [Config.OnEvent]; so are alerts and memory pressure, and each restarted
+// actor's resumed state ([EventResumed], at Debug). [Actor.Stats] returns
+// each actor's panics, restarts, downtime, availability and recovery-time
+// percentiles; [Graph.Snapshot] adds the channels, the graph's
+// availability (the share of the run every actor could work) and the
+// memory watch.
+//
+// # Memory pressure
+//
+// Against a limit ([Config.MemoryLimit], or the runtime's GOMEMLIMIT) the
+// graph watches the live heap. Above [Config.MemoryHigh] of it, it holds
+// its sources (actors without inputs) at their next [Actor.WaitVacant] or
+// [Actor.Step] and the rest of the graph drains the channels; below
+// [Config.MemoryLow] it lets them go. Nothing is dropped.
 //
 // # Durability
 //

@@ -23,6 +23,9 @@ const (
 	EventFailureCluster                         // failures clustered in an actor and its neighbours; Count, Reason
 	EventChannelBackedUp                        // a channel stayed nearly full; Channel, Reason
 	EventPurged                                 // a dead letter was purged (Graph.Purge); DeadLetter is set
+	EventMemoryPressure                         // the heap crossed the high-water mark: sources are held; Reason
+	EventMemoryRecovered                        // the heap fell below the low-water mark: sources run again; Reason
+	EventResumed                                // an actor with state runs again; State is the committed state it resumes with
 )
 
 var eventNames = [...]string{
@@ -37,6 +40,9 @@ var eventNames = [...]string{
 	EventFailureCluster:    "failure cluster",
 	EventChannelBackedUp:   "channel backed up",
 	EventPurged:            "purged",
+	EventMemoryPressure:    "memory pressure",
+	EventMemoryRecovered:   "memory recovered",
+	EventResumed:           "resumed",
 }
 
 // String returns the kind's name, as logged: "panicked", "restarting", …
@@ -61,6 +67,13 @@ type Event struct {
 	Reason   string        // shutdown and veto reasons; what an alert saw
 	Channel  string        // EventChannelBackedUp: the channel
 	Count    int           // EventFailureCluster: failures in the window
+	// Actors, for EventFailureCluster: the actors whose failures the
+	// window counted, the one that failed last first.
+	Actors []string
+	// State, for EventResumed: each state the actor owns as name=value
+	// (the committed value, formatted with %+v and cut to one log
+	// line's worth, maxStateText in resume.go), separated by spaces.
+	State string
 
 	// DeadLetter is the quarantined message, for EventDeadLettered.
 	DeadLetter *DeadLetter
@@ -102,8 +115,14 @@ func (e Event) String() string {
 		return fmt.Sprintf("actor %q holds the shutdown: %s", e.Actor, e.Reason)
 	case EventFailureCluster:
 		return fmt.Sprintf("failure cluster at actor %q: %s", e.Actor, e.Reason)
-	case EventChannelBackedUp:
+	case EventChannelBackedUp, EventMemoryPressure, EventMemoryRecovered:
 		return e.Reason
+	case EventResumed:
+		from := fmt.Sprintf("(restart %d)", e.Restarts)
+		if e.Restarts == 0 {
+			from = "from the store"
+		}
+		return fmt.Sprintf("actor %q resumed %s with state %s", e.Actor, from, e.State)
 	case EventStopped:
 		if e.Err != nil {
 			return fmt.Sprintf("actor %q stopped: %v", e.Actor, e.Err)
@@ -120,8 +139,12 @@ func (e Event) level() slog.Level {
 		return slog.LevelWarn
 	case EventGaveUp:
 		return slog.LevelError
-	case EventFailureCluster, EventChannelBackedUp:
+	case EventFailureCluster, EventChannelBackedUp, EventMemoryPressure:
 		return slog.LevelWarn
+	case EventResumed:
+		// The state is user data and a crash loop resumes often: shown
+		// in detail mode (Debug), never by default.
+		return slog.LevelDebug
 	case EventStopped:
 		if e.Err != nil {
 			return slog.LevelError
@@ -137,7 +160,7 @@ func logEvent(l *slog.Logger, e Event) {
 	if !l.Enabled(context.Background(), lvl) {
 		return
 	}
-	attrs := make([]slog.Attr, 0, 6)
+	attrs := make([]slog.Attr, 0, 8)
 	attrs = append(attrs, slog.String("event", e.Kind.String()))
 	if e.Actor != "" {
 		attrs = append(attrs, slog.String("actor", e.Actor), slog.Int("restarts", e.Restarts))
@@ -156,6 +179,12 @@ func logEvent(l *slog.Logger, e Event) {
 	}
 	if e.Count > 0 {
 		attrs = append(attrs, slog.Int("count", e.Count))
+	}
+	if len(e.Actors) > 0 {
+		attrs = append(attrs, slog.Any("actors", e.Actors))
+	}
+	if e.State != "" {
+		attrs = append(attrs, slog.String("state", e.State))
 	}
 	if d := e.DeadLetter; d != nil {
 		attrs = append(attrs, slog.String("channel", d.Channel), slog.Any("value", d.Value),

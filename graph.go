@@ -23,10 +23,11 @@ type Config struct {
 
 	// OnEvent, if set, receives every event as well, synchronously on the
 	// goroutine where it happens (the actor's for failures and restarts,
-	// Shutdown's caller for a shutdown request, Run's for channel alerts).
-	// It must not block, and must not panic: a panic in the hook is not
-	// an actor's and is not recovered. It may call Graph.Shutdown (or
-	// Actor.RequestShutdown), from any event, the shutdown's own included.
+	// Shutdown's caller for a shutdown request, Run's for channel alerts
+	// and memory pressure). It must not block, and must not panic: a
+	// panic in the hook is not an actor's and is not recovered. It may
+	// call Graph.Shutdown (or Actor.RequestShutdown), from any event, the
+	// shutdown's own included.
 	OnEvent func(Event)
 
 	// ShutdownTimeout bounds an orderly shutdown, from the request to the
@@ -61,6 +62,20 @@ type Config struct {
 	// is falling behind. Defaults: 90% for 5 s.
 	FillAlert      float64
 	FillAlertAfter time.Duration // see FillAlert
+
+	// MemoryLimit is the heap size, in bytes, against which the graph
+	// watches memory pressure. Zero takes the Go runtime's memory limit
+	// (GOMEMLIMIT or debug.SetMemoryLimit), as it is at each sample;
+	// with neither that nor this set, or with a negative value, the
+	// graph does not watch memory. When the live heap rises above
+	// MemoryHigh of the limit (a fraction), the graph holds its sources
+	// (actors without inputs) at their next wait or step and raises
+	// EventMemoryPressure; the rest drain the channels. Below MemoryLow
+	// of the limit it releases them (EventMemoryRecovered). Defaults:
+	// DefaultMemoryHigh and DefaultMemoryLow. See memory.go.
+	MemoryLimit int64
+	MemoryHigh  float64 // see MemoryLimit
+	MemoryLow   float64 // see MemoryLimit
 
 	// Store, if set, makes the graph durable: every committed step is
 	// written to it, a step's outputs reach the next actor only once
@@ -152,6 +167,9 @@ type Graph struct {
 
 	deadLetters deadLetterStore
 	metrics     graphMetrics
+	avail       availability // the graph's, see availability.go
+	mem         memWatch     // see memory.go
+	memHeld     atomic.Bool  // the sources are held for memory pressure
 	// replayMu orders Replay against a consumer stopping for good, so a
 	// replayed message is either delivered or back in the store.
 	replayMu sync.Mutex
@@ -200,6 +218,7 @@ func NewGraph(cfg Config) *Graph {
 	if cfg.MaxDeadLetters <= 0 {
 		cfg.MaxDeadLetters = DefaultMaxDeadLetters
 	}
+	cfg.memoryDefaults()
 	g := &Graph{
 		cfg:        cfg,
 		log:        cfg.Logger,
@@ -380,6 +399,7 @@ func (g *Graph) Run(ctx context.Context) error {
 	now := time.Now()
 	g.startedAt.Store(&now)
 	g.initMetrics(now)
+	g.initMemory(now)
 	ticker := time.NewTicker(sampleInterval)
 	defer ticker.Stop()
 	g.live.Store(int64(len(g.actors)))
@@ -398,6 +418,7 @@ wait:
 			break wait
 		case now := <-ticker.C:
 			g.sample(now)
+			g.watchMemory(now)
 		case <-done:
 			done = nil
 			g.Shutdown("context: " + context.Cause(ctx).Error())
@@ -425,6 +446,8 @@ wait:
 		}
 	}
 	g.settle()
+	g.avail.stop()
+	g.stopMemory(time.Now())
 	if g.dur != nil {
 		// After an orderly shutdown the last commit finishes whatever it
 		// takes; after a timeout it gets the grace period, like an actor.
@@ -556,11 +579,13 @@ func (g *Graph) stopActor(a *Actor, st ActorStatus, gaveUp error) {
 	a.stats.commits.Store(a.commits)
 	a.stats.mu.Lock()
 	a.stats.stopped = now
-	if !a.stats.downSince.IsZero() {
+	wasDown := !a.stats.downSince.IsZero()
+	if wasDown {
 		a.stats.down += now.Sub(a.stats.downSince)
 		a.stats.downSince = time.Time{}
 	}
 	a.stats.mu.Unlock()
+	g.actorStopped(wasDown, gaveUp != nil)
 	a.hold.Store(nil)
 	if g.dur != nil {
 		// Its last outputs are published before its channels close.

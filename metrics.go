@@ -67,6 +67,14 @@ type Snapshot struct {
 	FailureClusters   int64         // cluster alerts raised
 	ChannelAlerts     int64         // backed-up channel alerts raised
 	Durable           *DurableStats // the committer's figures; nil without a Config.Store
+
+	// Availability is the share of Run's time (so far, or in all) during
+	// which every actor could work, and Downtime the time it could not:
+	// an actor was down or had given up, or the sources were held for
+	// memory (see availability.go). 1 and 0 before Run.
+	Availability float64
+	Downtime     time.Duration
+	Memory       MemoryStats // the memory watch (see Config.MemoryLimit)
 }
 
 // Snapshot returns every metric of the graph. It may be called from any
@@ -122,6 +130,8 @@ func (g *Graph) Snapshot() Snapshot {
 	}
 	s.FailureClusters = g.metrics.clusters
 	s.ChannelAlerts = g.metrics.chanAlerts
+	s.Availability, s.Downtime = g.avail.figures(s.Started)
+	s.Memory = g.memoryStats()
 	return s
 }
 
@@ -242,12 +252,18 @@ func (g *Graph) noteFailure(a *Actor, now time.Time) {
 	m.failures[a] = times
 	group := append([]*Actor{a}, m.neighbours[a]...)
 	count := 0
+	var failed []string // the members with failures in the window
 	for _, b := range group {
+		n := 0
 		for _, t := range m.failures[b] {
 			if now.Sub(t) < w {
-				count++
+				n++
 			}
 		}
+		if n > 0 {
+			failed = append(failed, b.name)
+		}
+		count += n
 	}
 	var e *Event
 	if count >= k && now.Sub(m.lastAlert[a]) >= w {
@@ -259,7 +275,7 @@ func (g *Graph) noteFailure(a *Actor, now time.Time) {
 		for i, b := range group {
 			names[i] = b.name
 		}
-		e = &Event{Kind: EventFailureCluster, Time: now, Actor: a.name, Count: count,
+		e = &Event{Kind: EventFailureCluster, Time: now, Actor: a.name, Count: count, Actors: failed,
 			Reason: fmt.Sprintf("%d failures within %v across %s", count, w, strings.Join(names, ", "))}
 	}
 	m.mu.Unlock()

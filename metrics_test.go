@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -70,8 +71,8 @@ func TestFailureClusterAcrossNeighbours(t *testing.T) {
 				if len(got) != tc.alerts {
 					t.Fatalf("%d cluster alerts, want %d: %v", len(got), tc.alerts, got)
 				}
-				if tc.alerts > 0 && (got[0].Count != 4 || got[0].Actor != "down") {
-					t.Errorf("alert %v, want 4 failures at down", got[0])
+				if tc.alerts > 0 && (got[0].Count != 4 || got[0].Actor != "down" || !slices.Equal(got[0].Actors, []string{"down", "up"})) {
+					t.Errorf("alert %v (actors %v), want 4 failures at down, of down and up", got[0], got[0].Actors)
 				}
 				if n := g.Snapshot().FailureClusters; n != int64(tc.alerts) {
 					t.Errorf("snapshot counts %d clusters, want %d", n, tc.alerts)

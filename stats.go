@@ -145,6 +145,7 @@ func (a *Actor) failed(err error, panicked bool, now time.Time) {
 	st.mu.Lock()
 	if st.downSince.IsZero() {
 		st.downSince = now
+		a.g.avail.lose()
 	}
 	if !a.recovering {
 		st.failedAt = now
@@ -162,6 +163,7 @@ func (a *Actor) up(time.Time) {
 	if !st.downSince.IsZero() {
 		st.down += now.Sub(st.downSince)
 		st.downSince = time.Time{}
+		a.g.avail.regain()
 	}
 	st.mu.Unlock()
 }

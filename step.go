@@ -75,6 +75,10 @@ func (s *Step) fail(err error) error {
 // nothing once the actor has run its first step. It takes no defer: the
 // rollback after a panic happens in the runner's recover, the one place
 // that sees every panic.
+//
+// In an actor without inputs (a source) Step first waits, before the step
+// begins, while the graph holds its sources for memory pressure (see
+// [Config.MemoryLimit]); a step once begun is never held.
 func (a *Actor) Step(fn func(s *Step) error) error {
 	s := &a.step
 	if s.open {
@@ -99,6 +103,9 @@ func (a *Actor) Step(fn func(s *Step) error) error {
 			a.refused = err
 			return err
 		}
+	}
+	if a.g.memHeld.Load() {
+		a.holdForMemory()
 	}
 	s.open, s.err = true, nil
 	a.stepsBegun++

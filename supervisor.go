@@ -49,6 +49,7 @@ func (g *Graph) supervise(a *Actor) {
 	a.status.Store(int32(StatusRunning))
 
 	for {
+		a.announceResume()
 		err, panicked := a.runOnce()
 		if a.refused != nil {
 			// A step found the dead-letter store full and refused to

@@ -67,7 +67,16 @@ func (a *Actor) WaitAvailable(in Input, n int) error {
 // stop instead: the graph is shutting down and [Actor.Running] is false, or
 // the channel's consumer has stopped for good during the shutdown, or the
 // shutdown timeout has passed. n must be between 1 and the capacity.
+//
+// In an actor without inputs (a source) it first waits while the graph
+// holds its sources for memory pressure (see [Config.MemoryLimit]).
 func (a *Actor) WaitVacant(out Output, n int) error {
+	if a.g.memHeld.Load() {
+		a.holdForMemory()
+		if !a.Running() { // the hold ended with a shutdown
+			return ErrStopped
+		}
+	}
 	if n > 0 && out.ready(a, uint64(n)) {
 		return nil
 	}

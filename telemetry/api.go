@@ -32,6 +32,21 @@ type apiSnapshot struct {
 	ChannelAlerts   int64        `json:"channelAlerts"`
 	Events          []apiEvent   `json:"events"` // oldest first
 	EventsTotal     uint64       `json:"eventsTotal"`
+	Availability    float64      `json:"availability"` // the graph's, 0 to 1
+	Downtime        float64      `json:"downtimeSeconds"`
+	Memory          apiMemory    `json:"memory"`
+}
+
+type apiMemory struct {
+	Limit    uint64  `json:"limitBytes"` // 0: not watched
+	High     uint64  `json:"highBytes"`
+	Low      uint64  `json:"lowBytes"`
+	Heap     uint64  `json:"heapBytes"`
+	Peak     uint64  `json:"peakBytes"`
+	Pressure bool    `json:"pressure"`
+	Since    string  `json:"since,omitempty"`
+	Episodes int64   `json:"episodes"`
+	Degraded float64 `json:"degradedSeconds"`
 }
 
 type apiActor struct {
@@ -80,18 +95,20 @@ type apiLetter struct {
 }
 
 type apiEvent struct {
-	Seq          uint64  `json:"seq"`
-	Kind         string  `json:"kind"`
-	Time         string  `json:"time"`
-	Actor        string  `json:"actor,omitempty"`
-	Restarts     int     `json:"restarts"`
-	Delay        float64 `json:"delaySeconds,omitempty"`
-	Error        string  `json:"error,omitempty"`
-	Reason       string  `json:"reason,omitempty"`
-	Channel      string  `json:"channel,omitempty"`
-	Count        int     `json:"count,omitempty"`
-	DeadLetterID uint64  `json:"deadLetterId,omitempty"`
-	Text         string  `json:"text"`
+	Seq          uint64   `json:"seq"`
+	Kind         string   `json:"kind"`
+	Time         string   `json:"time"`
+	Actor        string   `json:"actor,omitempty"`
+	Restarts     int      `json:"restarts"`
+	Delay        float64  `json:"delaySeconds,omitempty"`
+	Error        string   `json:"error,omitempty"`
+	Reason       string   `json:"reason,omitempty"`
+	Channel      string   `json:"channel,omitempty"`
+	Count        int      `json:"count,omitempty"`
+	Actors       []string `json:"actors,omitempty"` // a failure cluster's
+	State        string   `json:"state,omitempty"`  // what a resumed actor runs again with
+	DeadLetterID uint64   `json:"deadLetterId,omitempty"`
+	Text         string   `json:"text"`
 }
 
 // Bounds on user data in the JSON.
@@ -120,6 +137,13 @@ func newAPISnapshot(s steady.Snapshot, rec *Recorder) apiSnapshot {
 		DeadLetterLimit: s.MaxDeadLetters,
 		FailureClusters: s.FailureClusters,
 		ChannelAlerts:   s.ChannelAlerts,
+		Availability:    s.Availability,
+		Downtime:        s.Downtime.Seconds(),
+		Memory: apiMemory{
+			Limit: s.Memory.Limit, High: s.Memory.High, Low: s.Memory.Low,
+			Heap: s.Memory.Heap, Peak: s.Memory.Peak, Pressure: s.Memory.Pressure,
+			Since: timeText(s.Memory.Since), Episodes: s.Memory.Episodes, Degraded: s.Memory.Degraded.Seconds(),
+		},
 	}
 	for _, a := range s.Actors {
 		out.DeadLettersEver += a.DeadLetters
@@ -173,6 +197,8 @@ func newAPISnapshot(s steady.Snapshot, rec *Recorder) apiSnapshot {
 			Reason:   clip(e.Reason, maxText),
 			Channel:  e.Channel,
 			Count:    e.Count,
+			Actors:   e.Actors,
+			State:    clip(e.State, maxText),
 			Text:     clip(eventText(e), maxText),
 		}
 		if d := e.DeadLetter; d != nil {

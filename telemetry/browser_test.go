@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -128,6 +129,15 @@ func TestDashboardInBrowser(t *testing.T) {
 	eval(`document.querySelectorAll('#timeline li[data-kind="panicked"][data-actor="worker"]').length`, &panics)
 	if panics == 0 {
 		t.Errorf("the timeline shows no panic of the worker")
+	}
+	var availability, memory string
+	eval(`document.querySelector('#kpi-availability [data-field="availability"]').textContent`, &availability)
+	eval(`document.querySelector('#kpi-memory [data-field="memory"]').textContent`, &memory)
+	if v, err := strconv.ParseFloat(strings.TrimSuffix(availability, "%"), 64); err != nil || v <= 0 || v >= 100 {
+		t.Errorf("the header shows availability %q, want a percentage below 100 after the worker's failures", availability)
+	}
+	if memory != "off" {
+		t.Errorf("the header shows memory %q, want off (no limit set)", memory)
 	}
 
 	// Let the flash of the restart fade, then take the picture.

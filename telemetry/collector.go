@@ -92,6 +92,21 @@ var (
 		"Backed-up channel alerts raised.", nil, nil)
 	descGraphStatus = prometheus.NewDesc("steady_graph_status",
 		"1 for the graph's current status, 0 for the others (a state set).", []string{"status"}, nil)
+	descGraphAvailability = prometheus.NewDesc("steady_graph_availability_ratio",
+		"Share of the run during which every actor could work (none down or given up, sources not held for memory), from 0 to 1.", nil, nil)
+	descGraphDowntime = prometheus.NewDesc("steady_graph_downtime_seconds_total",
+		"Time during which some actor could not work: one was down or had given up, or the sources were held for memory.", nil, nil)
+
+	descMemoryLimit = prometheus.NewDesc("steady_memory_limit_bytes",
+		"The heap size the graph watches for memory pressure; 0 when it does not watch.", nil, nil)
+	descMemoryHeap = prometheus.NewDesc("steady_memory_heap_bytes",
+		"The live heap (as of the last collection) at the graph's last sample.", nil, nil)
+	descMemoryPressure = prometheus.NewDesc("steady_memory_pressure",
+		"1 while the graph holds its sources because the heap crossed the high-water mark.", nil, nil)
+	descMemoryEpisodes = prometheus.NewDesc("steady_memory_pressure_episodes_total",
+		"Times the heap crossed the high-water mark.", nil, nil)
+	descMemoryDegraded = prometheus.NewDesc("steady_memory_degraded_seconds_total",
+		"Time spent with the sources held for memory pressure.", nil, nil)
 
 	descStoreCommits = prometheus.NewDesc("steady_store_commits_total",
 		"Batches the committer of a durable graph wrote to its store.", nil, nil)
@@ -111,6 +126,8 @@ var (
 		descChanInfo, descChanCapacity, descChanLen, descChanFill, descChanFillAvg,
 		descChanSent, descChanTaken, descChanRate, descChanBackedUp, descChanClosed,
 		descDeadLettersTotal, descDeadLetters, descDeadLettersPurged, descDeadLettersLimit, descClusters, descChanAlerts, descGraphStatus,
+		descGraphAvailability, descGraphDowntime,
+		descMemoryLimit, descMemoryHeap, descMemoryPressure, descMemoryEpisodes, descMemoryDegraded,
 		descStoreCommits, descStoreRecords, descStoreCommitQuantile, descStoreDurableQuantile, descStoreFailed,
 	}
 )
@@ -208,6 +225,14 @@ func collectSnapshot(ch chan<- prometheus.Metric, s steady.Snapshot) {
 	for _, st := range graphStatuses {
 		gauge(descGraphStatus, boolf(s.Status == st), label(st))
 	}
+	gauge(descGraphAvailability, s.Availability)
+	counter(descGraphDowntime, s.Downtime.Seconds())
+	m := s.Memory
+	gauge(descMemoryLimit, float64(m.Limit))
+	gauge(descMemoryHeap, float64(m.Heap))
+	gauge(descMemoryPressure, boolf(m.Pressure))
+	counter(descMemoryEpisodes, float64(m.Episodes))
+	counter(descMemoryDegraded, m.Degraded.Seconds())
 
 	if d := s.Durable; d != nil {
 		counter(descStoreCommits, float64(d.Batches))

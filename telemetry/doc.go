@@ -78,6 +78,17 @@
 //	steady_graph_status{status}                   gauge     state set: 1 for the current status of
 //	                                                        building, running, degraded,
 //	                                                        shutting_down, stopped
+//	steady_graph_availability_ratio               gauge     share of the run every actor could work, 0 to 1
+//	                                                        (none down or given up, sources not held)
+//	steady_graph_downtime_seconds_total           counter   time some actor could not work
+//
+// Memory pressure (see steady.Config.MemoryLimit):
+//
+//	steady_memory_limit_bytes                     gauge     the heap size watched; 0 when not watching
+//	steady_memory_heap_bytes                      gauge     live heap at the last sample
+//	steady_memory_pressure                        gauge     1 while the sources are held
+//	steady_memory_pressure_episodes_total         counter   times the heap crossed the high-water mark
+//	steady_memory_degraded_seconds_total          counter   time spent with the sources held
 //
 // For a durable graph (one with steady.Config.Store), its committer:
 //
@@ -95,13 +106,17 @@
 //
 // One page, with its script and styles compiled into the binary: it loads
 // nothing from elsewhere and works offline. It polls /api/snapshot every
-// second and updates in place: the graph, laid out left to right by
+// second and updates in place: a header with the graph's status, health,
+// failure and alert counts, its availability, and the memory watch (the
+// live heap as a share of the limit, "held" while the sources are held,
+// "off" without a limit); the graph, laid out left to right by
 // topological order, with each actor's status, restarts, availability and
 // p99 recovery, and each channel's fill bar and rate on its edge; a table
 // of actors with recovery percentiles, availability, downtime and last
 // failure; a table of channels with a rate sparkline of the last minute;
-// the timeline of recent events (panics, errors, restarts, dead letters,
-// cluster and channel alerts, shutdown); and the dead-letter list with
+// the timeline of recent events (panics, errors, restarts and the state
+// each actor resumed with, dead letters, cluster and channel alerts,
+// memory pressure, shutdown); and the dead-letter list with
 // each message's value, failure and stack. When the server stops
 // answering, the page dims and says so, and keeps trying.
 //
@@ -110,7 +125,9 @@
 // [data-field=status]; edges [data-channel=NAME] with data-producer and
 // data-consumer; table rows [data-actor-row=NAME] and
 // [data-channel-row=NAME] with cells [data-field=...]; timeline items
-// [data-kind=KIND][data-actor=NAME]; dead letters [data-dead-letter=ID].
+// [data-kind=KIND][data-actor=NAME]; dead letters [data-dead-letter=ID];
+// header figures #kpi-NAME with [data-field=NAME] (availability, memory;
+// #kpi-memory has data-pressure).
 //
 // # Security defaults
 //

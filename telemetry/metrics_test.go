@@ -5,9 +5,11 @@ import (
 	"log/slog"
 	"maps"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +35,9 @@ var documentedMetrics = []string{
 	"steady_channel_closed", "steady_dead_letters_total", "steady_dead_letters",
 	"steady_dead_letters_purged_total", "steady_dead_letters_limit",
 	"steady_failure_clusters_total", "steady_channel_alerts_total", "steady_graph_status",
+	"steady_graph_availability_ratio", "steady_graph_downtime_seconds_total",
+	"steady_memory_limit_bytes", "steady_memory_heap_bytes", "steady_memory_pressure",
+	"steady_memory_pressure_episodes_total", "steady_memory_degraded_seconds_total",
 }
 
 // scrape fetches /metrics and parses it with the Prometheus text parser.
@@ -200,6 +205,14 @@ func TestMetricsMatchSnapshot(t *testing.T) {
 	if got := byLabel(t, fams, "steady_graph_status", "status"); got["stopped"] != 1 {
 		t.Errorf("after the run: steady_graph_status = %v, want stopped", got)
 	}
+	// The worker's three failures cost the graph some availability; the
+	// figures stop moving with the run.
+	s := p.g.Snapshot()
+	down := byLabel(t, fams, "steady_graph_downtime_seconds_total", "")[""]
+	avail := byLabel(t, fams, "steady_graph_availability_ratio", "")[""]
+	if down <= 0 || down != s.Downtime.Seconds() || avail >= 1 || avail != s.Availability {
+		t.Errorf("after the run: graph downtime %v s, availability %v; the snapshot says %v and %v", down, avail, s.Downtime, s.Availability)
+	}
 }
 
 // Dead letters and the graph-wide counters reach the exposition.
@@ -312,4 +325,83 @@ func TestMetricsDurable(t *testing.T) {
 			t.Errorf("a graph without a store exports %s", f.GetName())
 		}
 	}
+}
+
+// TestMetricsMemoryAndAvailability: a graph held for memory pressure shows
+// it on /metrics while held, and afterwards the time held as memory
+// degradation and as graph downtime, matching the snapshot. A limit of one
+// byte puts any heap above the high-water mark, so the source is held from
+// the first sample (0.25 s) to the shutdown (2 s).
+func TestMetricsMemoryAndAvailability(t *testing.T) {
+	runtime.GC() // the live heap reads 0 until a collection has measured it
+	synctest.Test(t, func(t *testing.T) {
+		g := steady.NewGraph(steady.Config{Logger: slog.New(slog.DiscardHandler), MemoryLimit: 1})
+		ch := steady.NewChannel[int](g, "numbers", 4)
+		var tx *steady.Sender[int]
+		var rx *steady.Receiver[int]
+		src := g.Actor("source", func(a *steady.Actor) error {
+			for a.Running() {
+				// Ten a second: held at its wait for room, never in a
+				// step, so that the shutdown ends it at once.
+				if err := a.Sleep(100 * time.Millisecond); err != nil {
+					return err
+				}
+				if err := a.WaitVacant(tx, 1); err != nil {
+					return err
+				}
+				if err := a.Step(func(s *steady.Step) error { return tx.Send(s, 1) }); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		sink := g.Actor("sink", func(a *steady.Actor) error {
+			for {
+				if err := a.WaitAvailable(rx, 1); err != nil {
+					return err
+				}
+				if err := a.Step(func(s *steady.Step) error { rx.Peek(s); return nil }); err != nil {
+					return err
+				}
+			}
+		})
+		tx, rx = ch.Sender(src), ch.Receiver(sink)
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(telemetry.NewCollector(g))
+		gather := func() map[string]float64 {
+			fams, err := reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := map[string]float64{}
+			for _, f := range fams {
+				if m := f.Metric[0]; len(m.Label) == 0 {
+					out[f.GetName()] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+				}
+			}
+			return out
+		}
+		go func() {
+			time.Sleep(time.Second)
+			if m := gather(); m["steady_memory_pressure"] != 1 || m["steady_memory_limit_bytes"] != 1 ||
+				m["steady_memory_pressure_episodes_total"] != 1 || m["steady_memory_degraded_seconds_total"] != 0.75 ||
+				m["steady_memory_heap_bytes"] <= 1 {
+				t.Errorf("while held: %v", m)
+			}
+			time.Sleep(time.Second)
+			g.Shutdown("test")
+		}()
+		if err := g.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		m, s := gather(), g.Snapshot()
+		if m["steady_memory_pressure"] != 0 || m["steady_memory_degraded_seconds_total"] != 1.75 ||
+			m["steady_graph_downtime_seconds_total"] != 1.75 || m["steady_graph_availability_ratio"] != 0.125 {
+			t.Errorf("after the run: %v, want 1.75 s held of 2 s", m)
+		}
+		if m["steady_graph_availability_ratio"] != s.Availability || m["steady_graph_downtime_seconds_total"] != s.Downtime.Seconds() ||
+			m["steady_memory_degraded_seconds_total"] != s.Memory.Degraded.Seconds() {
+			t.Errorf("metrics %v disagree with the snapshot %+v", m, s)
+		}
+	})
 }

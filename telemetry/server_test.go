@@ -95,7 +95,12 @@ func TestAPISnapshot(t *testing.T) {
 			Actor string `json:"actor"`
 			Text  string `json:"text"`
 		} `json:"events"`
-		EventsTotal uint64 `json:"eventsTotal"`
+		EventsTotal  uint64   `json:"eventsTotal"`
+		Availability *float64 `json:"availability"`
+		Memory       *struct {
+			Limit    uint64 `json:"limitBytes"`
+			Pressure bool   `json:"pressure"`
+		} `json:"memory"`
 	}
 	if err := json.Unmarshal([]byte(body), &snap); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, body)
@@ -126,6 +131,14 @@ func TestAPISnapshot(t *testing.T) {
 		if !kinds[k] {
 			t.Errorf("no %s event of the worker among %v", k, kinds)
 		}
+	}
+	// The worker's failures cost the graph availability; no memory limit
+	// is set anywhere, so memory is not watched.
+	if a := snap.Availability; a == nil || *a >= 1 || *a <= 0 {
+		t.Errorf("availability %v, want a share below 1 after the worker's failures", a)
+	}
+	if m := snap.Memory; m == nil || m.Limit != 0 || m.Pressure {
+		t.Errorf("memory %+v, want not watched", m)
 	}
 	if n := len(snap.Events); n == 0 || snap.Events[n-1].Seq != snap.EventsTotal {
 		t.Errorf("the last event is not number %d (eventsTotal)", snap.EventsTotal)

@@ -3,12 +3,14 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/examples/robust"
 )
 
@@ -23,6 +25,7 @@ const (
 	checkPublished   = "published"       // the publishing half
 	checkHalves      = "halves-agree"    // the split run
 	checkProcesses   = "processes-ended" // the split run
+	checkDegradation = "degradation"     // -faults degrade only
 )
 
 // listMax bounds the values a failed check lists.
@@ -79,7 +82,7 @@ func (p *pipeline) checks(runErr, outErr error) []check {
 		categories(gen, ls, missing),
 		p.counters(gen, l, missing),
 		p.drained(),
-		shutdown(runErr, p.shutdownReason()),
+		shutdown(runErr, p.shutdownReason(), p.cfg.faults == robust.Degrade),
 	}
 	if p.cfg.out != "" {
 		c := check{Name: checkOutFile}
@@ -287,7 +290,7 @@ func (p *pipeline) drained() check {
 // published once, the streams ended, nothing quarantined, and the
 // shutdown orderly.
 func (p *pipeline) publishChecks(runErr error) []check {
-	return []check{p.published(), p.drained(), shutdown(runErr, p.shutdownReason())}
+	return []check{p.published(), p.drained(), shutdown(runErr, p.shutdownReason(), p.cfg.faults == robust.Degrade)}
 }
 
 // published compares what the heartbeat and the generator made with what
@@ -321,8 +324,16 @@ func (p *pipeline) published() check {
 	return c
 }
 
-func shutdown(runErr error, reason string) check {
+// shutdown checks that the graph shut down in order. With degrade, the
+// generator's give-up is what the scenario scripts, and is the one error
+// Run may return.
+func shutdown(runErr error, reason string, degrade bool) check {
 	c := check{Name: checkShutdown}
+	if degrade && runErr != nil && onlyGeneratorGaveUp(runErr) {
+		c.Pass = true
+		c.Detail = "every actor finished its work and stopped, but the generator, which gave up as scripted; reason: " + reason
+		return c
+	}
 	if runErr != nil {
 		c.Detail = runErr.Error()
 		return c
@@ -330,6 +341,22 @@ func shutdown(runErr error, reason string) check {
 	c.Pass = true
 	c.Detail = "every actor finished its work and stopped; reason: " + reason
 	return c
+}
+
+// onlyGeneratorGaveUp reports whether err is the generator's give-up and
+// nothing else.
+func onlyGeneratorGaveUp(err error) bool {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		var g *steady.GaveUpError
+		if !errors.As(e, &g) || g.Actor != robust.GeneratorName {
+			return false
+		}
+	}
+	return len(errs) > 0
 }
 
 // verifyOut reads the output file on its own: one line per logged message,

@@ -18,6 +18,7 @@ import (
 
 	"github.com/nats-io/nkeys"
 
+	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/examples/robust"
 )
 
@@ -42,6 +43,9 @@ type config struct {
 	// replay or purge, 0 for all.
 	deadLetters string
 	dlID        uint64
+
+	memoryLimit int64 // the heap limit the graph watches; 0 for the runtime's (GOMEMLIMIT)
+	spool       int64 // bytes the logger keeps per message until its input pauses
 
 	// Across processes (split.go, halves.go).
 	split     bool          // run the halves as child processes
@@ -127,6 +131,10 @@ var presets = []preset{
 		[][2]string{{"rate", "1s"}, {"beats", "0"}, {"batch", "1000"}, {"faults", "none"}}},
 	{"crash", "-split, its halves and its server SIGKILLed 40 times at random and restarted",
 		[][2]string{{"split", "true"}, {"kills", "40"}, {"kill-every", "300ms"}, {"rate", "5ms"}, {"beats", "3000"}, {"log", "warn"}}},
+	{"memory", "real memory pressure: the logger's spool grows with the flow under a memory limit; the sources are held and released",
+		[][2]string{{"rate", "5ms"}, {"beats", "1000"}, {"spool", "16KiB"}, {"memory-limit", "64MiB"}}},
+	{"degrade", "the scripted failures, then the generator breaks for good and gives up; the rest carry on",
+		[][2]string{{"faults", "degrade"}}},
 }
 
 // hiddenFlags are for tests; the usage does not list them.
@@ -139,8 +147,8 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.Var(durationFlag{&cfg.rate}, "rate", "`duration` between heartbeats; 0 = unthrottled")
 	fs.Var(uintFlag{&cfg.beats}, "beats", "shut down after `n` beats; 0 = run until SIGINT or SIGTERM")
 	fs.Var(batchFlag{&cfg.batch}, "batch", "`n` values the worker takes per beat, 1 to "+strconv.Itoa(maxBatch))
-	fs.Var(choice(&cfg.faults, []string{"scripted", "none", "chaos"}, robust.Scripted, robust.NoFaults, robust.Chaos),
-		"faults", "injected failures, `mode`: scripted, none or chaos")
+	fs.Var(choice(&cfg.faults, []string{"scripted", "none", "chaos", "degrade"}, robust.Scripted, robust.NoFaults, robust.Chaos, robust.Degrade),
+		"faults", "injected failures, `mode`: scripted, none, chaos, or degrade (scripted, then the generator breaks for good and gives up)")
 	fs.Var(rateFlag{&cfg.chaosRate}, "chaos-rate", "with -faults chaos, the probability `p` that a step panics, in [0, 1]")
 	fs.Var(uintFlag{&cfg.seed}, "seed", "`seed` for chaos decisions and backoff jitter; 0 = random (the report gives it)")
 	fs.StringVar(&cfg.out, "out", "", "write one line per logged message to `FILE`: the value, a tab, its category")
@@ -153,6 +161,9 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.BoolVar(&cfg.reset, "reset", false, "with -state, delete the directory's state first and start afresh")
 	fs.Var(choice(&cfg.deadLetters, dlVerbs, dlVerbs...), "dead-letters",
 		"with -state, work on the directory's dead letters instead of running: `verb` list (JSON with -report json); replay ID|all (back into their channels, for the next run); purge ID|all (deleted for good)")
+	fs.Var(sizeFlag{&cfg.memoryLimit}, "memory-limit", fmt.Sprintf("hold the sources while the live heap is above %.0f%% of `SIZE` (e.g. 64MiB), until it is below %.0f%%; also the Go runtime's memory limit for the run. 0 = GOMEMLIMIT's, if set",
+		100*steady.DefaultMemoryHigh, 100*steady.DefaultMemoryLow))
+	fs.Var(sizeFlag{&cfg.spool}, "spool", "the logger keeps `SIZE` (e.g. 16KiB) of memory per message until its input pauses, so that memory grows with the flow; 0 = none")
 	fs.Var(choice(&cfg.preset, presetNames(), presetNames()...), "preset", "a usage scenario, `name`: "+strings.Join(presetNames(), ", ")+" (explicit flags override it)")
 
 	fs.BoolVar(&cfg.split, "split", false, "run the pipeline split in two processes, joined by NATS JetStream streams (see below)")

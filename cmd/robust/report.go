@@ -51,6 +51,20 @@ type report struct {
 	Completed     bool   `json:"already_completed"`
 	LoggedThisRun uint64 `json:"logged_this_run"`
 
+	// The graph as a whole, for this run: its availability (the share
+	// of the run every actor could work) and downtime, the memory
+	// watch, the failure patterns the graph raised alerts for (the
+	// first maxPatterns of each, and the counts of all), and the actors
+	// that gave up while the rest carried on. See scenarios.go.
+	Availability         float64          `json:"availability"`
+	DowntimeMS           float64          `json:"downtime_ms"`
+	Memory               memoryReport     `json:"memory"`
+	FailureClusters      []clusterReport  `json:"failure_clusters"`
+	FailureClustersTotal int              `json:"failure_clusters_total"`
+	ChannelAlerts        []alertReport    `json:"channel_alerts"`
+	ChannelAlertsTotal   int              `json:"channel_alerts_total"`
+	Degraded             []degradedReport `json:"degraded"`
+
 	// Across processes: the part this report covers ("publish" or
 	// "consume" for a half, "split" for the coordinator), and the
 	// bridges. A consuming half has no generator: its Generated and
@@ -250,6 +264,10 @@ func (p *pipeline) report(runErr, outErr error, elapsed time.Duration) *report {
 	} else {
 		r.Checks = p.publishChecks(runErr)
 	}
+	p.graphSections(r)
+	if p.logger != nil && p.cfg.faults == robust.Degrade {
+		r.Checks = append(r.Checks, p.degradation(r))
+	}
 	r.Passed = true
 	for _, c := range r.Checks {
 		r.Passed = r.Passed && c.Pass
@@ -352,6 +370,7 @@ func (r *report) writeText(w io.Writer) error {
 		r.writeSplit(&b)
 	}
 
+	r.writeGraphSections(&b)
 	if r.Role != string(rolePublish) {
 		fmt.Fprintf(&b, "\ncategories: Fizz %d, Buzz %d, FizzBuzz %d, Value %d\n",
 			r.Categories["Fizz"], r.Categories["Buzz"], r.Categories["FizzBuzz"], r.Categories["Value"])

@@ -44,6 +44,8 @@ type pipeline struct {
 	messages *steady.Channel[robust.Message]
 
 	telemetry *telemetry.Server // nil without -telemetry
+	seen      *eventLog         // the events the report lists
+	oldLimit  int64             // the runtime's memory limit before -memory-limit; -1 if unchanged
 
 	// The actors this process runs: all four, or those of its half
 	// (-role), the others nil.
@@ -96,7 +98,7 @@ func (e *setupError) Unwrap() error { return e.err }
 // used is a *setupError. Either way nothing else is changed: the state file
 // stays as it was, and an -out file this call created is removed.
 func build(cfg config, stderr io.Writer) (_ *pipeline, err error) {
-	p := &pipeline{cfg: cfg, seed: cfg.seed}
+	p := &pipeline{cfg: cfg, seed: cfg.seed, oldLimit: -1}
 	for p.seed == 0 {
 		p.seed = rand.Uint64N(maxJSONSafeSeed)
 	}
@@ -144,6 +146,9 @@ func build(cfg config, stderr io.Writer) (_ *pipeline, err error) {
 	if cfg.logLevel <= slog.LevelDebug {
 		gcfg.OnEvent = p.logStack
 	}
+	p.seen = &eventLog{p: p}
+	gcfg.OnEvent = p.seen.chain(gcfg.OnEvent)
+	gcfg.MemoryLimit = p.memoryLimit()
 	var rec *telemetry.Recorder
 	if cfg.telemetry != "" {
 		rec = telemetry.NewRecorder(0)
@@ -181,7 +186,7 @@ func build(cfg config, stderr io.Writer) (_ *pipeline, err error) {
 	}
 	if cfg.role != rolePublish {
 		p.worker = robust.NewWorker(g, p.beats, p.values, p.messages, robust.WorkerConfig{Batch: cfg.batch, Faults: faults})
-		lcfg := robust.LoggerConfig{Batch: cfg.batch, Log: p.log, ProgressEvery: progressEvery, Faults: faults}
+		lcfg := robust.LoggerConfig{Batch: cfg.batch, Log: p.log, ProgressEvery: progressEvery, Faults: faults, Spool: int(cfg.spool)}
 		if p.out != nil {
 			lcfg.Out = p.out // only when set: a nil *os.File in the interface is not nil
 		}
@@ -303,6 +308,7 @@ func (p *pipeline) close() error {
 		p.nc.Close()
 		p.nc = nil
 	}
+	p.restoreMemoryLimit()
 	return errors.Join(errs...)
 }
 

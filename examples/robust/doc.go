@@ -89,6 +89,17 @@
 // its previous attempt failed at the same committed point, marks the fault
 // fired and goes through.
 //
+// In degrade mode ([Degrade]) the scripted failures strike as above, and
+// from value 2,500 ([Script.BreakAt]) every step of the generator fails,
+// as if its source were gone for good. Under [Faults.GeneratorOptions] it
+// gives up after three restarts and the graph runs on degraded: the
+// heartbeat keeps time and ends the run, the worker takes the remaining
+// beats alone, and every value generated is still logged once.
+//
+// With [LoggerConfig.Spool] the logger keeps memory for each message it
+// logs until its input pauses, so that memory grows with the flow;
+// cmd/robust's memory preset uses it to create real memory pressure.
+//
 // In chaos mode every step of every actor panics with probability
 // [Faults.ChaosRate], at one of the points ([Point]) its step passes,
 // chosen at random from a stream seeded by [Faults.Seed]. The actors then

@@ -22,9 +22,14 @@ const (
 	// Chaos panics, with probability [Faults.ChaosRate] per step, at a
 	// point of the step chosen at random, in every actor.
 	Chaos
+	// Degrade injects the scripted failures and, from [Script.BreakAt]
+	// on, fails every step of the generator: it exhausts its restart
+	// limit and gives up under [steady.Degrade], and the rest of the
+	// pipeline carries on without new values.
+	Degrade
 )
 
-var modeNames = [...]string{NoFaults: "none", Scripted: "scripted", Chaos: "chaos"}
+var modeNames = [...]string{NoFaults: "none", Scripted: "scripted", Chaos: "chaos", Degrade: "degrade"}
 
 func (m Mode) String() string {
 	if int(m) < len(modeNames) {
@@ -64,6 +69,10 @@ type Script struct {
 	// [steady.DefaultPoisonAfter] attempts the framework moves it to the
 	// dead-letter store.
 	Poison uint64
+	// BreakAt, in [Degrade] mode: the generator's steps fail from this
+	// value on, every time, as if the source of its values were gone
+	// for good.
+	BreakAt uint64
 }
 
 // DefaultScript is the script of `robust`'s default run, which generates
@@ -71,7 +80,9 @@ type Script struct {
 // generator (value 700), the worker (after 1,200 values), the poison value
 // 1,500 (a FizzBuzz, so the category checks see it missing), and the logger
 // last (after 2,100 messages). The points are far enough apart that each
-// failure's recovery is over before the next one starts.
+// failure's recovery is over before the next one starts. In [Degrade]
+// mode the generator breaks for good at 2,500, after all of them, with
+// about 50 beats of the default run still to go.
 func DefaultScript() Script {
 	return Script{
 		HeartbeatAt: 50,
@@ -79,13 +90,14 @@ func DefaultScript() Script {
 		WorkerAfter: 1200,
 		Poison:      1500,
 		LoggerAfter: 2100,
+		BreakAt:     2500,
 	}
 }
 
 // Faults configures the failures every actor injects.
 type Faults struct {
 	Mode   Mode
-	Script Script // for Scripted
+	Script Script // for Scripted and Degrade
 	// ChaosRate is the probability, in [0, 1], that a step panics, for
 	// Chaos. Rates near 1 leave too few steps to make progress.
 	ChaosRate float64
@@ -117,7 +129,8 @@ const chaosPoisonAfter = 20
 // The other modes keep [steady.DefaultPolicy] (the scripted failures stay
 // well under its limits) but stop the graph when an actor gives up: a
 // demonstration whose worker or logger is gone would otherwise wait, with
-// full channels, for a signal that may never come.
+// full channels, for a signal that may never come. The generator of
+// [Degrade] mode is the exception: see [Faults.GeneratorOptions].
 func (f Faults) ActorOptions() []steady.ActorOption {
 	if f.Mode != Chaos {
 		return []steady.ActorOption{steady.OnLimit(steady.StopGraph)}
@@ -127,6 +140,26 @@ func (f Faults) ActorOptions() []steady.ActorOption {
 		steady.Backoff(0, 0),
 		steady.PoisonAfter(chaosPoisonAfter),
 	}
+}
+
+// degradeRestarts is the generator's restart limit in [Degrade] mode:
+// three attempts in a row tell a source that is gone for good from a
+// glitch, and under the default backoff (1, 2, 4 ms) they take a few
+// milliseconds, so the give-up comes long before the heartbeat's last beat
+// even at -rate 1ms.
+const degradeRestarts = 3
+
+// GeneratorOptions returns the generator's own policy, applied after
+// [Faults.ActorOptions]. In [Degrade] mode the generator is the one actor
+// whose loss the pipeline survives (the heartbeat keeps time, the worker
+// takes its beats, the logger logs all that was generated): it gives up
+// after degradeRestarts restarts and the graph runs on degraded. The
+// other modes add nothing.
+func (f Faults) GeneratorOptions() []steady.ActorOption {
+	if f.Mode != Degrade {
+		return nil
+	}
+	return []steady.ActorOption{steady.Intensity(degradeRestarts, steady.DefaultWindow), steady.OnLimit(steady.Degrade)}
 }
 
 // Point is a place inside an actor's step where a fault can strike.
@@ -162,7 +195,7 @@ func (p Point) String() string {
 // letters and tests can tell an injected failure from a real one.
 type Fault struct {
 	Actor  string
-	Mode   Mode   // Scripted (one-shot and poison) or Chaos
+	Mode   Mode   // Scripted (one-shot and poison), Chaos, or Degrade (the broken generator)
 	Point  Point  // where in the step it struck
 	Detail string // what the step was doing, e.g. "at value 700"
 }
@@ -231,7 +264,9 @@ func newInjector(actor string, index uint64, f Faults, points ...Point) *injecto
 	return in
 }
 
-func (in *injector) scripted() bool { return in.mode == Scripted }
+// scripted reports whether the scripted failures apply: in Scripted mode,
+// and in Degrade mode, which adds the broken generator to them.
+func (in *injector) scripted() bool { return in.mode == Scripted || in.mode == Degrade }
 
 // begin starts a step: in chaos mode it decides whether and where it fails.
 func (in *injector) begin() {

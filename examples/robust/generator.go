@@ -62,7 +62,8 @@ func NewGenerator(g *steady.Graph, values *steady.Channel[uint64], cfg Generator
 		limit:  cfg.Limit,
 		buf:    make([]uint64, max(cfg.Batch, 1)),
 	}
-	x.Actor = g.Actor(GeneratorName, x.run, append(cfg.Faults.ActorOptions(), opts...)...)
+	policy := append(cfg.Faults.ActorOptions(), cfg.Faults.GeneratorOptions()...)
+	x.Actor = g.Actor(GeneratorName, x.run, append(policy, opts...)...)
 	x.out = values.Sender(x.Actor)
 	x.State.Bind(x.Actor)
 	return x
@@ -99,10 +100,16 @@ func (x *Generator) step(s *steady.Step) error {
 	f.begin()
 	f.at(StepStart)
 	st := x.State.Get(s)
+	if f.mode == Degrade && st.Next >= f.script.BreakAt {
+		f.fire(&Fault{Mode: Degrade, Point: StepStart, Detail: fmt.Sprintf("at value %d: its source is gone for good", st.Next)})
+	}
 	k := min(uint64(x.out.Vacant()), x.room)
 	at := f.script.GeneratorAt
 	if f.scripted() && st.Next < at {
 		k = min(k, at-st.Next) // so that a step starts exactly at the scripted value
+	}
+	if f.mode == Degrade && st.Next < f.script.BreakAt {
+		k = min(k, f.script.BreakAt-st.Next) // nothing at or past the break
 	}
 	for i := range k {
 		x.buf[i] = st.Next + i

@@ -100,6 +100,13 @@ type LoggerConfig struct {
 	Log           *slog.Logger
 	ProgressEvery time.Duration
 	Faults        Faults
+	// Spool, if positive, is the memory in bytes the logger keeps for
+	// each message it logged until its input pauses ([Logger.Spooled]
+	// counts them): a stand-in for a sink that buffers its output
+	// in memory and writes it out when the input pauses, so that its
+	// memory grows with the work flowing in. It gives cmd/robust's
+	// memory preset real memory pressure to react to.
+	Spool int
 }
 
 // Logger takes the worker's messages, checks and counts them, and writes
@@ -124,6 +131,7 @@ type Logger struct {
 	taken  int // messages taken by the last step, read once it committed
 
 	lastProgress time.Time
+	spool        spool
 }
 
 // NewLogger adds the logger to g, taking messages from in.
@@ -171,6 +179,12 @@ func (x *Logger) run(a *steady.Actor) error {
 		x.lastProgress = time.Now()
 	}
 	for a.Running() {
+		if x.spool.waiting(x.in.Len()) {
+			if err := x.spool.idle(a, x.log); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := a.WaitAvailable(x.in, 1); err != nil {
 			return err // ErrClosed finishes the actor: its input has ended
 		}
@@ -178,6 +192,7 @@ func (x *Logger) run(a *steady.Actor) error {
 			return err
 		}
 		x.committed()
+		x.spool.keep(x.taken, x.cfg.Spool)
 	}
 	return nil
 }

@@ -392,6 +392,7 @@
     panicked: "panic", failed: "error", restarting: "restart", gave_up: "gave up",
     dead_lettered: "dead letter", shutdown_requested: "shutdown", shutdown_vetoed: "veto",
     stopped: "stopped", failure_cluster: "cluster alert", channel_backed_up: "backed up",
+    memory_pressure: "memory", memory_recovered: "memory ok", resumed: "resumed",
   };
 
   function updateTimeline(snap) {
@@ -487,7 +488,42 @@
     kpi("kpi-dead-letters", snap.deadLettersInStore, snap.deadLettersInStore > 0 ? "alarm" : "");
     kpi("kpi-clusters", snap.failureClusters, snap.failureClusters > 0 ? "alarm" : "");
     kpi("kpi-channel-alerts", snap.channelAlerts, snap.channelAlerts > 0 ? "hot" : "");
+    updateAvailability(snap);
     document.title = (snap.healthy ? "" : "⚠ ") + "steady · " + snap.status.replace("_", " ");
+  }
+
+  // updateAvailability shows the graph's availability and the memory
+  // watch: the live heap as a share of the limit, "held" while the
+  // sources are held for memory pressure, "off" when nothing is watched.
+  function updateAvailability(snap) {
+    const av = $("#kpi-availability");
+    setText(av.querySelector(".v"), fmtPct(snap.availability, snap.availability >= 0.9995 ? 1 : 2));
+    av.className = "kpi" + (snap.availability < 0.9 ? " alarm" : snap.availability < 0.999 ? " hot" : "");
+    av.title = `every actor could work ${fmtPct(snap.availability, 3)} of the run; down ${fmtDur(snap.downtimeSeconds)}`;
+    const m = snap.memory, mem = $("#kpi-memory");
+    let text = "off", cls = "";
+    if (m.limitBytes > 0) {
+      text = m.pressure ? "held" : fmtPct(m.heapBytes / m.limitBytes, 0);
+      cls = m.pressure ? " alarm" : m.heapBytes > m.lowBytes ? " hot" : "";
+      if (m.degradedSeconds > 0) text += " · " + fmtDur(m.degradedSeconds); // the time held so far
+    }
+    setText(mem.querySelector(".v"), text);
+    mem.className = "kpi" + cls;
+    mem.setAttribute("data-pressure", String(m.pressure));
+    mem.title = m.limitBytes > 0
+      ? `live heap ${fmtBytes(m.heapBytes)} of ${fmtBytes(m.limitBytes)} (holds sources above ${fmtBytes(m.highBytes)}, ` +
+        `releases below ${fmtBytes(m.lowBytes)}); held ${fmtInt(m.episodes)} times, ${fmtDur(m.degradedSeconds)} in all`
+      : "memory pressure is not watched (no memory limit)";
+  }
+
+  function fmtBytes(n) {
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let i = 0;
+    while (n >= 1024 && i < units.length - 1) {
+      n /= 1024;
+      i++;
+    }
+    return (i === 0 ? String(n) : n.toFixed(1)) + " " + units[i];
   }
 
   function render(snap) {
