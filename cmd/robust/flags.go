@@ -242,6 +242,9 @@ func checkCombination(cfg config, given map[string]bool) error {
 	switch {
 	case cfg.deadLetters != "" && (cfg.split || cfg.role != roleWhole):
 		return errors.New("flag -dead-letters works on the state directory of the pipeline in one process, not with -split or -role")
+	case (cfg.split || cfg.role != roleWhole) && (cfg.faults == robust.Degrade || cfg.memoryLimit != 0 || cfg.spool != 0):
+		return errors.New("flags -faults degrade, -memory-limit and -spool work in one process, not with -split or -role: " +
+			"the actor that gives up, the sources held and the memory filled would be in different processes")
 	case cfg.split && cfg.role != roleWhole:
 		return errors.New("flags -split and -role exclude each other: -split runs every part itself")
 	case (cfg.role == rolePublish || cfg.role == roleConsume) && cfg.nats == "":

@@ -76,6 +76,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-role", "server", "-state", dir, "-nats", "tls://127.0.0.1:4222"}, `-role server serves nats://HOST:PORT`},
 		{[]string{"-role", "server", "-state", dir, "-nats", "nats://127.0.0.1"}, `-role server needs a port`},
 		{[]string{"-role", "server", "-state", dir}, `flag -out makes no sense with -role server`},
+		{[]string{"-split", "-faults", "degrade"}, `flags -faults degrade, -memory-limit and -spool work in one process`},
+		{[]string{"-preset", "memory", "-split"}, `flags -faults degrade, -memory-limit and -spool work in one process`},
 		{[]string{"-test-kill-at", "x"}, `invalid value "x" for flag -test-kill-at: not name:n`},
 		{[]string{"-test-kill-at", "x:1"}, `flag -test-kill-at needs -role publish or consume`},
 	} {

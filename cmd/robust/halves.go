@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/examples/robust"
 	"github.com/steady-go/steady/jsbridge"
 )
 
@@ -149,6 +150,22 @@ func (p *pipeline) beatsSent() uint64 {
 		return p.heartbeat.State.Value().Beats
 	}
 	return p.beatsIn.Position().Values
+}
+
+// workerState and loggerState are the worker's and the logger's committed
+// states, zero in a publishing half, which has neither.
+func (p *pipeline) workerState() robust.WorkerState {
+	if p.worker == nil {
+		return robust.WorkerState{}
+	}
+	return p.worker.State.Value()
+}
+
+func (p *pipeline) loggerState() robust.LoggerState {
+	if p.logger == nil {
+		return robust.LoggerState{}
+	}
+	return p.logger.State.Value()
 }
 
 // faults returns the graph's fault injector for -test-kill-at: it SIGKILLs

@@ -366,7 +366,7 @@ func (r *report) writeText(w io.Writer) error {
 	}
 	tw.Flush()
 	if r.Role == "split" {
-		b.WriteString("(each half's actors in its last run)\n")
+		b.WriteString("(each half's actors in its last run; below, the availability and failure patterns of those runs too)\n")
 		r.writeSplit(&b)
 	}
 

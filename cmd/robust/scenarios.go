@@ -134,8 +134,8 @@ func (l *eventLog) record(e steady.Event) {
 	var at gaveUpAt
 	if e.Kind == steady.EventGaveUp {
 		p := l.p
-		at = gaveUpAt{time: e.Time, beats: p.heartbeat.State.Value().Beats, generated: p.generator.State.Value().Next,
-			processed: p.worker.State.Value().Processed, logged: p.logger.State.Value().Logged}
+		at = gaveUpAt{time: e.Time, beats: p.beatsSent(), generated: p.generated(),
+			processed: p.workerState().Processed, logged: p.loggerState().Logged}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -160,14 +160,19 @@ func (l *eventLog) record(e steady.Event) {
 	}
 }
 
-// producerOf names the producer of the named channel.
+// producerOf names the producer of the named channel: in a consuming
+// half, the inbound bridges produce beats and values.
 func (p *pipeline) producerOf(channel string) string {
-	switch channel {
-	case p.beats.Name():
+	switch {
+	case channel == p.beats.Name() && p.beatsIn != nil:
+		return beatsInName
+	case channel == p.values.Name() && p.valuesIn != nil:
+		return valuesInName
+	case channel == p.beats.Name():
 		return robust.HeartbeatName
-	case p.values.Name():
+	case channel == p.values.Name():
 		return robust.GeneratorName
-	case p.messages.Name():
+	case p.messages != nil && channel == p.messages.Name():
 		return robust.WorkerName
 	}
 	return ""
@@ -266,8 +271,8 @@ func (p *pipeline) graphSections(r *report) {
 // actor gave up, and what went on without it, from its progress then and
 // at the end.
 func (p *pipeline) lostFunction(actor string, at gaveUpAt) (lost, carriedOn string) {
-	beats, gen := p.heartbeat.State.Value().Beats, p.generator.State.Value().Next
-	ws, logged := p.worker.State.Value(), p.logger.State.Value().Logged
+	beats, gen := p.beatsSent(), p.generated()
+	ws, logged := p.workerState(), p.loggerState().Logged
 	switch actor {
 	case robust.GeneratorName:
 		return fmt.Sprintf("new values: none generated after value %d, so the %d beats sent after the give-up carried none", at.generated, beats-at.beats),
@@ -281,6 +286,9 @@ func (p *pipeline) lostFunction(actor string, at gaveUpAt) (lost, carriedOn stri
 	case robust.LoggerName:
 		return fmt.Sprintf("logging: nothing logged after %d messages; the messages wait in their channel", at.logged),
 			"the producers ran until their channels filled"
+	case beatsOutName, valuesOutName, beatsInName, valuesInName:
+		return fmt.Sprintf("the stream %s: nothing crossed it after %s gave up", p.cfg.streamName(streamOf(actor)), actor),
+			"the rest of this half ran on"
 	}
 	return "unknown", "unknown"
 }

@@ -6,6 +6,7 @@ import (
 	encbin "encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -37,8 +38,9 @@ func freePort(t *testing.T) int {
 // run adds.
 type splitJSON struct {
 	jsonReport
-	Role    string `json:"role"`
-	Bridges map[string]struct {
+	Role         string  `json:"role"`
+	Availability float64 `json:"availability"`
+	Bridges      map[string]struct {
 		Stream       string `json:"stream"`
 		Values       uint64 `json:"values"`
 		Starts       uint64 `json:"starts"`
@@ -196,6 +198,9 @@ func TestSplit(t *testing.T) {
 	requirePassed(t, res, r.jsonReport)
 	verifyOutFile(t, out, r.jsonReport)
 	checkStreams(t, filepath.Join(run, "server"), r)
+	if r.Availability <= 0 || r.Availability > 1 {
+		t.Errorf("availability %v: the halves' was not merged", r.Availability)
+	}
 	if r.Role != "split" || r.Split.Server != "in-process" || r.Split.Runs["publish"] != 1 || r.Split.Runs["consume"] != 1 {
 		t.Errorf("role %q, server %q, runs %v; want a split run with an in-process server, one run of each half", r.Role, r.Split.Server, r.Split.Runs)
 	}
@@ -405,4 +410,41 @@ func TestServerDownAtStart(t *testing.T) {
 		t.Errorf("published %d values and %d beats, consumed %d and %d; want the same, and 200 beats", pr.Generated, pr.Beats, cr.Generated, cr.Beats)
 	}
 	checkStreams(t, srvDir, cr)
+}
+
+// TestHalvesRecordPatterns: a half records an actor that gave up and a
+// backed-up channel, and says what the give-up lost, with none of the
+// other half's actors in its graph.
+func TestHalvesRecordPatterns(t *testing.T) {
+	for _, tc := range []struct {
+		role      string
+		producers map[string]string // channel → its producer in this half
+	}{
+		{"publish", map[string]string{"beats": robust.HeartbeatName, "values": robust.GeneratorName}},
+		{"consume", map[string]string{"beats": beatsInName, "values": valuesInName, "messages": robust.WorkerName}},
+	} {
+		t.Run(tc.role, func(t *testing.T) {
+			cfg, err := parseFlags([]string{"-role", tc.role, "-nats", fmt.Sprintf("nats://127.0.0.1:%d", freePort(t)), "-telemetry", "", "-log", "error"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := build(cfg, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.close()
+			for _, a := range p.g.Actors() {
+				p.seen.record(steady.Event{Kind: steady.EventGaveUp, Actor: a.Name(), Time: time.Now()})
+				if lost, _ := p.lostFunction(a.Name(), p.seen.gaveUp[a.Name()]); lost == "unknown" {
+					t.Errorf("%s: what giving up lost is unknown", a.Name())
+				}
+			}
+			for ch, producer := range tc.producers {
+				p.seen.record(steady.Event{Kind: steady.EventChannelBackedUp, Channel: ch, Actor: "its consumer", Time: time.Now()})
+				if got := p.seen.alerts[len(p.seen.alerts)-1].Producer; got != producer {
+					t.Errorf("channel %s: producer %q, want %q", ch, got, producer)
+				}
+			}
+		})
+	}
 }

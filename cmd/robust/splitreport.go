@@ -123,6 +123,7 @@ func (c *coordinator) report(elapsed time.Duration) *report {
 		reasons = append([]string{"publish: " + pr.ShutdownReason}, reasons...)
 	}
 	r.ShutdownReason = strings.Join(reasons, "; ")
+	mergeGraphSections(r, pub.rep, con.rep)
 	if c.resumed && con.first != nil {
 		r.LoggedThisRun = con.first.LoggedThisRun + r.Logged - con.first.Logged
 	}
@@ -136,6 +137,33 @@ func (c *coordinator) report(elapsed time.Duration) *report {
 		r.Passed = r.Passed && ch.Pass
 	}
 	return r
+}
+
+// mergeGraphSections fills the split report's sections for the graph as a
+// whole from the halves' last runs: the lower availability and both
+// downtimes, the consuming half's memory watch, both halves' failure
+// patterns and degraded actors.
+func mergeGraphSections(r, pub, con *report) {
+	r.FailureClusters, r.ChannelAlerts, r.Degraded = []clusterReport{}, []alertReport{}, []degradedReport{}
+	halves := 0
+	for _, h := range []*report{pub, con} {
+		if h == nil {
+			continue
+		}
+		if halves == 0 || h.Availability < r.Availability {
+			r.Availability = h.Availability
+		}
+		halves++
+		r.DowntimeMS += h.DowntimeMS
+		r.FailureClusters = append(r.FailureClusters, h.FailureClusters...)
+		r.FailureClustersTotal += h.FailureClustersTotal
+		r.ChannelAlerts = append(r.ChannelAlerts, h.ChannelAlerts...)
+		r.ChannelAlertsTotal += h.ChannelAlertsTotal
+		r.Degraded = append(r.Degraded, h.Degraded...)
+	}
+	if con != nil {
+		r.Memory = con.Memory
+	}
 }
 
 // halvesAgree compares what the publishing half made with what the
