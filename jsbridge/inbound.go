@@ -105,18 +105,11 @@ type inbound[T any] struct {
 // any actor. It returns an error, and adds nothing, if cfg lacks a stream or
 // ch's values have no codec.
 func NewInbound[T any](g *steady.Graph, name string, ch *steady.Channel[T], nc *nats.Conn, cfg Config, opts ...steady.ActorOption) (*Inbound, error) {
-	cfg, err := cfg.withDefaults(name)
+	b, codec, err := newBridge(name, ch, nc, cfg)
 	if err != nil {
 		return nil, err
 	}
-	codec, err := ch.Codec()
-	if err != nil {
-		return nil, fmt.Errorf("jsbridge: bridge %q: channel %q: %w", name, ch.Name(), err)
-	}
-	if nc == nil {
-		return nil, fmt.Errorf("jsbridge: bridge %q: nil *nats.Conn", name)
-	}
-	in := &inbound[T]{Inbound: &Inbound{}, bridge: bridge{name: name, cfg: cfg, nc: nc}, codec: codec}
+	in := &inbound[T]{Inbound: &Inbound{}, bridge: b, codec: codec}
 	in.actor = g.Actor(name, in.run, opts...)
 	in.out = ch.Sender(in.actor)
 	in.pos = steady.NewState(g, name, InPosition{}).Bind(in.actor)

@@ -96,20 +96,14 @@ type outbound[T any] struct {
 // bytes): a start compares the values an uncommitted step stored with
 // those at the head of the input, byte for byte.
 func NewOutbound[T any](g *steady.Graph, name string, ch *steady.Channel[T], nc *nats.Conn, cfg Config, opts ...steady.ActorOption) (*Outbound, error) {
-	cfg, err := cfg.withDefaults(name)
+	b, codec, err := newBridge(name, ch, nc, cfg)
 	if err != nil {
 		return nil, err
 	}
-	codec, err := ch.Codec()
-	if err != nil {
-		return nil, fmt.Errorf("jsbridge: bridge %q: channel %q: %w", name, ch.Name(), err)
-	}
-	if nc == nil {
-		return nil, fmt.Errorf("jsbridge: bridge %q: nil *nats.Conn", name)
-	}
+	cfg = b.cfg
 	o := &outbound[T]{
 		Outbound: &Outbound{},
-		bridge:   bridge{name: name, cfg: cfg, nc: nc},
+		bridge:   b,
 		codec:    codec,
 		cap:      ch.Cap(),
 		buf:      make([]T, min(cfg.MaxBatch, ch.Cap())),

@@ -21,6 +21,23 @@ type bridge struct {
 	nc   *nats.Conn
 }
 
+// newBridge checks what both constructors take: cfg, filled in with its
+// defaults; ch's codec; a connection.
+func newBridge[T any](name string, ch *steady.Channel[T], nc *nats.Conn, cfg Config) (bridge, steady.Codec[T], error) {
+	cfg, err := cfg.withDefaults(name)
+	if err != nil {
+		return bridge{}, nil, err
+	}
+	codec, err := ch.Codec()
+	if err != nil {
+		return bridge{}, nil, fmt.Errorf("jsbridge: bridge %q: channel %q: %w", name, ch.Name(), err)
+	}
+	if nc == nil {
+		return bridge{}, nil, fmt.Errorf("jsbridge: bridge %q: nil *nats.Conn", name)
+	}
+	return bridge{name: name, cfg: cfg, nc: nc}, codec, nil
+}
+
 // transient wraps a failure to talk to JetStream: the bridge restarts and
 // reconciles, charging no value an attempt. A closed connection is not
 // transient: nothing will reopen it.
