@@ -92,7 +92,7 @@ func TestServerDownAtStartAndRestart(t *testing.T) {
 	want := seq(20000)
 	pub, ob := publisher(t, quiet(), nc, bc, want, 10)
 	con, ib, got := consumer[uint64](t, quiet(), nc, bc)
-	waitCon, waitPub := run(con), run(pub)
+	waitCon, waitPub := run(t, con), run(t, pub)
 	waitFor(t, "both bridges to fail while the server is down", func() bool {
 		return ob.Actor().Restarts() > 0 && ib.Actor().Restarts() > 0
 	})
@@ -229,10 +229,10 @@ func TestStreamWentBack(t *testing.T) {
 	// refuse to go on.
 	hold := make(chan struct{})
 	pub, ob := heldPublisher(t, quiet(), nc, bc, seq(50), 10, hold)
-	waitPub := run(pub)
+	waitPub := run(t, pub)
 	waitFor(t, "50 values published", func() bool { return ob.Stats().Values == 50 })
 	con, ib, _ := consumer[uint64](t, quiet(), nc, bc)
-	waitCon := run(con)
+	waitCon := run(t, con)
 	waitFor(t, "50 values taken", func() bool { return ib.Stats().Values == 50 })
 
 	js, _ := jetstream.New(nc)

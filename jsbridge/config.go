@@ -69,10 +69,16 @@ const DefaultMaxBatch = 1024
 const DefaultTimeout = 5 * time.Second
 
 // fetchWait is how long an inbound bridge waits for the next message from
-// its pull subscription before it looks at the graph again (a shutdown, say): short, so
-// that a shutdown is not held, long enough that an idle bridge polls the
-// server only a few times a second.
+// its pull subscription before it looks at the graph again (a shutdown, or
+// acknowledgements to send): short, so that a shutdown is not held, long
+// enough that an idle bridge wakes only a few times a second.
 const fetchWait = 200 * time.Millisecond
+
+// staleAfter is how long an inbound bridge's pull subscription may deliver
+// nothing before the bridge asks the consumer whether it should have: far
+// longer than a delivery takes, even on a loaded machine, and short enough
+// that a consumer leader's failover costs seconds, not a stalled bridge.
+const staleAfter = 2 * time.Second
 
 // framedFetch is how many framed messages an inbound bridge's pull
 // subscription asks for at a time: each may be as large as the server's maximum payload (1 MiB by

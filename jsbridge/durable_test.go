@@ -73,13 +73,13 @@ func TestAcksOnlyWhenDurable(t *testing.T) {
 	want := seq(200)
 	hold := make(chan struct{})
 	pub, ob := heldPublisher(t, quiet(), nc, bc, want, 10, hold)
-	waitPub := run(pub)
+	waitPub := run(t, pub)
 	waitFor(t, "the values to be published", func() bool { return ob.Stats().Values == 200 })
 
 	cfg, gs := gatedConfig(t)
 	con, ib, got := consumer[uint64](t, cfg, nc, bc)
 	gs.set(true)
-	wait := run(con)
+	wait := run(t, con)
 
 	ctx := context.Background()
 	js, _ := jetstream.New(nc)

@@ -91,12 +91,12 @@ func TestRecreatedStreamRefused(t *testing.T) {
 	pcfg := quiet()
 	pcfg.ShutdownTimeout = 200 * time.Millisecond
 	old, ob := heldPublisher(t, pcfg, nc, bc, seq(50), 10, hold)
-	waitOld := run(old)
+	waitOld := run(t, old)
 	waitFor(t, "50 published", func() bool { return ob.Stats().Values == 50 })
 	// The consumer takes them and its process stops.
 	cfg, closeStore := openStore()
 	con, ib, _ := consumer[uint64](t, cfg, nc, bc)
-	waitCon := run(con)
+	waitCon := run(t, con)
 	waitFor(t, "50 taken", func() bool { return ib.Stats().Values == 50 })
 	time.Sleep(100 * time.Millisecond)
 	con.Shutdown("process stops")
@@ -237,11 +237,11 @@ func TestRestartResetsToDurablePosition(t *testing.T) {
 	}
 	hold := make(chan struct{})
 	pub, ob := heldPublisher(t, quiet(), nc, bc, seq(100), 10, hold)
-	waitPub := run(pub)
+	waitPub := run(t, pub)
 	waitFor(t, "100 values published", func() bool { return ob.Stats().Values == 100 })
 	con, ib, got := consumer[uint64](t, cfg, nc, bc)
 	gs.set(true) // no commit becomes durable from here on
-	wait := run(con)
+	wait := run(t, con)
 	waitFor(t, "the restart and the redeliveries after it", func() bool {
 		return ib.Stats().Resets >= 2 && ib.Stats().Redeliveries > 0
 	})

@@ -35,7 +35,7 @@ type Inbound struct {
 }
 
 type inStats struct {
-	values, messages, redeliveries, resets, acks atomic.Uint64
+	values, messages, redeliveries, resets, acks, stale atomic.Uint64
 }
 
 // InboundStats counts what an inbound bridge did in this process.
@@ -47,6 +47,10 @@ type InboundStats struct {
 	Redeliveries uint64
 	Resets       uint64 // consumer resets to the durable position, one per start
 	Acks         uint64 // acknowledgements sent, each once its step was durable
+	// Stale counts pull subscriptions found silent while the consumer
+	// held messages for them (after its leader moved), each renewed by a
+	// restart.
+	Stale uint64
 }
 
 // Actor is the bridge's actor in its graph.
@@ -64,6 +68,7 @@ func (in *Inbound) Stats() InboundStats {
 		Redeliveries: in.stats.redeliveries.Load(),
 		Resets:       in.stats.resets.Load(),
 		Acks:         in.stats.acks.Load(),
+		Stale:        in.stats.stale.Load(),
 	}
 }
 
@@ -78,6 +83,7 @@ type inbound[T any] struct {
 	js      jetstream.JetStream
 	cons    jetstream.Consumer
 	iter    jetstream.MessagesContext // the pull subscription, or nil
+	quiet   time.Time                 // since when it has delivered nothing, or zero
 	created int64                     // the stream's creation time, set at each start
 
 	// The message in hand: its values, decoded once, and what its
@@ -241,7 +247,7 @@ func (in *inbound[T]) take(ctx context.Context) (bool, error) {
 	pos := in.pos.Value()
 	next := max(pos.Next, 1)
 	for {
-		msg, err := in.fetch()
+		msg, err := in.fetch(ctx, next)
 		if err != nil || msg == nil {
 			return false, err
 		}
@@ -292,7 +298,10 @@ func (in *inbound[T]) take(ctx context.Context) (bool, error) {
 // the server, which expires the request only a tenth earlier by its own
 // clock, may still be sending then; each loss cost a restart, or AckWait
 // when the lost messages filled the consumer's MaxAckPending.
-func (in *inbound[T]) fetch() (jetstream.Msg, error) {
+//
+// A subscription quiet for staleAfter is probed (see probe): next is the
+// sequence the bridge waits for.
+func (in *inbound[T]) fetch(ctx context.Context, next uint64) (jetstream.Msg, error) {
 	if in.iter == nil {
 		n := in.cfg.MaxBatch
 		if !in.cfg.PerMessage {
@@ -302,18 +311,58 @@ func (in *inbound[T]) fetch() (jetstream.Msg, error) {
 		if err != nil {
 			return nil, in.transient("fetch", err)
 		}
-		in.iter = it
+		in.iter, in.quiet = it, time.Time{}
 	}
 	msg, err := in.iter.Next(jetstream.NextMaxWait(fetchWait))
 	switch {
 	case errors.Is(err, nats.ErrTimeout):
+		now := time.Now()
+		if in.quiet.IsZero() {
+			in.quiet = now
+		} else if now.Sub(in.quiet) >= staleAfter {
+			in.quiet = now
+			return nil, in.probe(ctx, next)
+		}
 		return nil, nil
 	case err != nil:
 		in.dropFetch()
 		return nil, in.transient("fetch", err)
 	}
+	in.quiet = time.Time{}
 	return msg, nil
 }
+
+// probe asks the consumer whether it holds messages the quiet subscription
+// should have delivered: some not yet delivered, or delivered at or past
+// next and never received. Then the subscription's pull request is gone
+// without a word: it was parked on a consumer leader that stopped, and the
+// client, connected to another server of the cluster, saw no reconnect to
+// renew it after. (nats.go would notice the missing heartbeats, but only
+// inside one Next call longer than two heartbeats, and fetch's are short.)
+// The bridge then restarts, which resets the consumer to the durable
+// position and subscribes again. A probe that fails to reach the consumer
+// changes nothing; the next one asks again.
+func (in *inbound[T]) probe(ctx context.Context, next uint64) error {
+	pctx, cancel := context.WithTimeout(ctx, in.cfg.Timeout)
+	defer cancel()
+	info, err := in.cons.Info(pctx)
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		in.dropFetch()
+		return in.transient("consumer "+in.cfg.Consumer, err)
+	case err != nil:
+		return nil
+	case info.NumPending == 0 && info.Delivered.Stream < next:
+		return nil // nothing to deliver: the stream is idle
+	}
+	in.dropFetch()
+	in.stats.stale.Add(1)
+	return in.transient("fetch", fmt.Errorf("%w: consumer %s holds %d messages not yet delivered and delivered up to %d, but none came for %v while %d is next (its leader moved?)",
+		errStale, in.cfg.Consumer, info.NumPending, info.Delivered.Stream, staleAfter, next))
+}
+
+// errStale marks a pull subscription that stopped delivering.
+var errStale = errors.New("pull subscription stale")
 
 // dropFetch ends the subscription, if any.
 func (in *inbound[T]) dropFetch() {

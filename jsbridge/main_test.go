@@ -1,11 +1,13 @@
 package jsbridge_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime/pprof"
 	"slices"
 	"testing"
 	"time"
@@ -67,9 +69,10 @@ func freePort(t testing.TB) int {
 
 // connect opens a connection that waits out a server that is down, as a
 // user's would, and closes it at the end of the test.
-func connect(t testing.TB, url string) *nats.Conn {
-	nc, err := nats.Connect(url, nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1),
-		nats.ReconnectWait(20*time.Millisecond), nats.NoCallbacksAfterClientClose())
+func connect(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
+	opts = append([]nats.Option{nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1),
+		nats.ReconnectWait(20 * time.Millisecond), nats.NoCallbacksAfterClientClose()}, opts...)
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,8 +187,8 @@ func cross[T comparable](t testing.TB, pcfg, ccfg steady.Config, nc *nats.Conn, 
 	c.pub, c.ob = publisher(t, pcfg, nc, bc, vals, chunk)
 	con, ib, got := consumer[T](t, ccfg, nc, bc)
 	c.con, c.ib = con, ib
-	waitCon := run(con)
-	if err := c.pub.Run(context.Background()); err != nil {
+	waitCon := run(t, con)
+	if err := run(t, c.pub)(); err != nil {
 		con.Shutdown("the publisher failed")
 		waitCon()
 		t.Fatalf("publisher: %v", err)
@@ -197,12 +200,35 @@ func cross[T comparable](t testing.TB, pcfg, ccfg steady.Config, nc *nats.Conn, 
 	return c
 }
 
-// run runs g in the background; wait returns Run's error.
-func run(g *steady.Graph) (wait func() error) {
+// run runs g in the background; wait returns Run's error. A graph that
+// has not finished after runLimit is a hung test: wait shuts it down and
+// fails t with every goroutine's stack, rather than leave the package to
+// go test's timeout and a dump that names no test.
+func run(t testing.TB, g *steady.Graph) (wait func() error) {
 	done := make(chan error, 1)
 	go func() { done <- g.Run(context.Background()) }()
-	return func() error { return <-done }
+	return func() error {
+		t.Helper()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(runLimit):
+		}
+		var stacks bytes.Buffer
+		_ = pprof.Lookup("goroutine").WriteTo(&stacks, 2)
+		g.Shutdown("the test timed out")
+		select {
+		case <-done:
+		case <-time.After(runLimit):
+		}
+		t.Fatalf("the graph did not finish in %v; goroutines then:\n%s", runLimit, stacks.Bytes())
+		return nil
+	}
 }
+
+// runLimit is how long run waits for a graph: far more than any test's
+// graph takes on a loaded machine (seconds).
+const runLimit = 2 * time.Minute
 
 // seq returns 0..n-1.
 func seq(n int) []uint64 {
