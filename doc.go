@@ -38,7 +38,7 @@
 //     outputs, consumers drain their inputs until closed and empty, actors
 //     may hold it ([Actor.HoldShutdown]) up to [Config.ShutdownTimeout].
 //     No goroutine outlives Run unless an actor ignores its context past
-//     the timeout (see Caveats).
+//     the timeout, or a store's commit hangs past it (see Caveats).
 //
 // # Expected actor behaviour
 //
@@ -158,16 +158,20 @@
 //     are durable: a fraction of a millisecond to a few milliseconds later,
 //     depending on the disk's fsync.
 //   - Events are delivered synchronously, usually on the actor's goroutine;
-//     a slow hook slows that actor, and a panicking hook is not recovered.
+//     a slow hook slows that actor. A panic in the hook is recovered and
+//     logged at Error; it fails nothing else.
 //   - Shutdown ends by inputs closing, producer to consumer. In a graph
-//     with a cycle no input in the cycle closes, so its shutdown ends at
-//     the timeout; break cycles with an actor that stops on Running.
+//     with a cycle no input in the cycle closes, and [Actor.Running] stays
+//     true while any input is open, so its shutdown ends at the timeout,
+//     when the cycle's waits return [ErrStopped].
 //   - An actor that gave up under [Degrade] leaves its producers blocked
 //     on the full channel between them until the graph shuts down (the
 //     backpressure that keeps the failure from cascading).
 //   - An actor blocked outside steady's waits that ignores
 //     [Actor.Context] cannot be stopped; Run returns after the shutdown
-//     timeout and a grace second, and its goroutine leaks.
+//     timeout and a grace second, and its goroutine leaks. So does the
+//     committer's when a store's commit hangs: Run returns
+//     [ErrCommitHung].
 //   - A message replayed from the dead-letter store goes ahead of the
 //     messages its consumer has not peeked, and may exceed the channel's
 //     capacity.

@@ -320,8 +320,8 @@ func (d *durable) run() {
 }
 
 // callStore runs fn, a call into the store named op, and returns a panic
-// in it as a *StorePanicError. Besides the actor runner, this is the one
-// place the framework recovers, for the same reason: a store is code the
+// in it as a *StorePanicError. It recovers, like the actor runner, because
+// a store is code the
 // graph calls but does not own (a user's Store, or bbolt inside the
 // default one, which panics on pages it finds damaged), and a panic on the
 // committer goroutine, which nothing above recovers, would end the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,10 +25,10 @@ type Config struct {
 	// OnEvent, if set, receives every event as well, synchronously on the
 	// goroutine where it happens (the actor's for failures and restarts,
 	// Shutdown's caller for a shutdown request, Run's for channel alerts
-	// and memory pressure). It must not block, and must not panic: a
-	// panic in the hook is not an actor's and is not recovered. It may
-	// call Graph.Shutdown (or Actor.RequestShutdown), from any event, the
-	// shutdown's own included.
+	// and memory pressure). It must not block. A panic in it is not the
+	// actor's: it is recovered and logged at Error with its stack, and the
+	// event and the graph go on. It may call Graph.Shutdown (or
+	// Actor.RequestShutdown), from any event, the shutdown's own included.
 	OnEvent func(Event)
 
 	// ShutdownTimeout bounds an orderly shutdown, from the request to the
@@ -635,6 +636,20 @@ func (g *Graph) emit(e Event) {
 	}
 	logEvent(g.log, e)
 	if g.cfg.OnEvent != nil {
-		g.cfg.OnEvent(e)
+		g.callHook(e)
 	}
+}
+
+// callHook calls Config.OnEvent with e, recovering a panic in it: the hook
+// runs on whatever goroutine the event happens on (an actor's runner, Run's,
+// Shutdown's caller), and a panic there would otherwise fail an actor that
+// did nothing wrong, or end the process.
+func (g *Graph) callHook(e Event) {
+	defer func() {
+		if r := recover(); r != nil {
+			g.log.Error("steady: the OnEvent hook panicked", "event", e.Kind.String(), "actor", e.Actor,
+				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+	}()
+	g.cfg.OnEvent(e)
 }

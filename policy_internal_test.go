@@ -22,8 +22,8 @@ func TestDelayNeverNegative(t *testing.T) {
 }
 
 // TestIntensityHugeLimit: a limit of 2^40 restarts is accepted and costs
-// memory only for the restarts that happen (it used to allocate room for
-// all of them at the first restart).
+// memory only for the restarts that happen, not room for all of them at
+// the first restart.
 func TestIntensityHugeLimit(t *testing.T) {
 	p := DefaultPolicy()
 	p.MaxRestarts, p.Window = 1<<40, time.Hour

@@ -10,7 +10,11 @@ import (
 // failure (runOnce has rolled back any step it left open) records the
 // failure, quarantines a poison message, applies the restart policy and runs
 // the function again. It is one of the two places that start goroutines
-// (Graph.Run starts it), and the only place that recovers panics.
+// (Graph.Run starts it; the committer is the other), and the one place that
+// recovers an actor's panics. The framework's other recovers each guard a
+// call into code it does not own and would otherwise crash the process
+// from a goroutine no actor runs on: a store (callStore), a codec encoding
+// a dead letter (encodeLetter), an event hook (Graph.emit).
 func (g *Graph) supervise(a *Actor) {
 	stopped := false
 	stop := func(st ActorStatus, err error) {

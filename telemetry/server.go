@@ -79,6 +79,20 @@ func (s *Server) Registry() *prometheus.Registry { return s.reg }
 // header: that is up to the server that mounts it.
 func (s *Server) Handler() http.Handler { return s.handler }
 
+// ErrAddrInUse marks a [Server.Start] whose address another listener holds,
+// on every system (errors.Is(err, syscall.EADDRINUSE) is false on Windows).
+var ErrAddrInUse = errors.New("telemetry: the address is already in use")
+
+// wsaeaddrinuse is Windows' "address already in use" (WSAEADDRINUSE), which
+// its syscall package does not name; syscall.EADDRINUSE there is a number of
+// Go's own that the network calls never return.
+const wsaeaddrinuse = syscall.Errno(10048)
+
+// addrInUse reports whether err, from net.Listen, says the address is taken.
+func addrInUse(err error) bool {
+	return errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, wsaeaddrinuse)
+}
+
 // Start listens on addr and serves in a goroutine that Close stops and
 // waits for. It returns the address listened on, useful when addr asks for
 // any free port (":0").
@@ -86,8 +100,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // An address without a host (":9900") or an empty one (any free port)
 // binds to 127.0.0.1: serving other machines takes an explicit host, such
 // as "0.0.0.0:9900". A port in use is reported at once, as an error naming
-// the address that wraps the system's (errors.Is(err,
-// syscall.EADDRINUSE)). While bound to a loopback address the server
+// the address that wraps [ErrAddrInUse] and the system's. While bound to a loopback address the server
 // answers only requests whose Host is a loopback name or address, so a web
 // page cannot read it through DNS rebinding.
 func (s *Server) Start(addr string) (net.Addr, error) {
@@ -102,9 +115,8 @@ func (s *Server) Start(addr string) (net.Addr, error) {
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("telemetry: cannot listen on %s, the address is already in use "+
-				"(choose another, or \":0\" for any free port): %w", addr, err)
+		if addrInUse(err) {
+			return nil, fmt.Errorf("%w: cannot listen on %s (choose another, or \":0\" for any free port): %w", ErrAddrInUse, addr, err)
 		}
 		return nil, fmt.Errorf("telemetry: cannot listen on %s: %w", addr, err)
 	}

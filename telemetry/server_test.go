@@ -380,8 +380,8 @@ func TestStartPortInUse(t *testing.T) {
 	if !strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), "already in use") {
 		t.Errorf("error %q does not name the address %s and say it is in use", err, addr)
 	}
-	if !errors.Is(err, syscall.EADDRINUSE) {
-		t.Errorf("error %q does not wrap EADDRINUSE", err)
+	if !errors.Is(err, telemetry.ErrAddrInUse) || !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("error %q does not wrap ErrAddrInUse and EADDRINUSE", err)
 	}
 	if err := second.Close(); err != nil {
 		t.Errorf("Close of a server that never started: %v", err)

@@ -93,8 +93,8 @@ func TestStateFileProblems(t *testing.T) {
 			b[pageSize+16] ^= 0xff
 			writeState(t, dir, b)
 		}, "store: corrupt"},
-		// Damage bbolt used to panic on, or paper over, once it had the
-		// file open for writing (see store/verify.go).
+		// Damage bbolt panics on, or papers over, once it has the file
+		// open for writing (see store/verify.go).
 		{"the newest meta page damaged", func(t *testing.T, dir string) {
 			b := bytes.Clone(goodFile)
 			b[newestMeta(b)+metaOffset+8] ^= 0x01 // its page size; bbolt would use the older one

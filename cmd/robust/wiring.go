@@ -12,7 +12,6 @@ import (
 	"net"
 	"os"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -319,7 +318,7 @@ func (p *pipeline) close() error {
 // telemetry. Either way it says so.
 func (p *pipeline) startTelemetry() {
 	addr, err := p.telemetry.Start(p.cfg.telemetry)
-	if err != nil && !addrInUse(err) {
+	if err != nil && !errors.Is(err, telemetry.ErrAddrInUse) {
 		p.log.Warn(fmt.Sprintf("%v; carrying on without telemetry", err))
 		return
 	}
@@ -398,14 +397,4 @@ func (p *pipeline) run(ctx context.Context) *report {
 		p.log.Error(fmt.Sprintf("robust: closing %s: %v", p.cfg.state, err))
 	}
 	return p.report(runErr, outErr, elapsed)
-}
-
-// wsaeaddrinuse is Windows' "address already in use" (WSAEADDRINUSE),
-// which its syscall package does not name; syscall.EADDRINUSE there is a
-// number of Go's own that the network calls never return.
-const wsaeaddrinuse = syscall.Errno(10048)
-
-// addrInUse reports whether err says a listening address is taken.
-func addrInUse(err error) bool {
-	return errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, wsaeaddrinuse)
 }
