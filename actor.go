@@ -114,9 +114,6 @@ func (a *Actor) Restarts() int { return int(a.restarts.Load()) }
 // Status is what the actor is doing now.
 func (a *Actor) Status() ActorStatus { return ActorStatus(a.status.Load()) }
 
-// Policy is the actor's restart policy.
-func (a *Actor) Policy() Policy { return a.policy }
-
 // Err is the error that made the actor unusable, or nil.
 func (a *Actor) Err() error { return a.err }
 

@@ -461,9 +461,6 @@ func (rx *Receiver[T]) Len() int {
 	return int(rx.ch.tail.Load()-rx.head-rx.peeked) + int(rx.ch.replayN.Load()) - rx.peekedReplay
 }
 
-// Attempts is the number of failed steps that peeked the head message alone.
-func (rx *Receiver[T]) Attempts() int { return rx.ch.attempts }
-
 // usable is the inlined fast path of check.
 func (rx *Receiver[T]) usable(s *Step) bool {
 	return s != nil && s.actor == rx.actor && s.open && rx.err == nil

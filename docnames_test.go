@@ -154,7 +154,7 @@ var (
 	// A code span holding a qualified Go name: `A.B`, `A.B()`, `a.B(x, y)`.
 	qualified = regexp.MustCompile("`(?:\\*)?([A-Za-z]\\w*)\\.([A-Z]\\w*)(?:\\[[^`\\]]*\\])?(?:\\([^`]*\\))?`")
 	// A doc link in a Go comment: [Name], [Type.Method], [pkg.Name].
-	docLink = regexp.MustCompile(`(?:^|[^\w\]])\[(\*?[A-Za-z]\w*(?:\.[A-Z]\w*)?)\]([^(:]|$)`)
+	docLink = regexp.MustCompile(`(?:^|[^\w\])])\[(\*?[A-Za-z]\w*(?:\.[A-Z]\w*)?)\]([^(:]|$)`)
 	// A code span holding a name steady's own conventions mark as Go: an
 	// error, an event, a default, a test.
 	marked = regexp.MustCompile("`((?:Err|Event|Default|Test|Benchmark)[A-Z]\\w*)`")

@@ -405,9 +405,9 @@ type DurableStats struct {
 	Err                    error // the failed commit that stopped the graph, if any
 }
 
-// DurableStats reports the committer's figures; it is zero for a graph
+// durableStats reports the committer's figures; it is zero for a graph
 // without a store.
-func (g *Graph) DurableStats() DurableStats {
+func (g *Graph) durableStats() DurableStats {
 	d := g.dur
 	if d == nil {
 		return DurableStats{}

@@ -535,8 +535,8 @@ func TestDurableStorePanics(t *testing.T) {
 				}
 				return
 			}
-			if ds := g.DurableStats(); !errors.Is(ds.Err, errBoom) {
-				t.Errorf("DurableStats().Err = %v", ds.Err)
+			if ds := *g.Snapshot().Durable; !errors.Is(ds.Err, errBoom) {
+				t.Errorf("Snapshot().Durable.Err = %v", ds.Err)
 			}
 			if g.Status() != steady.GraphStopped || !strings.Contains(g.ShutdownReason(), "store Commit panicked") {
 				t.Errorf("graph %v, shutdown reason %q; want stopped, for the panic", g.Status(), g.ShutdownReason())

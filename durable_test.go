@@ -350,8 +350,8 @@ func TestDurableCommitFailureStopsTheGraph(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "disk on fire") {
 		t.Fatalf("Run: %v, want the commit's failure", err)
 	}
-	if ds := g.DurableStats(); ds.Err == nil {
-		t.Error("DurableStats().Err is nil")
+	if ds := *g.Snapshot().Durable; ds.Err == nil {
+		t.Error("Snapshot().Durable.Err is nil")
 	}
 }
 
@@ -488,7 +488,7 @@ func TestDurableGroupCommit(t *testing.T) {
 	if err := g.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	ds := g.DurableStats()
+	ds := *g.Snapshot().Durable
 	if ds.Steps != total.Load() || ds.Batches > ds.Steps/10 {
 		t.Errorf("%d steps in %d commits; want %d steps, at least 10 a commit", ds.Steps, ds.Batches, total.Load())
 	}

@@ -561,10 +561,6 @@ func (g *Graph) startTime() time.Time {
 	return time.Time{}
 }
 
-// Config returns the graph's configuration with every default filled in,
-// for instance to show the alert thresholds.
-func (g *Graph) Config() Config { return g.cfg }
-
 // Actors returns the graph's actors in the order they were added.
 func (g *Graph) Actors() []*Actor {
 	g.mu.Lock()

@@ -90,7 +90,7 @@ func (g *Graph) Snapshot() Snapshot {
 	}
 	s.DeadLettersPurged, s.MaxDeadLetters = g.purged(), g.cfg.MaxDeadLetters
 	if g.dur != nil {
-		d := g.DurableStats()
+		d := g.durableStats()
 		s.Durable = &d
 	}
 	for _, a := range g.Actors() {

@@ -189,7 +189,6 @@ func TestSnapshotDuringRunStart(t *testing.T) {
 						t.Errorf("snapshot of a durable=%v graph has durable stats %v", durable, s.Durable)
 					}
 					_, _ = p.g.Status(), p.g.DeadLetters()
-					_ = p.g.DurableStats()
 					for _, a := range p.g.Actors() {
 						_ = a.Stats()
 					}

@@ -58,27 +58,27 @@ func (l LimitAction) String() string {
 	return "degrade"
 }
 
-// The defaults, and why.
+// The defaults of DefaultPolicy, and why.
 const (
 	// A transient failure is retried almost at once.
-	DefaultInitialBackoff = time.Millisecond
+	defaultInitialBackoff = time.Millisecond
 	// A crash loop settles at one restart a second: no spinning core, two
 	// log lines a second at most (the failure and the restart).
-	DefaultMaxBackoff = time.Second
-	DefaultMultiplier = 2.0
+	defaultMaxBackoff = time.Second
+	defaultMultiplier = 2.0
 	// ±20% keeps actors that failed together from restarting together.
-	DefaultJitter = 0.2
+	defaultJitter = 0.2
 	// Five seconds without a failure forgive the past.
-	DefaultResetAfter = 5 * time.Second
+	defaultResetAfter = 5 * time.Second
 	// A crash loop from a fresh start reaches 10 restarts in about one
 	// second (1+2+4+…+512 ms), well inside the window, so it gives up
 	// quickly; a few poison messages (3 attempts each) and occasional
 	// transient failures stay under the limit.
-	DefaultMaxRestarts = 10
-	DefaultWindow      = 10 * time.Second
+	defaultMaxRestarts = 10
+	defaultWindow      = 10 * time.Second
 	// Three attempts: one failure can be bad luck, three in a row on the
 	// same message are the message.
-	DefaultPoisonAfter = 3
+	defaultPoisonAfter = 3
 )
 
 // DefaultPolicy returns the policy every actor starts from:
@@ -87,15 +87,15 @@ const (
 // after 3 attempts.
 func DefaultPolicy() Policy {
 	return Policy{
-		InitialBackoff: DefaultInitialBackoff,
-		MaxBackoff:     DefaultMaxBackoff,
-		Multiplier:     DefaultMultiplier,
-		Jitter:         DefaultJitter,
-		ResetAfter:     DefaultResetAfter,
-		MaxRestarts:    DefaultMaxRestarts,
-		Window:         DefaultWindow,
+		InitialBackoff: defaultInitialBackoff,
+		MaxBackoff:     defaultMaxBackoff,
+		Multiplier:     defaultMultiplier,
+		Jitter:         defaultJitter,
+		ResetAfter:     defaultResetAfter,
+		MaxRestarts:    defaultMaxRestarts,
+		Window:         defaultWindow,
 		OnLimit:        Degrade,
-		PoisonAfter:    DefaultPoisonAfter,
+		PoisonAfter:    defaultPoisonAfter,
 	}
 }
 

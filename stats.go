@@ -29,20 +29,23 @@ type ActorStats struct {
 	RecoveryP99 time.Duration
 	RecoveryMax time.Duration
 	// RecoveryTotal is the sum of every recovery time measured, and
-	// RecoveryBuckets[i] how many were at most RecoveryBounds[i] (the last
-	// bucket counts all), for a Prometheus histogram.
+	// RecoveryBuckets[i] how many were at most RecoveryBounds()[i] (the
+	// last bucket counts all), for a Prometheus histogram.
 	RecoveryTotal   time.Duration
-	RecoveryBuckets [len(RecoveryBounds)]int64
+	RecoveryBuckets [len(recoveryBounds)]int64
 
 	LastError   error     // the latest failure, nil if none; once the actor gave up, its *GaveUpError
 	LastErrorAt time.Time // when it happened
 }
 
-// RecoveryBounds are the upper bounds of the recovery-time histogram
-// buckets: from a restart without backoff (microseconds) to a long backoff
-// (tens of seconds), one bucket per factor of about three. The last bound is
-// infinite.
-var RecoveryBounds = [...]time.Duration{
+// RecoveryBounds returns the upper bounds of the recovery-time histogram's
+// buckets ([ActorStats].RecoveryBuckets): from a restart without backoff
+// (microseconds) to a long backoff (tens of seconds), one bucket per factor
+// of about three. The last bound is infinite.
+func RecoveryBounds() []time.Duration { return slices.Clone(recoveryBounds[:]) }
+
+// recoveryBounds are the bounds, which RecoveryBounds returns a copy of.
+var recoveryBounds = [...]time.Duration{
 	10 * time.Microsecond, 30 * time.Microsecond, 100 * time.Microsecond, 300 * time.Microsecond,
 	time.Millisecond, 3 * time.Millisecond, 10 * time.Millisecond, 30 * time.Millisecond,
 	100 * time.Millisecond, 300 * time.Millisecond, time.Second, 3 * time.Second,
@@ -61,7 +64,7 @@ type recoverySamples struct {
 	count   int64
 	max     time.Duration
 	total   time.Duration
-	buckets [len(RecoveryBounds)]int64 // cumulative
+	buckets [len(recoveryBounds)]int64 // cumulative
 }
 
 func (r *recoverySamples) add(d time.Duration) {
@@ -74,7 +77,7 @@ func (r *recoverySamples) add(d time.Duration) {
 	r.count++
 	r.max = max(r.max, d)
 	r.total += d
-	for i, b := range RecoveryBounds {
+	for i, b := range recoveryBounds {
 		if d <= b {
 			r.buckets[i]++
 		}

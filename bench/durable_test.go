@@ -81,7 +81,7 @@ func durablePipe(b *testing.B, n int, setup durableSetup, st store.Store) (time.
 	if err := g.Run(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	return time.Since(start), sum.Value(), g.DurableStats()
+	return time.Since(start), sum.Value(), *g.Snapshot().Durable
 }
 
 // BenchmarkDurable: a two-stage pipeline with batch steps and state on both

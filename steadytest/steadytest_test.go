@@ -96,8 +96,8 @@ func TestPoisonMessageQuarantined(t *testing.T) {
 		t.Fatal(err)
 	}
 	dl := h.Graph().DeadLetters()
-	if len(dl) != 1 || dl[0].Value != 7 || dl[0].Attempts != steady.DefaultPoisonAfter {
-		t.Fatalf("dead letters %+v, want 7 after %d attempts", dl, steady.DefaultPoisonAfter)
+	if len(dl) != 1 || dl[0].Value != 7 || dl[0].Attempts != steady.DefaultPolicy().PoisonAfter {
+		t.Fatalf("dead letters %+v, want 7 after %d attempts", dl, steady.DefaultPolicy().PoisonAfter)
 	}
 	steadytest.ExactlyOnce(t, out.Got(), append(want[:6:6], want[7:]...))
 }

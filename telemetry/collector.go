@@ -172,6 +172,7 @@ func collectSnapshot(ch chan<- prometheus.Metric, s steady.Snapshot) {
 	}
 
 	var deadLettersTotal int64
+	bounds := steady.RecoveryBounds()
 	for _, a := range s.Actors {
 		n := a.Name
 		counter(descActorRestarts, float64(a.Restarts), n)
@@ -183,8 +184,8 @@ func collectSnapshot(ch chan<- prometheus.Metric, s steady.Snapshot) {
 		}
 		gauge(descActorAvailability, a.Availability, n)
 		counter(descActorDowntime, a.Downtime.Seconds(), n)
-		buckets := make(map[float64]uint64, len(steady.RecoveryBounds)-1)
-		for i, b := range steady.RecoveryBounds[:len(steady.RecoveryBounds)-1] { // the last is +Inf
+		buckets := make(map[float64]uint64, len(bounds)-1)
+		for i, b := range bounds[:len(bounds)-1] { // the last is +Inf
 			buckets[b.Seconds()] = uint64(a.RecoveryBuckets[i])
 		}
 		m, err := prometheus.NewConstHistogram(descActorRecovery, uint64(a.Recoveries), a.RecoveryTotal.Seconds(), buckets, n)

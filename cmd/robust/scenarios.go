@@ -144,7 +144,7 @@ func (l *eventLog) record(e steady.Event) {
 		l.nClust++
 		if len(l.clusters) < maxPatterns {
 			l.clusters = append(l.clusters, clusterReport{time: e.Time, Actor: e.Actor, Failures: e.Count,
-				Actors: e.Actors, WindowMS: ms(l.p.g.Config().ClusterWindow), Reason: e.Reason})
+				Actors: e.Actors, WindowMS: ms(steady.DefaultClusterWindow), Reason: e.Reason})
 		}
 	case steady.EventChannelBackedUp:
 		l.nAlerts++

@@ -194,8 +194,8 @@ func TestHeartbeat(t *testing.T) {
 				}
 				// n sleeps, one more after the restart, and the restart's
 				// backoff (DefaultInitialBackoff ± DefaultJitter).
-				lo := (n+1)*rate + time.Duration(float64(steady.DefaultInitialBackoff)*(1-steady.DefaultJitter))
-				hi := (n+1)*rate + time.Duration(float64(steady.DefaultInitialBackoff)*(1+steady.DefaultJitter))
+				lo := (n+1)*rate + time.Duration(float64(steady.DefaultPolicy().InitialBackoff)*(1-steady.DefaultPolicy().Jitter))
+				hi := (n+1)*rate + time.Duration(float64(steady.DefaultPolicy().InitialBackoff)*(1+steady.DefaultPolicy().Jitter))
 				if elapsed < lo || elapsed > hi {
 					t.Errorf("run took %v, want between %v and %v", elapsed, lo, hi)
 				}
@@ -323,8 +323,8 @@ func TestWorker(t *testing.T) {
 				if !tc.poisoned && len(dl) > 0 {
 					t.Errorf("dead-lettered %v", dl[0].Value)
 				}
-				if tc.poisoned && (len(dl) != 1 || dl[0].Channel != "values" || dl[0].Value != uint64(poison) || dl[0].Attempts != steady.DefaultPoisonAfter) {
-					t.Fatalf("dead letters %+v, want the poison %d from values after %d attempts", dl, poison, steady.DefaultPoisonAfter)
+				if tc.poisoned && (len(dl) != 1 || dl[0].Channel != "values" || dl[0].Value != uint64(poison) || dl[0].Attempts != steady.DefaultPolicy().PoisonAfter) {
+					t.Fatalf("dead letters %+v, want the poison %d from values after %d attempts", dl, poison, steady.DefaultPolicy().PoisonAfter)
 				}
 				kitFailures := fl.kitCount(robust.WorkerName, steady.EventPanicked) + fl.kitCount(robust.WorkerName, steady.EventFailed)
 				if fired := len(firedIn(h, robust.WorkerName)); fired < tc.fired[0] || fired > tc.fired[1] || kitFailures != fired {
@@ -454,8 +454,8 @@ func TestLogger(t *testing.T) {
 			if !tc.poisoned && len(dl) > 0 {
 				t.Errorf("dead-lettered %v", dl[0].Value)
 			}
-			if tc.poisoned && (len(dl) != 1 || dl[0].Channel != "messages" || dl[0].Value != msg(poison) || dl[0].Attempts != steady.DefaultPoisonAfter) {
-				t.Errorf("dead letters %+v, want the poison %d from messages after %d attempts", dl, poison, steady.DefaultPoisonAfter)
+			if tc.poisoned && (len(dl) != 1 || dl[0].Channel != "messages" || dl[0].Value != msg(poison) || dl[0].Attempts != steady.DefaultPolicy().PoisonAfter) {
+				t.Errorf("dead letters %+v, want the poison %d from messages after %d attempts", dl, poison, steady.DefaultPolicy().PoisonAfter)
 			}
 			sinkFailures := 0
 			if tc.sinkFails {

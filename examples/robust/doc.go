@@ -79,7 +79,7 @@
 // The poison fails first inside a batch, which the framework does not
 // charge to any one message; the framework then narrows the worker's input
 // to one value per step, and after three failures of value 1,500 alone
-// ([steady.DefaultPoisonAfter]) moves it to the dead-letter store. The
+// ([steady.DefaultPolicy]) moves it to the dead-letter store. The
 // worker's other input, the beat, was peeked first and is never blamed.
 //
 // A transient failure must strike once, yet a flag set by the failing step

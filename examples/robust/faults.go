@@ -66,7 +66,7 @@ type Script struct {
 	// statistics (one category count raised, nothing else).
 	LoggerAfter uint64
 	// Poison: the worker panics on this value on every attempt, so after
-	// [steady.DefaultPoisonAfter] attempts the framework moves it to the
+	// [steady.DefaultPolicy] attempts the framework moves it to the
 	// dead-letter store.
 	Poison uint64
 	// BreakAt, in [Degrade] mode: the generator's steps fail from this
@@ -159,7 +159,7 @@ func (f Faults) GeneratorOptions() []steady.ActorOption {
 	if f.Mode != Degrade {
 		return nil
 	}
-	return []steady.ActorOption{steady.Intensity(degradeRestarts, steady.DefaultWindow), steady.OnLimit(steady.Degrade)}
+	return []steady.ActorOption{steady.Intensity(degradeRestarts, steady.DefaultPolicy().Window), steady.OnLimit(steady.Degrade)}
 }
 
 // Point is a place inside an actor's step where a fault can strike.
