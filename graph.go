@@ -160,10 +160,11 @@ type Graph struct {
 	stateOrder []anyState
 	stateOwnr  map[string]**Actor
 
-	dur     *durable    // the committer of a graph with a store
-	loaded  bool        // Load ran: the graph can no longer change
-	loadErr error       // what Load found
-	resumed atomic.Bool // Load found an earlier run's commits
+	dur       *durable    // the committer of a graph with a store
+	loaded    bool        // Load ran: the graph can no longer change
+	loadErr   error       // what Load found
+	resumed   atomic.Bool // Load found an earlier run's commits
+	historyAt time.Time   // when Run last marked the actors' histories changed (history.go)
 
 	deadLetters deadLetterStore
 	metrics     graphMetrics
@@ -419,6 +420,7 @@ wait:
 		case now := <-ticker.C:
 			g.sample(now)
 			g.watchMemory(now)
+			g.refreshHistories(now)
 		case <-done:
 			done = nil
 			g.Shutdown("context: " + context.Cause(ctx).Error())
@@ -449,6 +451,7 @@ wait:
 	g.avail.stop()
 	g.stopMemory(time.Now())
 	if g.dur != nil {
+		g.finalHistories()
 		// After an orderly shutdown the last commit finishes whatever it
 		// takes; after a timeout it gets the grace period, like an actor.
 		var limit time.Duration
