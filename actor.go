@@ -46,6 +46,11 @@ type Actor struct {
 	stepsBegun  int64     // steps begun, committed or not, for fault points
 
 	stats actorStats
+	// earlier is what earlier runs of the graph's store recorded of the
+	// actor (set by Load); histDirty says its history changed since the
+	// committer last wrote it.
+	earlier   history
+	histDirty atomic.Bool
 
 	// A durable graph's committer, and the record of the step committing.
 	dur *durable

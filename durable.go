@@ -50,6 +50,7 @@ type durable struct {
 	started   bool      // the committer goroutine was started
 	stopping  bool
 	stopped   bool
+	histories bool // commit the actors' histories, even with no record (history.go)
 
 	spare   *store.Batch
 	spares  []publication
@@ -116,7 +117,7 @@ func (r *record) reset() {
 }
 
 func newBatch() *store.Batch {
-	return &store.Batch{States: map[string][]byte{}, Heads: map[string]uint64{}, Attempts: map[string]int{}}
+	return &store.Batch{States: map[string][]byte{}, Heads: map[string]uint64{}, Attempts: map[string]int{}, Actors: map[string][]byte{}}
 }
 
 func newDurable(g *Graph, st store.Store) *durable {
@@ -268,12 +269,13 @@ func (d *durable) run() {
 	linger := d.g.cfg.CommitLinger
 	d.mu.Lock()
 	for {
-		for d.submitted == d.durableN && !d.stopping {
+		for d.submitted == d.durableN && !d.stopping && !d.histories {
 			d.work.Wait()
 		}
-		if d.submitted == d.durableN {
+		if d.submitted == d.durableN && !d.histories {
 			break // stopping, and everything is durable
 		}
+		d.histories = false
 		if linger > 0 && !d.stopping {
 			// Let more steps join the batch, trading latency for fewer
 			// commits.
@@ -281,10 +283,11 @@ func (d *durable) run() {
 			time.Sleep(linger)
 			d.mu.Lock()
 		}
-		b, pubs, after, n, first := d.pending, d.pubs, d.after, d.submitted, d.firstAt
+		b, pubs, after, n, first, records := d.pending, d.pubs, d.after, d.submitted, d.firstAt, d.inPending
 		d.pending, d.pubs, d.after, d.inPending = d.spare, d.spares[:0], d.spareFn[:0], 0
 		d.mu.Unlock()
 
+		d.g.addHistories(b)
 		start := time.Now()
 		err := callStore("Commit", func() error { return d.st.Commit(b) })
 		end := time.Now()
@@ -311,7 +314,11 @@ func (d *durable) run() {
 			break
 		}
 		d.durableN = n
-		d.latency.add(end.Sub(start), end.Sub(first))
+		if records > 0 {
+			d.latency.add(end.Sub(start), end.Sub(first))
+		} else {
+			d.latency.batches++ // histories alone: no step waited
+		}
 		d.done.Broadcast()
 	}
 	d.stopped = true

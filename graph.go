@@ -161,10 +161,11 @@ type Graph struct {
 	stateOrder []anyState
 	stateOwnr  map[string]**Actor
 
-	dur     *durable    // the committer of a graph with a store
-	loaded  bool        // Load ran: the graph can no longer change
-	loadErr error       // what Load found
-	resumed atomic.Bool // Load found an earlier run's commits
+	dur       *durable    // the committer of a graph with a store
+	loaded    bool        // Load ran: the graph can no longer change
+	loadErr   error       // what Load found
+	resumed   atomic.Bool // Load found an earlier run's commits
+	historyAt time.Time   // when Run last marked the actors' histories changed (history.go)
 
 	deadLetters deadLetterStore
 	metrics     graphMetrics
@@ -420,6 +421,7 @@ wait:
 		case now := <-ticker.C:
 			g.sample(now)
 			g.watchMemory(now)
+			g.refreshHistories(now)
 		case <-done:
 			done = nil
 			g.Shutdown("context: " + context.Cause(ctx).Error())
@@ -450,6 +452,7 @@ wait:
 	g.avail.stop()
 	g.stopMemory(time.Now())
 	if g.dur != nil {
+		g.finalHistories()
 		// After an orderly shutdown the last commit finishes whatever it
 		// takes; after a timeout it gets the grace period, like an actor.
 		var limit time.Duration

@@ -17,6 +17,7 @@ type memStore struct {
 	mu       sync.Mutex
 	shape    *store.Shape
 	states   map[string][]byte
+	actors   map[string][]byte // histories
 	heads    map[string]uint64
 	attempts map[string]int
 	msgs     map[string]map[uint64][]byte // channel → sequence → message
@@ -29,7 +30,7 @@ type memStore struct {
 
 func newMemStore() *memStore {
 	return &memStore{
-		states: map[string][]byte{}, heads: map[string]uint64{}, attempts: map[string]int{},
+		states: map[string][]byte{}, actors: map[string][]byte{}, heads: map[string]uint64{}, attempts: map[string]int{},
 		msgs: map[string]map[uint64][]byte{}, dead: map[uint64]store.DeadLetter{},
 	}
 }
@@ -39,7 +40,7 @@ func (m *memStore) String() string { return "memory store" }
 func (m *memStore) Load(shape store.Shape) (*store.Image, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	img := &store.Image{States: map[string][]byte{}, Channels: map[string]*store.ChannelImage{}}
+	img := &store.Image{States: map[string][]byte{}, Channels: map[string]*store.ChannelImage{}, Actors: map[string][]byte{}}
 	if m.shape == nil {
 		m.shape = &shape
 		img.Fresh = true
@@ -49,6 +50,7 @@ func (m *memStore) Load(shape store.Shape) (*store.Image, error) {
 		return nil, fmt.Errorf("%w: memory store: have %v, want %v", store.ErrShape, *m.shape, shape)
 	}
 	maps.Copy(img.States, m.states)
+	maps.Copy(img.Actors, m.actors)
 	for name, byseq := range m.msgs {
 		ci := &store.ChannelImage{Head: m.heads[name], Attempts: m.attempts[name]}
 		for seq := ci.Head; ; seq++ {
@@ -85,6 +87,9 @@ func (m *memStore) Commit(b *store.Batch) error {
 	m.commits++
 	for name, v := range b.States {
 		m.states[name] = slices.Clone(v)
+	}
+	for name, v := range b.Actors {
+		m.actors[name] = slices.Clone(v)
 	}
 	for _, a := range b.Appends {
 		frames, err := store.Frames(a.Data, a.Count)
@@ -139,6 +144,7 @@ func (m *memStore) crash() *memStore {
 		c.shape = &s
 	}
 	maps.Copy(c.states, m.states)
+	maps.Copy(c.actors, m.actors)
 	maps.Copy(c.heads, m.heads)
 	maps.Copy(c.attempts, m.attempts)
 	for name, byseq := range m.msgs {

@@ -305,9 +305,13 @@ func (g *Graph) load() error {
 		letters = append(letters, d)
 	}
 	g.deadLetters.load(letters, queued, img.LastDeadLetterID, int64(img.PurgedDeadLetters))
+	if err := g.restoreHistories(img, where); err != nil {
+		return err
+	}
 	// A file created by a run killed before its first commit holds
 	// nothing to resume.
-	g.resumed.Store(len(img.States) > 0 || len(img.Channels) > 0 || len(img.DeadLetters) > 0 || img.LastDeadLetterID > 0)
+	g.resumed.Store(len(img.States) > 0 || len(img.Channels) > 0 || len(img.DeadLetters) > 0 ||
+		img.LastDeadLetterID > 0 || len(img.Actors) > 0)
 	return nil
 }
 

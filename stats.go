@@ -36,6 +36,10 @@ type ActorStats struct {
 
 	LastError   error     // the latest failure, nil if none; once the actor gave up, its *GaveUpError
 	LastErrorAt time.Time // when it happened
+
+	// History is the actor's figures over every run of the graph's
+	// store, this one included; the fields above are this run's.
+	History ActorHistory
 }
 
 // RecoveryBounds returns the upper bounds of the recovery-time histogram's
@@ -133,6 +137,8 @@ func (a *Actor) Stats() ActorStats {
 	slices.Sort(sorted)
 	out.RecoveryP50 = percentile(sorted, 0.50)
 	out.RecoveryP99 = percentile(sorted, 0.99)
+	h := a.whole(now)
+	out.History = h.public()
 	return out
 }
 
@@ -156,6 +162,7 @@ func (a *Actor) failed(err error, panicked bool, now time.Time) {
 	st.lastErr, st.lastErrAt = err, now
 	st.mu.Unlock()
 	a.recovering = true
+	a.historyChanged()
 }
 
 // up records that the actor runs again.
@@ -169,6 +176,7 @@ func (a *Actor) up(time.Time) {
 		a.g.avail.regain()
 	}
 	st.mu.Unlock()
+	a.historyChanged()
 }
 
 // recovered records the first committed step after a failure.
@@ -179,4 +187,5 @@ func (a *Actor) recovered() {
 	st.recoveries.add(now.Sub(st.failedAt))
 	st.mu.Unlock()
 	a.recovering = false
+	a.historyChanged()
 }

@@ -94,6 +94,7 @@ func (g *Graph) supervise(a *Actor) {
 				return
 			}
 		}
+		a.commitHistory()
 
 		if g.hardStopped.Load() {
 			stop(StatusStopped, nil)
@@ -223,6 +224,7 @@ func (a *Actor) quarantine(failure error) error {
 	}
 	s.mu.Unlock()
 	a.stats.deadLetters.Add(1)
+	a.historyChanged()
 	a.g.emit(Event{Kind: EventDeadLettered, Time: d.Time, Actor: a.name, Restarts: a.Restarts(), DeadLetter: &stored})
 	return nil
 }

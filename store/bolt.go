@@ -70,9 +70,9 @@ type Bolt struct {
 	db   *bolt.DB
 	path string
 
-	// chans and states are the names in the shape Load accepted, which
-	// Commit checks its batches against.
-	chans, states map[string]bool
+	// chans, states and actors are the names in the shape Load
+	// accepted, which Commit checks its batches against.
+	chans, states, actors map[string]bool
 	// version is the format version of the file as Load found it; the
 	// first Commit to an older one marks it FormatVersion (records.go).
 	version uint64
@@ -344,6 +344,11 @@ func (b *Bolt) checkNames(batch *Batch) error {
 			return fmt.Errorf("state %q is not in the shape", name)
 		}
 	}
+	for name := range batch.Actors {
+		if !b.actors[name] {
+			return fmt.Errorf("actor %q is not in the shape", name)
+		}
+	}
 	for i := range batch.Appends {
 		if name := batch.Appends[i].Channel; !b.chans[name] {
 			return fmt.Errorf("channel %q is not in the shape", name)
@@ -372,11 +377,19 @@ type writer struct {
 func (w *writer) write(tx *bolt.Tx, batch *Batch) error {
 	var bk [len(topBuckets)]*bolt.Bucket
 	for i, name := range topBuckets {
-		if bk[i] = tx.Bucket(name); bk[i] == nil {
+		if bk[i] = tx.Bucket(name); bk[i] != nil {
+			continue
+		}
+		if !w.upgrade || !bytes.Equal(name, bucketActors) {
 			return fmt.Errorf("no %s bucket", name)
 		}
+		// A file older than version 3, which this commit upgrades.
+		var err error
+		if bk[i], err = tx.CreateBucket(name); err != nil {
+			return err
+		}
 	}
-	meta, states, heads, attempts, runs, dead := bk[0], bk[1], bk[2], bk[3], bk[4], bk[5]
+	meta, states, heads, attempts, runs, dead, actors := bk[0], bk[1], bk[2], bk[3], bk[4], bk[5], bk[6]
 	var ok bool
 	if w.census, ok = decodeCensus(unsealed(meta, bucketMeta, keyCensus)); !ok {
 		return errors.New("the census does not decode")
@@ -384,6 +397,11 @@ func (w *writer) write(tx *bolt.Tx, batch *Batch) error {
 
 	for name, v := range batch.States {
 		if err := w.put(states, bucketStates, w.hold(name), v); err != nil {
+			return err
+		}
+	}
+	for name, v := range batch.Actors {
+		if err := w.put(actors, bucketActors, w.hold(name), v); err != nil {
 			return err
 		}
 	}

@@ -429,6 +429,7 @@ func TestCommitRefusesWhatLoadWouldNot(t *testing.T) {
 		{"a channel not in the shape", &Batch{Appends: []Append{run("ghost", 0, "a")}}, `channel "ghost" is not in the shape`},
 		{"a head not in the shape", &Batch{Heads: map[string]uint64{"ghost": 1}}, `channel "ghost" is not in the shape`},
 		{"attempts not in the shape", &Batch{Attempts: map[string]int{"ghost": 1}}, `channel "ghost" is not in the shape`},
+		{"an actor not in the shape", &Batch{Actors: map[string][]byte{"ghost": {1}}}, `actor "ghost" is not in the shape`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := st.Commit(tc.b)

@@ -252,7 +252,7 @@ func TestOtherVersion(t *testing.T) {
 	tamper(t, path, func(tx *bolt.Tx, w *writer) error {
 		return w.put(tx.Bucket(bucketMeta), bucketMeta, keyVer, binary.AppendUvarint(nil, FormatVersion+1))
 	})
-	refused(t, dir, ErrVersion, "format version 3, this build reads 1 to 2")
+	refused(t, dir, ErrVersion, "format version 4, this build reads 1 to 3")
 }
 
 // TestRandomDamage flips bytes of a state file, one at a time: every byte

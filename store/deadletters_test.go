@@ -86,8 +86,8 @@ func fileVersion(t *testing.T, st *Bolt) uint64 {
 }
 
 // TestVersionOneFile: a file of format version 1 (dead letters without
-// flags) loads as it is and is left unchanged by Open and Load; its first
-// commit marks it version 2, and it loads again.
+// flags, no actors bucket) loads as it is and is left unchanged by Open and
+// Load; its first commit marks it FormatVersion, and it loads again.
 func TestVersionOneFile(t *testing.T) {
 	dir := t.TempDir()
 	st := openT(t, dir)
@@ -99,6 +99,9 @@ func TestVersionOneFile(t *testing.T) {
 	tamper(t, st.Path(), func(tx *bolt.Tx, w *writer) error {
 		var ver [binary.MaxVarintLen64]byte
 		if err := w.put(tx.Bucket(bucketMeta), bucketMeta, keyVer, binary.AppendUvarint(ver[:0], 1)); err != nil {
+			return err
+		}
+		if err := tx.DeleteBucket(bucketActors); err != nil {
 			return err
 		}
 		// Version 1's record: this one's without the flags, a zero byte.

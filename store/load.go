@@ -52,11 +52,12 @@ func (b *Bolt) Load(shape Shape) (*Image, error) {
 		b.version = FormatVersion
 	}
 	b.chans, b.states = names(shape.Channels), names(shape.States)
+	b.actors = set(shape.Actors)
 	return img, nil
 }
 
 func newImage() *Image {
-	return &Image{States: map[string][]byte{}, Channels: map[string]*ChannelImage{}}
+	return &Image{States: map[string][]byte{}, Channels: map[string]*ChannelImage{}, Actors: map[string][]byte{}}
 }
 
 // create makes a new file a state file of shape.
@@ -204,14 +205,17 @@ func (l *loader) load(tx *bolt.Tx, shape Shape) error {
 	}
 	var bk [len(topBuckets)]*bolt.Bucket
 	for i, name := range topBuckets {
-		if bk[i] = tx.Bucket(name); bk[i] == nil {
+		if bk[i] = tx.Bucket(name); bk[i] == nil && !bytes.Equal(name, bucketActors) {
 			return l.corrupt("no %s bucket", name)
 		}
 	}
-	meta, states, heads, attempts, runs, dead := bk[0], bk[1], bk[2], bk[3], bk[4], bk[5]
+	meta, states, heads, attempts, runs, dead, actors := bk[0], bk[1], bk[2], bk[3], bk[4], bk[5], bk[6]
 	stored, err := l.meta(meta)
 	if err != nil {
 		return err
+	}
+	if actors == nil && l.version >= 3 {
+		return l.corrupt("no %s bucket", bucketActors)
 	}
 	var fileShape Shape
 	if err := json.Unmarshal(stored, &fileShape); err != nil {
@@ -273,6 +277,24 @@ func (l *loader) load(tx *bolt.Tx, shape Shape) error {
 		return nil
 	}); err != nil {
 		return err
+	}
+
+	if actors != nil {
+		inShape := set(shape.Actors)
+		if err := l.each(actors, "actors", func(k, v []byte) error {
+			what := "the history of actor " + quote(k)
+			p, err := l.open(v, bucketActors, k, what)
+			if err != nil {
+				return err
+			}
+			if !inShape[string(k)] {
+				return l.corrupt("%s: no such actor in the shape", what)
+			}
+			l.img.Actors[string(k)] = bytes.Clone(p)
+			return nil
+		}); err != nil {
+			return err
+		}
 	}
 
 	c, ok := decodeCensus(unsealed(meta, bucketMeta, keyCensus))
@@ -406,6 +428,15 @@ func names(es []Entity) map[string]bool {
 	m := make(map[string]bool, len(es))
 	for _, e := range es {
 		m[e.Name] = true
+	}
+	return m
+}
+
+// set is the set of the names.
+func set(names []string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
 	}
 	return m
 }

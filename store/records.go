@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// The layout of a state file, format version 2. It is a bbolt file with
+// The layout of a state file, format version 3. It is a bbolt file with
 // these top-level buckets:
 //
 //	meta      "magic"    → "steady state file"
@@ -25,6 +25,7 @@ import (
 //	            first sequence number, a uint64 → the run's message count,
 //	            a uvarint, then Append.Data (the framed messages)
 //	dead      dead-letter ID, a uint64 → the dead letter, see appendDeadLetter
+//	actors    actor name → its history, as the graph encodes it (version 3)
 //
 // Every uint64 key or value is 8 bytes big-endian, so keys sort by number.
 //
@@ -43,15 +44,17 @@ import (
 // a head that passes the end of a run deletes it. Load skips the messages
 // of the first run that lie below the head.
 
-// Version 1 had no purged count and no flags in its dead letters. This
-// package reads it as it is, and the first Commit to a version-1 file
-// marks it version 2, the layout it then holds, so that a build that reads
-// only version 1 refuses it with ErrVersion rather than misread it.
+// Version 1 had no purged count and no flags in its dead letters, and
+// version 2 no actors bucket. This package reads both as they are (no
+// actor has a history), and the first Commit to such a file marks it
+// FormatVersion, adding the actors bucket, so that a build that reads only
+// older versions refuses it with ErrVersion rather than misread it or lose
+// the histories it keeps.
 
 // FormatVersion is the version of the state file's layout that this
 // package writes. It reads versions minFormatVersion to FormatVersion; a
 // file of another version is refused with ErrVersion.
-const FormatVersion = 2
+const FormatVersion = 3
 
 // minFormatVersion is the oldest layout this package reads.
 const minFormatVersion = 1
@@ -64,11 +67,13 @@ var (
 	bucketAttempts = []byte("attempts")
 	bucketRuns     = []byte("runs")
 	bucketDead     = []byte("dead")
+	bucketActors   = []byte("actors") // from version 3
 
 	// topBuckets are the buckets of a state file, in the order Load
 	// reads them: heads before runs, because a channel's runs are
-	// read relative to its head.
-	topBuckets = [...][]byte{bucketMeta, bucketStates, bucketHeads, bucketAttempts, bucketRuns, bucketDead}
+	// read relative to its head. A file older than version 3 lacks the
+	// last, bucketActors.
+	topBuckets = [...][]byte{bucketMeta, bucketStates, bucketHeads, bucketAttempts, bucketRuns, bucketDead, bucketActors}
 )
 
 // Keys of the meta bucket.

@@ -71,6 +71,10 @@ type Image struct {
 	LastDeadLetterID uint64
 	// PurgedDeadLetters is how many dead letters were purged, ever.
 	PurgedDeadLetters uint64
+	// Actors holds the encoded history of each actor written so far
+	// (its failure counts over every run), by actor name; none in a
+	// file of format version 1 or 2.
+	Actors map[string][]byte
 }
 
 // ChannelImage is the durable part of one channel.
@@ -126,6 +130,10 @@ type Batch struct {
 	PurgeDeadLetters []uint64
 	// LastDeadLetterID, when not zero, is the new highest dead-letter ID.
 	LastDeadLetterID uint64
+	// Actors holds the newest encoded history of each actor whose
+	// history changed, by actor name. The graph encodes it; a store
+	// keeps the bytes, as it keeps a state's.
+	Actors map[string][]byte
 }
 
 // Append is a run of messages sent on one channel.
@@ -141,6 +149,7 @@ type Append struct {
 // Reset empties b for reuse, keeping its allocations.
 func (b *Batch) Reset() {
 	clear(b.States)
+	clear(b.Actors)
 	clear(b.Heads)
 	clear(b.Attempts)
 	clear(b.Appends)
@@ -158,7 +167,7 @@ func (b *Batch) Empty() bool {
 	return len(b.States) == 0 && len(b.Appends) == 0 && len(b.Heads) == 0 &&
 		len(b.Attempts) == 0 && len(b.AddDeadLetters) == 0 &&
 		len(b.RemoveDeadLetters) == 0 && len(b.ReplayDeadLetters) == 0 &&
-		len(b.PurgeDeadLetters) == 0 && b.LastDeadLetterID == 0
+		len(b.PurgeDeadLetters) == 0 && b.LastDeadLetterID == 0 && len(b.Actors) == 0
 }
 
 // Errors a store returns, wrapped with the file and the detail.

@@ -44,8 +44,9 @@ type report struct {
 
 	// With -state: the directory, whether this run resumed an earlier
 	// one, and whether that one had already completed. Generated, Logged,
-	// Beats, the dead letters and the checks then cover every run of the
-	// directory; the actors' figures and LoggedThisRun this run alone.
+	// Beats, the dead letters, the checks and each actor's all_runs then
+	// cover every run of the directory; the actors' other figures and
+	// LoggedThisRun this run alone.
 	State         string `json:"state,omitempty"`
 	Resumed       bool   `json:"resumed"`
 	Completed     bool   `json:"already_completed"`
@@ -175,6 +176,33 @@ type actorReport struct {
 	RecoveryMaxMS float64 `json:"recovery_max_ms"`
 	DowntimeMS    float64 `json:"downtime_ms"`
 	Availability  float64 `json:"availability"` // share of the actor's lifetime it could work, 0 to 1
+	// AllRuns are the figures over every run of -state (this run's
+	// without it): steady.ActorStats.History.
+	AllRuns actorHistory `json:"all_runs"`
+}
+
+// actorHistory is an actor's figures over every run of the state
+// directory.
+type actorHistory struct {
+	Panics        int64   `json:"panics"`
+	Errors        int64   `json:"errors"`
+	Restarts      int64   `json:"restarts"`
+	DeadLetters   int64   `json:"dead_letters"`
+	Recoveries    int64   `json:"recoveries"`
+	RecoveryP50MS float64 `json:"recovery_p50_ms"`
+	RecoveryP99MS float64 `json:"recovery_p99_ms"`
+	RecoveryMaxMS float64 `json:"recovery_max_ms"`
+	LifetimeMS    float64 `json:"lifetime_ms"`
+	DowntimeMS    float64 `json:"downtime_ms"`
+	Availability  float64 `json:"availability"`
+}
+
+// newActorHistory is h as the report gives it.
+func newActorHistory(h steady.ActorHistory) actorHistory {
+	return actorHistory{Panics: h.Panics, Errors: h.Errors, Restarts: h.Restarts, DeadLetters: h.DeadLetters,
+		Recoveries: h.Recoveries, RecoveryP50MS: ms(h.RecoveryP50), RecoveryP99MS: ms(h.RecoveryP99),
+		RecoveryMaxMS: ms(h.RecoveryMax), LifetimeMS: ms(h.Lifetime), DowntimeMS: ms(h.Downtime),
+		Availability: math.Round(h.Availability*1e6) / 1e6}
 }
 
 type check struct {
@@ -252,6 +280,7 @@ func (p *pipeline) report(runErr, outErr error, elapsed time.Duration) *report {
 			RecoveryMaxMS: ms(s.RecoveryMax),
 			DowntimeMS:    ms(s.Downtime),
 			Availability:  math.Round(s.Availability*1e6) / 1e6,
+			AllRuns:       newActorHistory(s.History),
 		}
 	}
 	if p.logger != nil {
@@ -350,6 +379,11 @@ func (r *report) writeText(w io.Writer) error {
 		fmt.Fprintf(&b, "shutdown: %s; %d beats, %d values drained after the last beat\n\n", r.ShutdownReason, r.Beats, r.Drained)
 	}
 
+	// The actors' figures over every run of -state (which, in a run that
+	// resumed nothing, are this run's), but the faults injected.
+	if r.Resumed && r.Role != "split" {
+		fmt.Fprintf(&b, "actors over every run of %s (injected: this run):\n", r.State)
+	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "actor\tpanics\trestarts\tinjected\trecovery p50\tp99\tmax\tavailability\t")
 	for _, name := range actorOrder {
@@ -357,16 +391,17 @@ func (r *report) writeText(w io.Writer) error {
 		if !ok {
 			continue
 		}
+		h := a.AllRuns
 		p50, p99, pmax := "-", "-", "-"
-		if a.Recoveries > 0 {
-			p50, p99, pmax = msString(a.RecoveryP50MS), msString(a.RecoveryP99MS), msString(a.RecoveryMaxMS)
+		if h.Recoveries > 0 {
+			p50, p99, pmax = msString(h.RecoveryP50MS), msString(h.RecoveryP99MS), msString(h.RecoveryMaxMS)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%.3f%%\t\n", name, a.Panics, a.Restarts, a.Injected,
-			p50, p99, pmax, 100*a.Availability)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%.3f%%\t\n", name, h.Panics, h.Restarts, a.Injected,
+			p50, p99, pmax, 100*h.Availability)
 	}
 	tw.Flush()
 	if r.Role == "split" {
-		b.WriteString("(each half's actors in its last run; below, the availability and failure patterns of those runs too)\n")
+		b.WriteString("(each half's actors over every run of its state directory, but injected: its last run's; below, the availability and failure patterns of the halves' last runs)\n")
 		r.writeSplit(&b)
 	}
 

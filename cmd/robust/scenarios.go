@@ -334,7 +334,7 @@ func (p *pipeline) degradation(r *report) check {
 // and degradation in the text report.
 func (r *report) writeGraphSections(b *strings.Builder) {
 	if r.Resumed {
-		b.WriteString("\nthe figures below, as the actors' above, are this run's:")
+		b.WriteString("\nthe figures below are this run's:")
 	}
 	fmt.Fprintf(b, "\navailability: %.3f%% of the run every actor could work (%s down)\n", 100*r.Availability, msString(r.DowntimeMS))
 	m := r.Memory
