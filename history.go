@@ -42,7 +42,7 @@ type ActorHistory struct {
 	RecoveryP99     time.Duration
 	RecoveryMax     time.Duration
 	RecoveryTotal   time.Duration
-	RecoveryBuckets [len(RecoveryBounds)]int64
+	RecoveryBuckets [len(recoveryBounds)]int64
 }
 
 // historySamples bounds the recovery times an actor's history record
@@ -66,7 +66,7 @@ type history struct {
 	life, down                            time.Duration
 	recoveries                            int64
 	recTotal, recMax                      time.Duration
-	buckets                               [len(RecoveryBounds)]int64
+	buckets                               [len(recoveryBounds)]int64
 	samples                               []time.Duration // oldest first
 }
 
