@@ -58,7 +58,8 @@ type Injector struct {
 	hb     *Heartbeat
 	worker *Worker
 	logger *Logger
-	actors map[string]*actorFaults // by actor name, set by Watch
+	// The actors' faults, set by Watch; nil for an actor not watched.
+	genF, hbF, workerF, loggerF *actorFaults
 }
 
 // NewInjector returns the injector of f. Give its Inject to the graph as
@@ -80,6 +81,10 @@ type actorFaults struct {
 	points []target   // where chaos may strike
 	rng    *rand.Rand // nil unless chaos
 	armed  target     // where chaos strikes in the current step; zero for none
+	// peeks: the current step's peeks matter (a fault is armed at one,
+	// or the script looks at them). Chaos runs peek millions of messages,
+	// and this spares them the rest of Inject.
+	peeks bool
 
 	// progress is the actor's committed count that the script places
 	// its one-shot fault by (values generated, beats sent, values
@@ -103,34 +108,48 @@ type actorFaults struct {
 // graph runs.
 func (in *Injector) Watch(gen *Generator, hb *Heartbeat, worker *Worker, logger *Logger) {
 	in.gen, in.hb, in.worker, in.logger = gen, hb, worker, logger
-	in.actors = map[string]*actorFaults{}
-	add := func(name string, index uint64, points ...target) {
+	add := func(name string, index uint64, points ...target) *actorFaults {
 		af := &actorFaults{name: name, points: points}
 		if in.f.Mode == Chaos && in.f.ChaosRate > 0 {
 			af.rng = rand.New(rand.NewPCG(in.f.Seed, index))
 		}
-		in.actors[name] = af
+		return af
 	}
 	start := target{kind: steady.FaultStep}
 	if gen != nil {
-		add(GeneratorName, 1, start, target{steady.FaultNamed, FaultGeneratorSent})
+		in.genF = add(GeneratorName, 1, start, target{steady.FaultNamed, FaultGeneratorSent})
 	}
 	if hb != nil {
-		add(HeartbeatName, 2, start, target{steady.FaultNamed, FaultHeartbeatSent})
+		in.hbF = add(HeartbeatName, 2, start, target{steady.FaultNamed, FaultHeartbeatSent})
 	}
 	if worker != nil {
-		add(WorkerName, 3, start, target{steady.FaultPeek, worker.valCh.Name()}, target{steady.FaultNamed, FaultWorkerSent})
+		in.workerF = add(WorkerName, 3, start, target{steady.FaultPeek, worker.valCh.Name()}, target{steady.FaultNamed, FaultWorkerSent})
 	}
 	if logger != nil {
-		add(LoggerName, 4, start, target{kind: steady.FaultPeek}, target{steady.FaultNamed, FaultLoggerCounted},
+		in.loggerF = add(LoggerName, 4, start, target{kind: steady.FaultPeek}, target{steady.FaultNamed, FaultLoggerCounted},
 			target{steady.FaultNamed, FaultAfterWrite})
 	}
+}
+
+// actor returns the faults of the named actor, nil for one not watched.
+func (in *Injector) actor(name string) *actorFaults {
+	switch name {
+	case GeneratorName:
+		return in.genF
+	case HeartbeatName:
+		return in.hbF
+	case WorkerName:
+		return in.workerF
+	case LoggerName:
+		return in.loggerF
+	}
+	return nil
 }
 
 // Injected is the number of faults injected into the named actor so far,
 // the poison's included. It may be called from any goroutine.
 func (in *Injector) Injected(actor string) int64 {
-	if af := in.actors[actor]; af != nil {
+	if af := in.actor(actor); af != nil {
 		return af.injected.Load()
 	}
 	return 0
@@ -173,8 +192,8 @@ func (in *Injector) breakAt() uint64 {
 // Inject is the graph's [steady.Config.Faults]: it decides whether the
 // actor's step fails at p.
 func (in *Injector) Inject(p steady.FaultPoint) steady.Fault {
-	af := in.actors[p.Actor]
-	if af == nil {
+	af := in.actor(p.Actor)
+	if af == nil || p.Kind == steady.FaultPeek && !af.peeks {
 		return steady.Fault{}
 	}
 	if p.Kind == steady.FaultStep {
@@ -224,6 +243,7 @@ func (in *Injector) begin(af *actorFaults) {
 	if af.rng != nil && af.rng.Float64() < in.f.ChaosRate {
 		af.armed = af.points[af.rng.IntN(len(af.points))]
 	}
+	af.peeks = af.armed.kind == steady.FaultPeek || in.scripted()
 }
 
 // due reports whether the actor's one-shot fault, placed at at, strikes
