@@ -73,8 +73,17 @@ func (h *Harness) add(f fault) {
 	h.mu.Unlock()
 }
 
-// inject is the graph's Config.Faults.
+// inject is the graph's Config.Faults: the kit's faults, then those given
+// to WithConfig.
 func (h *Harness) inject(p steady.FaultPoint) steady.Fault {
+	if f, ok := h.kit(p); ok || h.next == nil {
+		return f
+	}
+	return h.next(p)
+}
+
+// kit returns the kit's fault at p, if one matches.
+func (h *Harness) kit(p steady.FaultPoint) (steady.Fault, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for i := range h.faults {
@@ -90,7 +99,7 @@ func (h *Harness) inject(p steady.FaultPoint) steady.Fault {
 		if out.Panic == nil && out.Err == nil {
 			out.Panic = fmt.Sprintf("steadytest: injected fault at %+v", p)
 		}
-		return out
+		return out, true
 	}
-	return steady.Fault{}
+	return steady.Fault{}, false
 }

@@ -25,6 +25,7 @@ type Harness struct {
 
 	mu     sync.Mutex
 	faults []fault
+	next   func(steady.FaultPoint) steady.Fault // the Faults given to WithConfig, asked after the kit's
 	fired  []steady.FaultPoint
 	events []steady.Event
 }
@@ -35,8 +36,9 @@ type Option func(*steady.Config, *Harness)
 // TimeLimit sets how long Run may take.
 func TimeLimit(d time.Duration) Option { return func(_ *steady.Config, h *Harness) { h.limit = d } }
 
-// WithConfig lets the test change the graph's configuration (the harness
-// keeps its own Faults and OnEvent, and chains a given OnEvent).
+// WithConfig lets the test change the graph's configuration. The harness
+// keeps its own Faults and OnEvent, and chains those given after them: a
+// fault point the kit does not fail is left to the given Faults.
 func WithConfig(f func(*steady.Config)) Option { return func(c *steady.Config, _ *Harness) { f(c) } }
 
 // New returns a harness with a quiet graph (events are kept, see
@@ -57,6 +59,7 @@ func New(t testing.TB, opts ...Option) *Harness {
 			user(e)
 		}
 	}
+	h.next = cfg.Faults
 	cfg.Faults = h.inject
 	h.g = steady.NewGraph(cfg)
 	return h

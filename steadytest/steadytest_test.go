@@ -3,6 +3,7 @@ package steadytest_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -85,6 +86,39 @@ func TestInjectedFaultsKeepOutputExactlyOnce(t *testing.T) {
 	}
 	if len(h.Graph().DeadLetters()) != 0 {
 		t.Errorf("dead letters %v, want none (two failures are below the threshold)", h.Graph().DeadLetters())
+	}
+}
+
+// TestGivenFaultsAfterTheKits: a Faults given through WithConfig is asked
+// at the points the kit leaves alone, and not at one the kit fails.
+func TestGivenFaultsAfterTheKits(t *testing.T) {
+	var asked []int // by the doubler's goroutine alone
+	failed := false
+	given := func(p steady.FaultPoint) steady.Fault {
+		if p.Kind != steady.FaultPeek || p.Actor != "doubler" {
+			return steady.Fault{}
+		}
+		asked = append(asked, p.Message.(int))
+		if p.Message == 9 && !failed {
+			failed = true
+			return steady.Fault{Err: errors.New("given fault at 9")}
+		}
+		return steady.Fault{}
+	}
+	h := steadytest.New(t, steadytest.WithConfig(func(c *steady.Config) { c.Faults = given }))
+	_, a, out, want := newDoubler(h, 10)
+	h.FailOn("doubler", "in", 3, 1, steadytest.Panic("kit fault at 3"))
+	if err := h.Run(); err != nil {
+		t.Fatal(err)
+	}
+	steadytest.ExactlyOnce(t, out.Got(), want)
+	if n := h.Count("doubler", steady.EventFailed); a.Restarts() != 2 || n != 1 || len(h.Fired()) != 1 {
+		t.Errorf("%d restarts, %d failed by the given faults, %d by the kit; want 2, 1, 1", a.Restarts(), n, len(h.Fired()))
+	}
+	// The kit's fault at the first peek of 3 is not asked about; the
+	// given fault at 9 is, and so is the retry of each.
+	if want := []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 10}; !slices.Equal(asked, want) {
+		t.Errorf("the given faults were asked at %v, want %v", asked, want)
 	}
 }
 

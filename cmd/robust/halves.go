@@ -168,18 +168,30 @@ func (p *pipeline) loggerState() robust.LoggerState {
 	return p.logger.State.Value()
 }
 
+// lowerLimit is a generator's Limit that keeps below both a and b; a may
+// be nil.
+func lowerLimit(a, b func() uint64) func() uint64 {
+	if a == nil {
+		return b
+	}
+	return func() uint64 { return min(a(), b()) }
+}
+
 // faults returns the graph's fault injector for -test-kill-at: it SIGKILLs
-// the process at the nth hit of the named point, and injects nothing
-// else. Nil without the flag.
-func (k killPoint) faults() func(steady.FaultPoint) steady.Fault {
+// the process at the nth hit of the named point, and leaves every point to
+// next (nil: injects nothing). Without the flag it is next.
+func (k killPoint) faults(next func(steady.FaultPoint) steady.Fault) func(steady.FaultPoint) steady.Fault {
 	if k.name == "" {
-		return nil
+		return next
 	}
 	var hits atomic.Uint64
 	return func(p steady.FaultPoint) steady.Fault {
 		if p.Kind == steady.FaultNamed && p.Name == k.name && hits.Add(1) == k.n {
 			killSelf()
 		}
-		return steady.Fault{}
+		if next == nil {
+			return steady.Fault{}
+		}
+		return next(p)
 	}
 }

@@ -11,9 +11,11 @@ import (
 )
 
 // lineHandler is a slog.Handler that writes one short line per record,
-// "15:04:05.000 WARN  message", for a person watching the run. The
-// framework's event messages already name the actor and its restart count,
-// so the attributes are added only in detail mode (-log debug).
+// "15:04:05.000 WARN  message key=value ...", for a person watching the
+// run. The framework's event messages (records whose first attribute is
+// "event") already name the actor and its restart count, so their
+// attributes are added only in detail mode (-log debug); other records,
+// such as the logger's progress, show theirs always.
 type lineHandler struct {
 	mu     *sync.Mutex
 	w      io.Writer
@@ -36,7 +38,7 @@ func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 		t = time.Now()
 	}
 	fmt.Fprintf(&b, "%s %-5s %s", t.Format("15:04:05.000"), r.Level, r.Message)
-	if h.detail {
+	if h.detail || !isEvent(r) {
 		b.WriteString(h.attrs)
 		r.Attrs(func(a slog.Attr) bool {
 			h.appendAttr(&b, h.group, a)
@@ -48,6 +50,17 @@ func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	defer h.mu.Unlock()
 	_, err := io.WriteString(h.w, b.String())
 	return err
+}
+
+// isEvent reports whether r is one of the framework's events, which carry
+// their kind as their first attribute.
+func isEvent(r slog.Record) bool {
+	event := false
+	r.Attrs(func(a slog.Attr) bool {
+		event = a.Key == "event"
+		return false
+	})
+	return event
 }
 
 func (h *lineHandler) appendAttr(b *strings.Builder, prefix string, a slog.Attr) {

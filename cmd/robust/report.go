@@ -256,15 +256,6 @@ func (p *pipeline) report(runErr, outErr error, elapsed time.Duration) *report {
 		r.DeadLetters = append(r.DeadLetters, newDeadLetter(d))
 	}
 	r.DeadLettersPurged = uint64(p.g.Snapshot().DeadLettersPurged)
-	injected := map[string]int64{}
-	if p.generator != nil {
-		injected[robust.GeneratorName] = p.generator.Injected()
-		injected[robust.HeartbeatName] = p.heartbeat.Injected()
-	}
-	if p.worker != nil {
-		injected[robust.WorkerName] = p.worker.Injected()
-		injected[robust.LoggerName] = p.logger.Injected()
-	}
 	for _, a := range p.g.Actors() {
 		s := a.Stats()
 		r.Actors[a.Name()] = actorReport{
@@ -272,7 +263,7 @@ func (p *pipeline) report(runErr, outErr error, elapsed time.Duration) *report {
 			Panics:        s.Panics,
 			Errors:        s.Errors,
 			Restarts:      s.Restarts,
-			Injected:      injected[a.Name()],
+			Injected:      p.faults.Injected(a.Name()),
 			Commits:       s.Commits,
 			Recoveries:    s.Recoveries,
 			RecoveryP50MS: ms(s.RecoveryP50),

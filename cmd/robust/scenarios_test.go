@@ -186,8 +186,8 @@ func TestMonitorShowsResumedState(t *testing.T) {
 	// The generator's scripted failure strikes at value 700, after
 	// staging: it resumes with 700, the last value it committed next.
 	for _, want := range []string{
-		`DEBUG actor "generator" resumed (restart 1) with state generator={Next:700 `,
-		`DEBUG actor "heartbeat" resumed (restart 1) with state heartbeat={Beats:49 `,
+		`DEBUG actor "generator" resumed (restart 1) with state generator={Next:700}`,
+		`DEBUG actor "heartbeat" resumed (restart 1) with state heartbeat={Beats:49}`,
 		`DEBUG actor "worker" resumed (restart 1) with state worker={Beats:`,
 		`DEBUG actor "logger" resumed (restart 1) with state logger={Logged:2100 `,
 	} {

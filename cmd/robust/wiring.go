@@ -52,6 +52,7 @@ type pipeline struct {
 	heartbeat *robust.Heartbeat
 	worker    *robust.Worker
 	logger    *robust.Logger
+	faults    *robust.Injector // -faults, through the graph's fault points
 
 	// A half's connection and bridges (halves.go); nil otherwise.
 	nc                  *nats.Conn
@@ -138,7 +139,13 @@ func build(cfg config, stderr io.Writer) (_ *pipeline, err error) {
 		}
 	}
 
-	gcfg := steady.Config{Logger: p.log, Seed: p.seed, ShutdownTimeout: shutdownTimeout, Faults: cfg.killAt.faults()}
+	faults := robust.Faults{Mode: cfg.faults, Script: robust.DefaultScript(), ChaosRate: cfg.chaosRate, Seed: p.seed}
+	p.faults = robust.NewInjector(faults)
+	var inject func(steady.FaultPoint) steady.Fault
+	if cfg.faults != robust.NoFaults {
+		inject = p.faults.Inject
+	}
+	gcfg := steady.Config{Logger: p.log, Seed: p.seed, ShutdownTimeout: shutdownTimeout, Faults: cfg.killAt.faults(inject)}
 	if p.st != nil {
 		gcfg.Store = p.st
 	}
@@ -174,23 +181,23 @@ func build(cfg config, stderr io.Writer) (_ *pipeline, err error) {
 		p.messages = steady.NewChannel[robust.Message](g, "messages", dataCap)
 	}
 
-	faults := robust.Faults{Mode: cfg.faults, Script: robust.DefaultScript(), ChaosRate: cfg.chaosRate, Seed: p.seed}
 	if cfg.role != roleConsume {
-		genCfg := robust.GeneratorConfig{Batch: cfg.batch, Faults: faults}
+		genCfg := robust.GeneratorConfig{Batch: cfg.batch, Limit: p.faults.GeneratorLimit()}
 		if cfg.role == rolePublish {
-			genCfg.Limit = p.generatorLimit
+			genCfg.Limit = lowerLimit(genCfg.Limit, p.generatorLimit)
 		}
-		p.generator = robust.NewGenerator(g, p.values, genCfg)
-		p.heartbeat = robust.NewHeartbeat(g, p.beats, robust.HeartbeatConfig{Rate: cfg.rate, Beats: cfg.beats, Faults: faults})
+		p.generator = robust.NewGenerator(g, p.values, genCfg, faults.GeneratorOptions()...)
+		p.heartbeat = robust.NewHeartbeat(g, p.beats, robust.HeartbeatConfig{Rate: cfg.rate, Beats: cfg.beats}, faults.ActorOptions()...)
 	}
 	if cfg.role != rolePublish {
-		p.worker = robust.NewWorker(g, p.beats, p.values, p.messages, robust.WorkerConfig{Batch: cfg.batch, Faults: faults})
-		lcfg := robust.LoggerConfig{Batch: cfg.batch, Log: p.log, ProgressEvery: progressEvery, Faults: faults, Spool: int(cfg.spool)}
+		p.worker = robust.NewWorker(g, p.beats, p.values, p.messages, robust.WorkerConfig{Batch: cfg.batch}, faults.ActorOptions()...)
+		lcfg := robust.LoggerConfig{Batch: cfg.batch, Log: p.log, ProgressEvery: progressEvery, Spool: int(cfg.spool)}
 		if p.out != nil {
 			lcfg.Out = p.out // only when set: a nil *os.File in the interface is not nil
 		}
-		p.logger = robust.NewLogger(g, p.messages, lcfg)
+		p.logger = robust.NewLogger(g, p.messages, lcfg, faults.ActorOptions()...)
 	}
+	p.faults.Watch(p.generator, p.heartbeat, p.worker, p.logger)
 	if err := p.wireBridges(); err != nil {
 		return nil, err
 	}

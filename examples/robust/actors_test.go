@@ -63,9 +63,11 @@ func TestGenerator(t *testing.T) {
 		}, fired: 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := steadytest.New(t)
+			h, faults := newHarness(t, tc.faults)
 			values := steadytest.Collect[uint64](h, "values", 16).StopAfter(500)
-			gen := robust.NewGenerator(h.Graph(), values.Channel, robust.GeneratorConfig{Batch: 7, Faults: tc.faults})
+			gen := robust.NewGenerator(h.Graph(), values.Channel, robust.GeneratorConfig{Batch: 7, Limit: faults.GeneratorLimit()},
+				tc.faults.GeneratorOptions()...)
+			faults.Watch(gen, nil, nil, nil)
 			if tc.kit != nil {
 				tc.kit(h)
 			}
@@ -87,17 +89,18 @@ func TestGenerator(t *testing.T) {
 			// A failure during the shutdown is not restarted: a producer
 			// has nothing left to do.
 			failures := stats.Panics + stats.Errors
-			if stats.Panics != gen.Injected()+kitPanics || stats.Errors != kitErrors || stats.Restarts < failures-1 || stats.Restarts > failures {
+			injected := faults.Injected(robust.GeneratorName)
+			if stats.Panics != injected+kitPanics || stats.Errors != kitErrors || stats.Restarts < failures-1 || stats.Restarts > failures {
 				t.Errorf("%d panics, %d errors, %d restarts; %d injected by the demo, %d panics and %d errors by the kit",
-					stats.Panics, stats.Errors, stats.Restarts, gen.Injected(), kitPanics, kitErrors)
+					stats.Panics, stats.Errors, stats.Restarts, injected, kitPanics, kitErrors)
 			}
 			if fired := len(h.Fired()); fired != tc.fired || kitPanics+kitErrors != int64(tc.fired) {
 				t.Errorf("%d kit faults fired, %d failed the generator; want %d", fired, kitPanics+kitErrors, tc.fired)
 			}
 			switch tc.faults.Mode {
 			case robust.Scripted:
-				if n := fl.count(robust.GeneratorName, robust.Scripted, robust.AfterSend); n != 1 || stats.Panics != 1 || !st.Fired {
-					t.Errorf("scripted fault struck %d times (%d panics, fired %v), want once", n, stats.Panics, st.Fired)
+				if n := fl.count(robust.GeneratorName, robust.Scripted, robust.FaultGeneratorSent); n != 1 || stats.Panics != 1 {
+					t.Errorf("scripted fault struck %d times at %s (%d panics), want once", n, robust.FaultGeneratorSent, stats.Panics)
 				}
 				if d := fl.demo[robust.GeneratorName][0].Detail; d != "at value 100" {
 					t.Errorf("scripted fault %q, want at value 100", d)
@@ -161,9 +164,10 @@ func TestHeartbeat(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				const rate, n = 10 * time.Millisecond, 20
-				h := steadytest.New(t)
+				h, faults := newHarness(t, tc.faults)
 				beats := steadytest.Collect[uint64](h, "beats", 4)
-				hb := robust.NewHeartbeat(h.Graph(), beats.Channel, robust.HeartbeatConfig{Rate: rate, Beats: n, Faults: tc.faults})
+				hb := robust.NewHeartbeat(h.Graph(), beats.Channel, robust.HeartbeatConfig{Rate: rate, Beats: n}, tc.faults.ActorOptions()...)
+				faults.Watch(nil, hb, nil, nil)
 				if tc.kit != nil {
 					tc.kit(h)
 				}
@@ -180,14 +184,14 @@ func TestHeartbeat(t *testing.T) {
 				}
 				steadytest.ExactlyOnce(t, beats.Got(), want)
 				isScripted := tc.faults.Mode == robust.Scripted
-				if got := fl.count(robust.HeartbeatName, robust.Scripted, robust.AfterSend); isScripted && got != 1 || !isScripted && got != 0 {
+				if got := fl.count(robust.HeartbeatName, robust.Scripted, robust.FaultHeartbeatSent); isScripted && got != 1 || !isScripted && got != 0 {
 					t.Errorf("scripted fault struck %d times, want once if scripted", got)
 				}
 				if got, fired := fl.kitCount(robust.HeartbeatName, steady.EventPanicked), len(h.Fired()); tc.kit != nil && (got != 1 || fired != 1) {
 					t.Errorf("kit fault fired %d times and struck %d times, want once", fired, got)
 				}
-				if st := hb.State.Value(); st.Beats != n || st.Fired != isScripted || st.Restarts != 1 {
-					t.Errorf("state %+v, want %d beats, fired %v, 1 restart", st, n, isScripted)
+				if st, restarts := hb.State.Value(), hb.Actor.Restarts(); st.Beats != n || restarts != 1 {
+					t.Errorf("state %+v after %d restarts, want %d beats after 1", st, restarts, n)
 				}
 				if r := h.Graph().ShutdownReason(); !strings.Contains(r, "sent its 20 beats") {
 					t.Errorf("shutdown reason %q", r)
@@ -254,7 +258,7 @@ func TestWorker(t *testing.T) {
 		// In a bubble, so that holding the beats back costs no real time.
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				h := steadytest.New(t)
+				h, faults := newHarness(t, tc.faults)
 				valuesCap := 16
 				if tc.held {
 					valuesCap = int(tc.values)
@@ -268,7 +272,8 @@ func TestWorker(t *testing.T) {
 				beats := steadytest.Feed(h, "beats", 4, upTo(tc.beats)...)
 				values := steadytest.Feed(h, "values", valuesCap, upTo(tc.values)...)
 				out := steadytest.Collect[robust.Message](h, "messages", 16)
-				w := robust.NewWorker(h.Graph(), beats.Channel, values.Channel, out.Channel, robust.WorkerConfig{Batch: batch, Faults: tc.faults})
+				w := robust.NewWorker(h.Graph(), beats.Channel, values.Channel, out.Channel, robust.WorkerConfig{Batch: batch}, tc.faults.ActorOptions()...)
+				faults.Watch(nil, nil, w, nil)
 				if tc.kit != nil {
 					tc.kit(h)
 				}
@@ -336,12 +341,12 @@ func TestWorker(t *testing.T) {
 						t.Errorf("only %d chaos panics", n)
 					}
 				case tc.faults.Mode == robust.Scripted:
-					if n := fl.count(robust.WorkerName, robust.Scripted, robust.AfterPeek); n != 1 || !st.Fired {
-						t.Errorf("transient fault struck %d times (fired %v), want once", n, st.Fired)
+					if n := fl.count(robust.WorkerName, robust.Scripted, "holding beat"); n != 1 {
+						t.Errorf("transient fault struck %d times, want once", n)
 					}
 					// The poison fails once in a batch (an attempt not charged
 					// to it alone) and then three times alone, or only those.
-					if n := fl.count(robust.WorkerName, robust.Scripted, robust.MidUpdate); n < 3 || n > 4 {
+					if n := fl.count(robust.WorkerName, robust.Scripted, "poison"); n < 3 || n > 4 {
 						t.Errorf("poison failed %d times, want 3 or 4", n)
 					}
 				case tc.poisoned:
@@ -415,9 +420,10 @@ func TestLogger(t *testing.T) {
 				counts[c]++
 			}
 
-			h := steadytest.New(t)
+			h, faults := newHarness(t, tc.faults)
 			in := steadytest.Feed(h, "messages", 32, msgs...)
-			lg := robust.NewLogger(h.Graph(), in.Channel, robust.LoggerConfig{Batch: 16, Out: sink, Faults: tc.faults})
+			lg := robust.NewLogger(h.Graph(), in.Channel, robust.LoggerConfig{Batch: 16, Out: sink}, tc.faults.ActorOptions()...)
+			faults.Watch(nil, nil, nil, lg)
 			if tc.kit != nil {
 				tc.kit(h)
 			}
@@ -476,11 +482,11 @@ func TestLogger(t *testing.T) {
 			}
 			switch tc.faults.Mode {
 			case robust.Scripted:
-				if got := fl.count(robust.LoggerName, robust.Scripted, robust.MidUpdate); got != 1 || !st.Fired {
-					t.Errorf("scripted fault struck %d times (fired %v), want once", got, st.Fired)
+				if got := fl.count(robust.LoggerName, robust.Scripted, robust.FaultLoggerCounted); got != 1 {
+					t.Errorf("scripted fault struck %d times, want once", got)
 				}
 			case robust.Chaos:
-				if got := fl.count(robust.LoggerName, robust.Chaos, robust.AfterWrite); got == 0 {
+				if got := fl.count(robust.LoggerName, robust.Chaos, robust.FaultAfterWrite); got == 0 {
 					t.Errorf("chaos never struck after a write")
 				}
 			}
@@ -559,7 +565,7 @@ func TestLoggerStopsOnABrokenOutput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := steadytest.New(t)
 			in := steadytest.Feed(h, "messages", 8, robust.Message{Value: 0, Category: robust.FizzBuzz})
-			robust.NewLogger(h.Graph(), in.Channel, robust.LoggerConfig{Batch: 8, Out: tc.sink, Faults: chaos(0)})
+			robust.NewLogger(h.Graph(), in.Channel, robust.LoggerConfig{Batch: 8, Out: tc.sink}, chaos(0).ActorOptions()...)
 			if err := h.Run(); !errors.Is(err, steady.ErrStopGraph) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Run = %v, want the cause that stopped the graph, %q", err, tc.want)
 			}

@@ -2,13 +2,11 @@ package robust
 
 import (
 	"fmt"
-	"math/rand/v2"
-	"sync/atomic"
 
 	"github.com/steady-go/steady"
 )
 
-// Mode selects the failures the actors inject into their own steps.
+// Mode selects the failures an [Injector] injects into the actors' steps.
 type Mode uint8
 
 // The fault modes.
@@ -48,30 +46,37 @@ func ParseMode(s string) (Mode, bool) {
 	return 0, false
 }
 
-// Script places the scripted failures. Each one-shot failure fires once per
-// run: see [Once] for how that survives the restart it causes.
+// Script places the scripted failures. A one-shot failure strikes once per
+// process, unless the run resumed (from a durable state) past its point;
+// a zero field places none.
 type Script struct {
-	// GeneratorAt: the generator's step that would generate this value
-	// panics once, after staging its sends and before counting them.
+	// GeneratorAt: the generator's step that begins at this value panics
+	// once, at [FaultGeneratorSent]: its values are staged and not yet
+	// counted. The injector's [Injector.GeneratorLimit] ends the steps
+	// before it there, so that one begins at it.
 	GeneratorAt uint64
-	// HeartbeatAt: the heartbeat's step that would send this beat
-	// (counted from 1) panics once, after staging the beat.
+	// HeartbeatAt: the heartbeat's step that sends this beat (counted
+	// from 1) panics once, at [FaultHeartbeatSent]: the beat is staged
+	// and not yet counted.
 	HeartbeatAt uint64
 	// WorkerAfter: once it has processed this many values, the worker
-	// panics once in the next step that holds a beat and a value, after
-	// peeking them and before sending anything.
+	// panics once in the next step that holds a beat and a value, as it
+	// peeks the first value, before sending anything.
 	WorkerAfter uint64
 	// LoggerAfter: once it has logged this many messages, the logger
 	// panics once in its next step, halfway through updating its
-	// statistics (one category count raised, nothing else).
+	// statistics: at [FaultLoggerCounted], one category count raised and
+	// nothing else.
 	LoggerAfter uint64
-	// Poison: the worker panics on this value on every attempt, so after
-	// [steady.DefaultPolicy] attempts the framework moves it to the
+	// Poison: the worker panics as it peeks this value, on every
+	// attempt, so after the policy's PoisonAfter attempts
+	// ([steady.DefaultPolicy]) the framework moves it to the
 	// dead-letter store.
 	Poison uint64
 	// BreakAt, in [Degrade] mode: the generator's steps fail from this
 	// value on, every time, as if the source of its values were gone
-	// for good.
+	// for good. [Injector.GeneratorLimit] ends the steps before it there,
+	// so that no value at or past it is generated.
 	BreakAt uint64
 }
 
@@ -94,7 +99,8 @@ func DefaultScript() Script {
 	}
 }
 
-// Faults configures the failures every actor injects.
+// Faults configures the failures an [Injector] injects, and the restart
+// policies they call for.
 type Faults struct {
 	Mode   Mode
 	Script Script // for Scripted and Degrade
@@ -114,8 +120,9 @@ type Faults struct {
 // so bad luck never poisons it.
 const chaosPoisonAfter = 20
 
-// ActorOptions returns the restart policy the faults need; every actor
-// constructor applies it before the caller's options.
+// ActorOptions returns the restart policy the faults need, for the
+// heartbeat, the worker and the logger (the generator takes
+// [Faults.GeneratorOptions]).
 //
 // Chaos mode never gives up (an actor that fails at random is not broken),
 // quarantines a message only after 20 attempts, and restarts at once: the
@@ -149,148 +156,15 @@ func (f Faults) ActorOptions() []steady.ActorOption {
 // even at -rate 1ms.
 const degradeRestarts = 3
 
-// GeneratorOptions returns the generator's own policy, applied after
-// [Faults.ActorOptions]. In [Degrade] mode the generator is the one actor
+// GeneratorOptions returns the generator's policy: [Faults.ActorOptions]
+// and, in [Degrade] mode, more. There the generator is the one actor
 // whose loss the pipeline survives (the heartbeat keeps time, the worker
 // takes its beats, the logger logs all that was generated): it gives up
-// after degradeRestarts restarts and the graph runs on degraded. The
-// other modes add nothing.
+// after degradeRestarts restarts and the graph runs on degraded.
 func (f Faults) GeneratorOptions() []steady.ActorOption {
-	if f.Mode != Degrade {
-		return nil
+	opts := f.ActorOptions()
+	if f.Mode == Degrade {
+		opts = append(opts, steady.Intensity(degradeRestarts, steady.DefaultPolicy().Window), steady.OnLimit(steady.Degrade))
 	}
-	return []steady.ActorOption{steady.Intensity(degradeRestarts, steady.DefaultPolicy().Window), steady.OnLimit(steady.Degrade)}
+	return opts
 }
-
-// Point is a place inside an actor's step where a fault can strike.
-type Point uint8
-
-// The points. Each actor's step passes through some of them, in this order.
-const (
-	StepStart   Point = iota + 1 // the step has begun: nothing peeked or staged
-	AfterPeek                    // the inputs are peeked
-	MidUpdate                    // halfway through the per-message work
-	AfterSend                    // the outputs are staged
-	AfterWrite                   // the logger's lines are in the file, the step not yet committed
-	AfterUpdate                  // the state is updated, the step about to return
-)
-
-var pointNames = [...]string{
-	StepStart:   "at step start",
-	AfterPeek:   "after peek",
-	MidUpdate:   "mid-update",
-	AfterSend:   "after send",
-	AfterWrite:  "after write",
-	AfterUpdate: "after update",
-}
-
-func (p Point) String() string {
-	if int(p) < len(pointNames) && pointNames[p] != "" {
-		return pointNames[p]
-	}
-	return fmt.Sprintf("Point(%d)", uint8(p))
-}
-
-// Fault is the value of every panic the actors inject, so that logs, dead
-// letters and tests can tell an injected failure from a real one.
-type Fault struct {
-	Actor  string
-	Mode   Mode   // Scripted (one-shot and poison), Chaos, or Degrade (the broken generator)
-	Point  Point  // where in the step it struck
-	Detail string // what the step was doing, e.g. "at value 700"
-}
-
-var _ error = (*Fault)(nil)
-
-func (f *Fault) Error() string {
-	if f.Detail == "" {
-		return fmt.Sprintf("injected %s fault %s", f.Mode, f.Point)
-	}
-	return fmt.Sprintf("injected %s fault %s, %s", f.Mode, f.Detail, f.Point)
-}
-
-// Once is the part of an actor's committed state that makes a scripted
-// fault transient. A fault that strikes inside a step rolls back with it,
-// so a flag set by the failing step is lost; what survives is the restart
-// count, which the framework keeps outside the step. Every committed step
-// records it here; a step that finds the actor restarted since its last
-// commit knows its previous attempt failed. The scripted points are
-// conditions on committed state, so the retry reaches the same point, sees
-// the restart, marks the fault Fired and goes through; Fired then commits
-// with the retry. (A failure of another cause in the very step that first
-// reaches a scripted point would mark it fired too; the scripts keep the
-// points apart.)
-type Once struct {
-	Restarts int  // the actor's restart count as of its last committed step
-	Fired    bool // the scripted fault struck and a retry got past it
-}
-
-// due records the actor's restart count in the step's working copy and
-// reports whether the scripted fault strikes now, its point being reached.
-func (o *Once) due(a *steady.Actor, reached bool) bool {
-	restarted := a.Restarts() != o.Restarts
-	o.Restarts = a.Restarts()
-	if !reached || o.Fired {
-		return false
-	}
-	if restarted {
-		o.Fired = true
-		return false
-	}
-	return true
-}
-
-// injector injects one actor's faults. Only that actor's goroutine calls
-// its methods, except Injected.
-type injector struct {
-	actor    string
-	mode     Mode
-	script   Script
-	rate     float64
-	rng      *rand.Rand // nil unless chaos
-	points   []Point    // the points of the actor's step
-	armed    Point      // the chaos point of the current step; 0 for none
-	injected atomic.Int64
-}
-
-// newInjector returns the injector of the actor with the given name and
-// index (which picks its chaos stream) whose steps pass the given points.
-func newInjector(actor string, index uint64, f Faults, points ...Point) *injector {
-	in := &injector{actor: actor, mode: f.Mode, script: f.Script, points: points}
-	if f.Mode == Chaos && f.ChaosRate > 0 {
-		in.rate = f.ChaosRate
-		in.rng = rand.New(rand.NewPCG(f.Seed, index))
-	}
-	return in
-}
-
-// scripted reports whether the scripted failures apply: in Scripted mode,
-// and in Degrade mode, which adds the broken generator to them.
-func (in *injector) scripted() bool { return in.mode == Scripted || in.mode == Degrade }
-
-// begin starts a step: in chaos mode it decides whether and where it fails.
-func (in *injector) begin() {
-	in.armed = 0
-	if in.rng != nil && in.rng.Float64() < in.rate {
-		in.armed = in.points[in.rng.IntN(len(in.points))]
-	}
-}
-
-// at panics if the current step's chaos fault is at p.
-func (in *injector) at(p Point) {
-	if in.armed == p {
-		in.armed = 0
-		in.fire(&Fault{Mode: Chaos, Point: p})
-	}
-}
-
-// fire injects f.
-func (in *injector) fire(f *Fault) {
-	f.Actor = in.actor
-	in.injected.Add(1)
-	panic(f)
-}
-
-// Injected is the number of faults injected so far. It may be called from
-// any goroutine.
-func (in *injector) Injected() int64 { return in.injected.Load() }

@@ -1,7 +1,6 @@
 package robust
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/steady-go/steady"
@@ -18,8 +17,12 @@ const (
 // GeneratorState is the generator's committed state.
 type GeneratorState struct {
 	Next uint64 // the next value: 0..Next-1 have been sent
-	Once
 }
+
+// FaultGeneratorSent is the generator's named fault point
+// ([steady.Step.Fault]): the step's values are staged, and not yet
+// counted in its state.
+const FaultGeneratorSent = "robust.generator.sent"
 
 // GeneratorConfig configures [NewGenerator].
 type GeneratorConfig struct {
@@ -30,8 +33,7 @@ type GeneratorConfig struct {
 	// as they come, it keeps the generator a few batches ahead of the
 	// heartbeat, as the values channel does in one process. Nil: only the
 	// output paces the generator.
-	Limit  func() uint64
-	Faults Faults
+	Limit func() uint64
 }
 
 // limitPoll is how often a generator at its Limit looks again: the limit
@@ -47,30 +49,24 @@ type Generator struct {
 	Actor *steady.Actor
 	State *steady.State[GeneratorState]
 
-	faults *injector
-	limit  func() uint64
-	out    *steady.Sender[uint64]
-	buf    []uint64
-	room   uint64 // with a Limit, the values the next step may send
+	limit func() uint64
+	out   *steady.Sender[uint64]
+	buf   []uint64
+	room  uint64 // with a Limit, the values the next step may send
 }
 
 // NewGenerator adds the generator to g, sending into values.
 func NewGenerator(g *steady.Graph, values *steady.Channel[uint64], cfg GeneratorConfig, opts ...steady.ActorOption) *Generator {
 	x := &Generator{
-		State:  steady.NewState(g, GeneratorName, GeneratorState{}),
-		faults: newInjector(GeneratorName, 1, cfg.Faults, StepStart, AfterSend, AfterUpdate),
-		limit:  cfg.Limit,
-		buf:    make([]uint64, max(cfg.Batch, 1)),
+		State: steady.NewState(g, GeneratorName, GeneratorState{}),
+		limit: cfg.Limit,
+		buf:   make([]uint64, max(cfg.Batch, 1)),
 	}
-	policy := append(cfg.Faults.ActorOptions(), cfg.Faults.GeneratorOptions()...)
-	x.Actor = g.Actor(GeneratorName, x.run, append(policy, opts...)...)
+	x.Actor = g.Actor(GeneratorName, x.run, opts...)
 	x.out = values.Sender(x.Actor)
 	x.State.Bind(x.Actor)
 	return x
 }
-
-// Injected is the number of faults the generator has injected.
-func (x *Generator) Injected() int64 { return x.faults.Injected() }
 
 func (x *Generator) run(a *steady.Actor) error {
 	for a.Running() {
@@ -96,32 +92,15 @@ func (x *Generator) run(a *steady.Actor) error {
 }
 
 func (x *Generator) step(s *steady.Step) error {
-	f := x.faults
-	f.begin()
-	f.at(StepStart)
 	st := x.State.Get(s)
-	if f.mode == Degrade && st.Next >= f.script.BreakAt {
-		f.fire(&Fault{Mode: Degrade, Point: StepStart, Detail: fmt.Sprintf("at value %d: its source is gone for good", st.Next)})
-	}
 	k := min(uint64(x.out.Vacant()), x.room)
-	at := f.script.GeneratorAt
-	if f.scripted() && st.Next < at {
-		k = min(k, at-st.Next) // so that a step starts exactly at the scripted value
-	}
-	if f.mode == Degrade && st.Next < f.script.BreakAt {
-		k = min(k, f.script.BreakAt-st.Next) // nothing at or past the break
-	}
 	for i := range k {
 		x.buf[i] = st.Next + i
 	}
 	if err := x.out.SendMany(s, x.buf[:k]); err != nil {
 		return err
 	}
-	f.at(AfterSend)
-	if st.due(s.Actor(), f.scripted() && st.Next == at) {
-		f.fire(&Fault{Mode: Scripted, Point: AfterSend, Detail: fmt.Sprintf("at value %d", at)})
-	}
+	s.Fault(FaultGeneratorSent)
 	st.Next += k
-	f.at(AfterUpdate)
 	return nil
 }

@@ -10,8 +10,12 @@ import (
 // HeartbeatState is the heartbeat's committed state.
 type HeartbeatState struct {
 	Beats uint64 // beats sent; the last one carried this number
-	Once
 }
+
+// FaultHeartbeatSent is the heartbeat's named fault point
+// ([steady.Step.Fault]): the beat is staged, and not yet counted in its
+// state.
+const FaultHeartbeatSent = "robust.heartbeat.sent"
 
 // HeartbeatConfig configures [NewHeartbeat].
 type HeartbeatConfig struct {
@@ -20,8 +24,7 @@ type HeartbeatConfig struct {
 	Rate time.Duration
 	// Beats is the number of beats after which the heartbeat asks the
 	// graph to shut down; zero beats until something else shuts it down.
-	Beats  uint64
-	Faults Faults
+	Beats uint64
 }
 
 // Heartbeat paces the worker: it sends a beat, numbered from 1, every
@@ -31,26 +34,21 @@ type Heartbeat struct {
 	Actor *steady.Actor
 	State *steady.State[HeartbeatState]
 
-	cfg    HeartbeatConfig
-	faults *injector
-	out    *steady.Sender[uint64]
+	cfg HeartbeatConfig
+	out *steady.Sender[uint64]
 }
 
 // NewHeartbeat adds the heartbeat to g, sending into beats.
 func NewHeartbeat(g *steady.Graph, beats *steady.Channel[uint64], cfg HeartbeatConfig, opts ...steady.ActorOption) *Heartbeat {
 	x := &Heartbeat{
-		State:  steady.NewState(g, HeartbeatName, HeartbeatState{}),
-		cfg:    cfg,
-		faults: newInjector(HeartbeatName, 2, cfg.Faults, StepStart, AfterSend, AfterUpdate),
+		State: steady.NewState(g, HeartbeatName, HeartbeatState{}),
+		cfg:   cfg,
 	}
-	x.Actor = g.Actor(HeartbeatName, x.run, append(cfg.Faults.ActorOptions(), opts...)...)
+	x.Actor = g.Actor(HeartbeatName, x.run, opts...)
 	x.out = beats.Sender(x.Actor)
 	x.State.Bind(x.Actor)
 	return x
 }
-
-// Injected is the number of faults the heartbeat has injected.
-func (x *Heartbeat) Injected() int64 { return x.faults.Injected() }
 
 func (x *Heartbeat) run(a *steady.Actor) error {
 	for a.Running() {
@@ -76,19 +74,12 @@ func (x *Heartbeat) run(a *steady.Actor) error {
 }
 
 func (x *Heartbeat) step(s *steady.Step) error {
-	f := x.faults
-	f.begin()
-	f.at(StepStart)
 	st := x.State.Get(s)
 	beat := st.Beats + 1
 	if err := x.out.Send(s, beat); err != nil {
 		return err
 	}
-	f.at(AfterSend)
-	if st.due(s.Actor(), f.scripted() && beat == f.script.HeartbeatAt) {
-		f.fire(&Fault{Mode: Scripted, Point: AfterSend, Detail: fmt.Sprintf("at beat %d", beat)})
-	}
+	s.Fault(FaultHeartbeatSent)
 	st.Beats = beat
-	f.at(AfterUpdate)
 	return nil
 }

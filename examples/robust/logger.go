@@ -65,8 +65,6 @@ type LoggerState struct {
 	// FileLen is the length of the output as of the last committed step:
 	// the lines of every committed message and nothing else.
 	FileLen int64
-
-	Once
 }
 
 // Clone deep-copies the state for a step (see [steady.State]): Gaps is a
@@ -77,10 +75,14 @@ func (s LoggerState) Clone() LoggerState {
 	return s
 }
 
-// The logger's named fault points ([steady.Step.Fault]), around its output
-// write, for tests that fail it there (cmd/robust's tests kill the process
-// at them). They are passed only by steps that write lines.
+// The logger's named fault points ([steady.Step.Fault]): one in the middle
+// of updating its statistics, and two around its output write, where
+// cmd/robust's tests kill the process. They are passed only by steps that
+// take messages; the write points only with an output.
 const (
+	// FaultLoggerCounted: the step has raised the category count of a
+	// message, once per message, and recorded nothing else of it.
+	FaultLoggerCounted = "robust.logger.counted"
 	// FaultBeforeWrite: the step has taken its messages and built their
 	// lines, and has not written them. The steps upstream that produced
 	// the messages have committed.
@@ -99,7 +101,6 @@ type LoggerConfig struct {
 	// Nil means slog.Default().
 	Log           *slog.Logger
 	ProgressEvery time.Duration
-	Faults        Faults
 	// Spool, if positive, is the memory in bytes the logger keeps for
 	// each message it logged until its input pauses ([Logger.Spooled]
 	// counts them): a stand-in for a sink that buffers its output
@@ -122,13 +123,12 @@ type Logger struct {
 	Actor *steady.Actor
 	State *steady.State[LoggerState]
 
-	cfg    LoggerConfig
-	log    *slog.Logger
-	faults *injector
-	in     *steady.Receiver[Message]
-	buf    []Message
-	lines  []byte
-	taken  int // messages taken by the last step, read once it committed
+	cfg   LoggerConfig
+	log   *slog.Logger
+	in    *steady.Receiver[Message]
+	buf   []Message
+	lines []byte
+	taken int // messages taken by the last step, read once it committed
 
 	lastProgress time.Time
 	spool        spool
@@ -137,23 +137,19 @@ type Logger struct {
 // NewLogger adds the logger to g, taking messages from in.
 func NewLogger(g *steady.Graph, in *steady.Channel[Message], cfg LoggerConfig, opts ...steady.ActorOption) *Logger {
 	x := &Logger{
-		State:  steady.NewState(g, LoggerName, LoggerState{}),
-		cfg:    cfg,
-		log:    cfg.Log,
-		faults: newInjector(LoggerName, 4, cfg.Faults, StepStart, AfterPeek, MidUpdate, AfterWrite),
-		buf:    make([]Message, max(cfg.Batch, 1)),
+		State: steady.NewState(g, LoggerName, LoggerState{}),
+		cfg:   cfg,
+		log:   cfg.Log,
+		buf:   make([]Message, max(cfg.Batch, 1)),
 	}
 	if x.log == nil {
 		x.log = slog.Default()
 	}
-	x.Actor = g.Actor(LoggerName, x.run, append(cfg.Faults.ActorOptions(), opts...)...)
+	x.Actor = g.Actor(LoggerName, x.run, opts...)
 	x.in = in.Receiver(x.Actor)
 	x.State.Bind(x.Actor)
 	return x
 }
-
-// Injected is the number of faults the logger has injected.
-func (x *Logger) Injected() int64 { return x.faults.Injected() }
 
 func (x *Logger) run(a *steady.Actor) error {
 	if x.cfg.Out != nil {
@@ -198,25 +194,14 @@ func (x *Logger) run(a *steady.Actor) error {
 }
 
 func (x *Logger) step(s *steady.Step) error {
-	f := x.faults
-	f.begin()
-	f.at(StepStart)
 	k := x.in.PeekMany(s, x.buf)
-	f.at(AfterPeek)
 	st := x.State.Get(s)
-	strike := st.due(s.Actor(), f.scripted() && k > 0 && st.Logged >= f.script.LoggerAfter)
 	lines := x.lines[:0]
-	for i, m := range x.buf[:k] {
-		if i == k/2 {
-			f.at(MidUpdate)
-		}
+	for _, m := range x.buf[:k] {
 		if m.Category < NumCategories {
 			st.Counts[m.Category]++
 		}
-		if strike {
-			f.fire(&Fault{Mode: Scripted, Point: MidUpdate,
-				Detail: fmt.Sprintf("updating the statistics of value %d", m.Value)})
-		}
+		s.Fault(FaultLoggerCounted)
 		if m.Category != Categorize(m.Value) {
 			st.Miscategorized++
 		}
@@ -238,9 +223,6 @@ func (x *Logger) step(s *steady.Step) error {
 		lines = append(lines, m.Category.String()...)
 		lines = append(lines, '\n')
 	}
-	if k == 0 {
-		f.at(MidUpdate)
-	}
 	x.lines = lines
 	if x.cfg.Out != nil && len(lines) > 0 {
 		s.Fault(FaultBeforeWrite)
@@ -257,7 +239,6 @@ func (x *Logger) step(s *steady.Step) error {
 		st.FileLen += int64(n)
 		s.Fault(FaultAfterWrite)
 	}
-	f.at(AfterWrite)
 	x.taken = k
 	return nil
 }
@@ -279,9 +260,9 @@ func (x *Logger) committed() {
 	if now := time.Now(); now.Sub(x.lastProgress) >= x.cfg.ProgressEvery {
 		x.lastProgress = now
 		st := x.State.Value()
-		x.log.LogAttrs(ctx, slog.LevelInfo,
-			fmt.Sprintf("logger: %d messages logged (Fizz %d, Buzz %d, FizzBuzz %d, Value %d)",
-				st.Logged, st.Counts[Fizz], st.Counts[Buzz], st.Counts[FizzBuzz], st.Counts[Value]),
-			slog.Uint64("logged", st.Logged))
+		x.log.LogAttrs(ctx, slog.LevelInfo, "logger progress",
+			slog.Uint64("logged", st.Logged),
+			slog.Uint64("fizz", st.Counts[Fizz]), slog.Uint64("buzz", st.Counts[Buzz]),
+			slog.Uint64("fizzbuzz", st.Counts[FizzBuzz]), slog.Uint64("value", st.Counts[Value]))
 	}
 }

@@ -3,6 +3,7 @@ package robust_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -54,16 +55,26 @@ func faultsOf(h *steadytest.Harness) *faultLog {
 	return fl
 }
 
-// count returns how many faults actor injected with the given mode whose
-// point is p (any point if p is 0).
-func (fl *faultLog) count(actor string, mode robust.Mode, p robust.Point) int {
+// count returns how many faults the demo's injector injected into actor
+// with the given mode whose message holds about (any fault if about is
+// empty): a point's name, or what the step was doing.
+func (fl *faultLog) count(actor string, mode robust.Mode, about string) int {
 	n := 0
 	for _, f := range fl.demo[actor] {
-		if f.Mode == mode && (p == 0 || f.Point == p) {
+		if f.Mode == mode && strings.Contains(f.Error(), about) {
 			n++
 		}
 	}
 	return n
+}
+
+// newHarness returns a harness whose graph takes the demo's faults f
+// through an injector, after the kit's, and the injector. Give it the
+// actors (Injector.Watch) before the harness runs.
+func newHarness(t *testing.T, f robust.Faults) (*steadytest.Harness, *robust.Injector) {
+	in := robust.NewInjector(f)
+	h := steadytest.New(t, steadytest.WithConfig(func(c *steady.Config) { c.Faults = in.Inject }))
+	return h, in
 }
 
 // kitCount returns how many kit faults made actor fail with the given

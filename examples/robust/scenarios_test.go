@@ -20,10 +20,11 @@ import (
 // transient failure counts among them) and stops degraded, closing its
 // output: every value before the break arrives once, none after it.
 func TestGeneratorGivesUp(t *testing.T) {
-	h := steadytest.New(t)
+	f := robust.Faults{Mode: robust.Degrade, Script: robust.Script{GeneratorAt: 50, BreakAt: 100}}
+	h, faults := newHarness(t, f)
 	values := steadytest.Collect[uint64](h, "values", 16)
-	faults := robust.Faults{Mode: robust.Degrade, Script: robust.Script{GeneratorAt: 50, BreakAt: 100}}
-	gen := robust.NewGenerator(h.Graph(), values.Channel, robust.GeneratorConfig{Batch: 7, Faults: faults})
+	gen := robust.NewGenerator(h.Graph(), values.Channel, robust.GeneratorConfig{Batch: 7, Limit: faults.GeneratorLimit()}, f.GeneratorOptions()...)
+	faults.Watch(gen, nil, nil, nil)
 	err := h.Run()
 	var gaveUp *steady.GaveUpError
 	if !errors.As(err, &gaveUp) || gaveUp.Actor != robust.GeneratorName {
@@ -35,11 +36,11 @@ func TestGeneratorGivesUp(t *testing.T) {
 	fl := faultsOf(h)
 	fl.checkNoOther(t)
 	stats := gen.Actor.Stats()
-	if stats.Status != steady.StatusDegraded || stats.Restarts != 3 || stats.Panics != 4 || gen.Injected() != 4 {
+	if injected := faults.Injected(robust.GeneratorName); stats.Status != steady.StatusDegraded || stats.Restarts != 3 || stats.Panics != 4 || injected != 4 {
 		t.Errorf("status %v, %d restarts, %d panics, %d injected; want degraded after 3 restarts and 4 panics",
-			stats.Status, stats.Restarts, stats.Panics, gen.Injected())
+			stats.Status, stats.Restarts, stats.Panics, injected)
 	}
-	if n, s := fl.count(robust.GeneratorName, robust.Degrade, robust.StepStart), fl.count(robust.GeneratorName, robust.Scripted, 0); n != 3 || s != 1 {
+	if n, s := fl.count(robust.GeneratorName, robust.Degrade, "step start"), fl.count(robust.GeneratorName, robust.Scripted, ""); n != 3 || s != 1 {
 		t.Errorf("%d break failures and %d scripted ones, want 3 and 1", n, s)
 	}
 	if d := fl.demo[robust.GeneratorName][1].Detail; !strings.Contains(d, "at value 100") {

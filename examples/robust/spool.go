@@ -2,7 +2,6 @@ package robust
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -60,9 +59,9 @@ func (p *spool) waiting(inputLen int) bool { return len(p.bufs) > 0 && inputLen 
 // and otherwise sleeps spoolPoll.
 func (p *spool) idle(a *steady.Actor, log *slog.Logger) error {
 	if quiet := time.Since(p.lastTake); quiet >= spoolIdle {
-		log.LogAttrs(context.Background(), slog.LevelDebug,
-			fmt.Sprintf("logger: input idle for %v: spool of %d messages (%d bytes) written out",
-				quiet.Round(time.Millisecond), len(p.bufs), len(p.bufs)*len(p.bufs[0])))
+		log.LogAttrs(context.Background(), slog.LevelDebug, "logger spool written out",
+			slog.Duration("idle", quiet.Round(time.Millisecond)),
+			slog.Int("messages", len(p.bufs)), slog.Int("bytes", len(p.bufs)*len(p.bufs[0])))
 		p.bufs = nil
 		p.count.Store(0)
 		return nil

@@ -2,7 +2,6 @@ package robust
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/steady-go/steady"
 )
@@ -14,15 +13,18 @@ type WorkerState struct {
 	Processed uint64 // values turned into messages
 	Drained   uint64 // of those, values taken without beats once the beats ended
 	Counts    [NumCategories]uint64
-	Once
 }
+
+// FaultWorkerSent is the worker's named fault point ([steady.Step.Fault]):
+// the step's messages are staged and counted by category, and its beat
+// and values not yet counted in its state.
+const FaultWorkerSent = "robust.worker.sent"
 
 // WorkerConfig configures [NewWorker].
 type WorkerConfig struct {
 	// Batch is the number of values a beat allows; below 1 means 1, and
 	// it is capped at the capacity of the worker's output.
-	Batch  int
-	Faults Faults
+	Batch int
 }
 
 // Worker turns values into FizzBuzz messages, paced by the heartbeat: each
@@ -49,7 +51,6 @@ type Worker struct {
 	State *steady.State[WorkerState]
 
 	batch         int
-	faults        *injector
 	beatCh, valCh *steady.Channel[uint64]
 	beats, values *steady.Receiver[uint64]
 	out           *steady.Sender[Message]
@@ -67,23 +68,18 @@ func NewWorker(g *steady.Graph, beats, values *steady.Channel[uint64], out *stea
 	x := &Worker{
 		State:  steady.NewState(g, WorkerName, WorkerState{}),
 		batch:  batch,
-		faults: newInjector(WorkerName, 3, cfg.Faults, StepStart, AfterPeek, MidUpdate, AfterSend, AfterUpdate),
 		beatCh: beats,
 		valCh:  values,
 		inBuf:  make([]uint64, batch),
 		outBuf: make([]Message, batch),
 	}
-	x.Actor = g.Actor(WorkerName, x.run, append(cfg.Faults.ActorOptions(), opts...)...)
+	x.Actor = g.Actor(WorkerName, x.run, opts...)
 	x.beats = beats.Receiver(x.Actor)
 	x.values = values.Receiver(x.Actor)
 	x.out = out.Sender(x.Actor)
 	x.State.Bind(x.Actor)
 	return x
 }
-
-// Injected is the number of faults the worker has injected, the poison
-// value's failures included.
-func (x *Worker) Injected() int64 { return x.faults.Injected() }
 
 // ended reports that the producer closed ch and the worker took everything
 // in it. Closed is read first: the producer publishes its last messages
@@ -130,45 +126,25 @@ func (x *Worker) run(a *steady.Actor) error {
 // step takes a beat if withBeat, then values up to the credit (or a batch
 // when draining), and sends their messages.
 func (x *Worker) step(s *steady.Step, withBeat, draining bool) error {
-	f := x.faults
-	f.begin()
-	f.at(StepStart)
 	st := x.State.Get(s)
-	var beat uint64
 	holdsBeat := false
 	if withBeat {
-		beat, holdsBeat = x.beats.Peek(s)
+		_, holdsBeat = x.beats.Peek(s)
 	}
 	want := st.Credit
 	if holdsBeat || draining {
 		want = x.batch
 	}
 	k := x.values.PeekMany(s, x.inBuf[:want])
-	in := x.inBuf[:k]
-	f.at(AfterPeek)
-	reached := f.scripted() && holdsBeat && k > 0 && st.Processed >= f.script.WorkerAfter
-	if st.due(s.Actor(), reached) {
-		f.fire(&Fault{Mode: Scripted, Point: AfterPeek,
-			Detail: fmt.Sprintf("holding beat %d and values %d..%d", beat, in[0], in[k-1])})
-	}
-	for i, v := range in {
-		if i == k/2 {
-			f.at(MidUpdate)
-		}
-		if f.scripted() && v == f.script.Poison {
-			f.fire(&Fault{Mode: Scripted, Point: MidUpdate, Detail: fmt.Sprintf("on poison value %d", v)})
-		}
+	for i, v := range x.inBuf[:k] {
 		c := Categorize(v)
 		x.outBuf[i] = Message{Value: v, Category: c}
 		st.Counts[c]++
 	}
-	if k == 0 {
-		f.at(MidUpdate)
-	}
 	if err := x.out.SendMany(s, x.outBuf[:k]); err != nil {
 		return err
 	}
-	f.at(AfterSend)
+	s.Fault(FaultWorkerSent)
 	st.Processed += uint64(k)
 	switch {
 	case holdsBeat:
@@ -179,6 +155,5 @@ func (x *Worker) step(s *steady.Step, withBeat, draining bool) error {
 	default:
 		st.Credit -= k
 	}
-	f.at(AfterUpdate)
 	return nil
 }
