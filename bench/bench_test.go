@@ -46,7 +46,12 @@ func goChannel(n int) time.Duration {
 // With scrape > 0, another goroutine takes a Graph.Snapshot that often
 // while the pipe runs, as a metrics scraper would.
 func steadyPipe(b *testing.B, n, batch int, scrape ...time.Duration) (time.Duration, uint64) {
-	g := quietGraph()
+	return steadyPipeWith(b, quietConfig(), n, batch, scrape...)
+}
+
+// steadyPipeWith is steadyPipe on a graph configured by cfg.
+func steadyPipeWith(b *testing.B, cfg steady.Config, n, batch int, scrape ...time.Duration) (time.Duration, uint64) {
+	g := steady.NewGraph(cfg)
 	if len(scrape) > 0 {
 		stop := make(chan struct{})
 		done := make(chan struct{})
@@ -214,4 +219,26 @@ func BenchmarkMetricsOverhead(b *testing.B) {
 	b.ReportMetric(float64(plain.Nanoseconds())/float64(n), "plain-ns/msg")
 	b.ReportMetric(float64(observed.Nanoseconds())/float64(n), "scraped-ns/msg")
 	b.ReportMetric(float64(plain)/float64(observed), "x-plain")
+}
+
+// BenchmarkFaultsOverhead: the batch pipe (256 a step) with a
+// Config.Faults that injects nothing, against the same pipe without one,
+// alternated in rounds in the same run. Every peeked message is a fault
+// point then; this is what a test or a chaos run pays for them.
+func BenchmarkFaultsOverhead(b *testing.B) {
+	const rounds = 4
+	n := max(b.N/rounds, 1)
+	cfg := quietConfig()
+	cfg.Faults = func(steady.FaultPoint) steady.Fault { return steady.Fault{} }
+	var plain, faulted time.Duration
+	for range rounds {
+		d, _ := steadyPipe(b, n, 256)
+		plain += d
+		d, _ = steadyPipeWith(b, cfg, n, 256)
+		faulted += d
+	}
+	n *= rounds
+	b.ReportMetric(float64(plain.Nanoseconds())/float64(n), "plain-ns/msg")
+	b.ReportMetric(float64(faulted.Nanoseconds())/float64(n), "faults-ns/msg")
+	b.ReportMetric(float64(plain)/float64(faulted), "x-plain")
 }
