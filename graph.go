@@ -161,7 +161,7 @@ type Graph struct {
 	stateOrder []anyState
 	stateOwnr  map[string]**Actor
 
-	dur       *durable    // the committer of a graph with a store
+	committer *committer  // of a graph with a store
 	loaded    bool        // Load ran: the graph can no longer change
 	loadErr   error       // what Load found
 	resumed   atomic.Bool // Load found an earlier run's commits
@@ -234,7 +234,7 @@ func NewGraph(cfg Config) *Graph {
 	g.deadLetters.max = cfg.MaxDeadLetters
 	g.hardCtx, g.hardCancel = context.WithCancel(context.Background())
 	if cfg.Store != nil {
-		g.dur = newDurable(g, cfg.Store)
+		g.committer = newCommitter(g, cfg.Store)
 	}
 	return g
 }
@@ -393,10 +393,10 @@ func (g *Graph) Run(ctx context.Context) error {
 		// same line at every step.
 		n := len(a.inputs) + len(a.outputs) + len(a.states)
 		a.step = Step{actor: a, touched: make([]port, 0, (n+3)&^3)}
-		a.dur = g.dur
+		a.committer = g.committer
 	}
-	if g.dur != nil {
-		g.dur.start()
+	if g.committer != nil {
+		g.committer.start()
 	}
 	now := time.Now()
 	g.startedAt.Store(&now)
@@ -436,8 +436,8 @@ wait:
 			for _, a := range g.actors {
 				a.wake()
 			}
-			if g.dur != nil {
-				g.dur.interrupt()
+			if g.committer != nil {
+				g.committer.interrupt()
 			}
 			grace := time.NewTimer(stopGrace)
 			defer grace.Stop()
@@ -451,7 +451,7 @@ wait:
 	g.settle()
 	g.avail.stop()
 	g.stopMemory(time.Now())
-	if g.dur != nil {
+	if g.committer != nil {
 		g.finalHistories()
 		// After an orderly shutdown the last commit finishes whatever it
 		// takes; after a timeout it gets the grace period, like an actor.
@@ -459,7 +459,7 @@ wait:
 		if timedOut != nil {
 			limit = stopGrace
 		}
-		if !g.dur.stop(limit) {
+		if !g.committer.stop(limit) {
 			g.errMu.Lock()
 			g.runErrs = append(g.runErrs, fmt.Errorf("%w: a commit to %s was still running %v after the shutdown timeout; the steps it carried may not be durable", ErrCommitHung, g.cfg.Store, stopGrace))
 			g.errMu.Unlock()
@@ -587,9 +587,9 @@ func (g *Graph) stopActor(a *Actor, st ActorStatus, gaveUp error) {
 	a.stats.mu.Unlock()
 	g.actorStopped(wasDown, gaveUp != nil)
 	a.hold.Store(nil)
-	if g.dur != nil {
+	if g.committer != nil {
 		// Its last outputs are published before its channels close.
-		g.dur.flush()
+		g.committer.flush()
 	}
 	g.replayMu.Lock()
 	a.status.Store(int32(st))
