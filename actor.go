@@ -53,8 +53,8 @@ type Actor struct {
 	histDirty atomic.Bool
 
 	// A durable graph's committer, and the record of the step committing.
-	dur *durable
-	rec record
+	committer *committer
+	rec       record
 }
 
 // ActorStatus is what an actor is doing.

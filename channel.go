@@ -20,13 +20,13 @@ import (
 // between head and tail and moves the head when its step commits. Neither
 // side takes a lock or allocates per message; each side caches the other's
 // index and reloads it only when the cached value says the ring is full or
-// empty. While the producer streams, a consumer that keeps pace lets a few
-// messages (up to a quarter of the capacity, at most 64) gather before it
-// takes them, for at most 8 short pauses (about 0.3 µs each on the
-// machine of BENCHMARKS.md) and a look at the producer's index after each
-// run of them, so that the cache lines of the ring cross between cores
-// once per batch rather than once per message. A lone message is taken at
-// once. docs/decisions.md has the details and BENCHMARKS.md the figures.
+// empty. While the producer streams, a consumer that keeps pace lets a
+// batch of messages (a fraction of the capacity) gather before it takes
+// them, for a few pauses of a fraction of a microsecond and a look at the
+// producer's index after each run of them, so that the cache lines of the
+// ring cross between cores once per batch rather than once per message. A
+// lone message is taken at once. gather.go has the bounds and their
+// reasons, docs/decisions.md the details and BENCHMARKS.md the figures.
 type Channel[T any] struct {
 	chanCore
 	buf  []T
@@ -61,8 +61,8 @@ type chanCore struct {
 	// batch is the unit in which the two ends exchange slots: the
 	// consumer hands consumed slots back to the producer batch at a time
 	// while it is behind, and while the producer streams it lets up to
-	// batch new messages gather before it takes them (see refill). A
-	// quarter of the capacity, at most 64 (a few cache lines of slots).
+	// batch new messages gather before it takes them (see refill). Sized
+	// by batchShare and maxBatch.
 	batch uint64
 
 	producer *Actor
@@ -100,6 +100,18 @@ type chanCore struct {
 	_           cacheLine
 }
 
+// The size of a channel's batch, the unit in which its ends exchange slots
+// and in which messages gather (chanCore.batch). These are its only
+// statement; docs refer to the names.
+const (
+	// batchShare: a batch is 1/batchShare of the capacity, so the slots
+	// a consumer has not yet handed back never take more than a quarter
+	// of the ring from its producer.
+	batchShare = 4
+	// maxBatch caps the batch at a few cache lines of slots.
+	maxBatch = 64
+)
+
 // NewChannel adds a channel to the graph. Capacity is the most messages it
 // holds; it must be positive. Bind its ends with [Channel.Sender] and
 // [Channel.Receiver]. Mistakes (a duplicate name, a bad capacity, a graph
@@ -116,7 +128,7 @@ func NewChannel[T any](g *Graph, name string, capacity int) *Channel[T] {
 	size := uint64(1) << bits.Len64(uint64(capacity-1))
 	c.chanCore.unreplay = c.unreplayTyped
 	c.capacity, c.buf, c.mask = uint64(capacity), make([]T, size), size-1
-	c.batch = min(64, max(1, c.capacity/4))
+	c.batch = min(maxBatch, max(1, c.capacity/batchShare))
 	c.err = g.register(kindChannel, name, c)
 	return c
 }
@@ -130,8 +142,8 @@ func (c *Channel[T]) Cap() int { return int(c.capacity) }
 // Len is the number of messages in the channel, replayed dead letters
 // included, as the producer sees it: messages consumed by committed steps
 // count until the consumer hands their slots back, which it does at least
-// every quarter of the capacity and whenever it catches up or waits. It may
-// be called from any goroutine.
+// once per batch (a fraction of the capacity) and whenever it catches up
+// or waits. It may be called from any goroutine.
 func (c *Channel[T]) Len() int {
 	head := c.head.Load() // before tail, so the difference is never negative
 	return int(c.tail.Load()-head) + int(c.replayN.Load())
@@ -435,18 +447,7 @@ type recvEnd struct {
 	peeked       uint64 // ring messages peeked in the open step
 	peekedReplay int    // replayed messages peeked in the open step
 	tailCache    uint64 // the producer's tail when last loaded
-	// Gathering (see refill): whether the last refill found a short
-	// batch, the producer's rate in messages per pause when it last
-	// paused, how many messages to take without gathering after
-	// fruitless pauses and the position until which that holds, and the
-	// pauses taken, ever.
-	gathering  bool
-	perPause   uint64
-	quiet      uint64
-	quietUntil uint64
-	pauses     uint64               // read by tests only
-	looks      uint64               // gather's reloads of the tail, ever; tests only
-	pauseFn    func(pauses *uint64) // nil: pause; tests put a producer here
+	gatherState         // what refill keeps between waits (gather.go)
 }
 
 // Name is the channel's name.
@@ -681,105 +682,6 @@ func (rx *Receiver[T]) ready(a *Actor, want uint64) bool {
 		rx.refill()
 	}
 	return rx.tailCache-rx.head-rx.peeked >= want
-}
-
-// The gathering's constants (see refill and gather).
-//
-// gatherSpins is the length of one pause, in iterations of an empty loop:
-// about 0.3 µs on the machine of BENCHMARKS.md (it scales with the clock),
-// in which a producer that streams at 20 ns a message publishes a dozen
-// or more, and which is short against parking and waking a goroutine
-// (microseconds).
-//
-// gatherPauses is the most pauses one wait takes: 8 let a batch of 64
-// gather from a producer at 35 ns a message, about the slowest streaming
-// rate in BENCHMARKS.md, and bound the pauses of one wait to about 2.4 µs.
-//
-// maxQuiet caps how many messages are taken without gathering after a
-// pause that gathered nothing: at 1,024, a consumer fed one message per
-// look pauses once per 1,025 messages, under 0.3 ns a message.
-const (
-	gatherSpins  = 1000
-	gatherPauses = 8
-	maxQuiet     = 1024
-)
-
-// pause busy-waits for gatherSpins iterations of an empty loop, touching
-// no memory (so leaving alone the cache lines shared with other cores),
-// then counts itself in *pauses. It is kept out of line so that
-// BenchmarkGatherPause times the same code gather runs.
-//
-//go:noinline
-func pause(pauses *uint64) {
-	for i := 0; i < gatherSpins; i++ {
-	}
-	*pauses++
-}
-
-// refill reloads the producer's tail for a wait whose cached view shows
-// fewer messages than it wants. A consumer that keeps pace with its
-// producer would otherwise take every message the moment it is published,
-// and each message would move the cache lines of the tail and of its slot
-// from one core to the other; on machines whose cores sit far apart that
-// costs more than the step itself. So when the producer is streaming (this
-// reload and the last both found new messages, but fewer than a batch)
-// refill lets a batch gather first; see gather. A lone message, one that
-// finds the consumer behind, and a replayed dead letter are taken at once.
-func (rx *recvEnd) refill() {
-	c := rx.c
-	pos := rx.head + rx.peeked
-	prev, t := rx.tailCache, c.tail.Load()
-	rx.tailCache = t
-	if t == prev || t-pos >= c.batch {
-		rx.gathering = false
-		return
-	}
-	if !rx.gathering || pos < rx.quietUntil || c.replayN.Load() > int64(rx.peekedReplay) {
-		rx.gathering = true
-		return
-	}
-	rx.tailCache = rx.gather(pos, prev, t)
-}
-
-// gather pauses without touching shared memory and looks at the tail
-// again, until a batch has gathered past pos, the producer published
-// nothing during the pauses, or gatherPauses have passed. It pauses as
-// long as the producer's last rate says the batch needs (once when the
-// rate is unknown), because every look pulls the tail's line away from the
-// producer, whose next commit must fetch it back. When the first pauses
-// gather nothing, the messages were coming one per look from a producer
-// that is not streaming (one on the same processor, or one request per
-// reply): the consumer takes the next messages without gathering, twice
-// as many each time it happens again, up to maxQuiet. It returns the tail
-// last seen.
-func (rx *recvEnd) gather(pos, prev, t uint64) uint64 {
-	c := rx.c
-	for budget := gatherPauses; budget > 0 && t != prev && t-pos < c.batch; {
-		k := 1
-		if rx.perPause > 0 {
-			k = int(min(uint64(budget), (c.batch-(t-pos)+rx.perPause-1)/rx.perPause))
-		}
-		for range k {
-			if rx.pauseFn != nil {
-				rx.pauseFn(&rx.pauses)
-			} else {
-				pause(&rx.pauses)
-			}
-		}
-		first := budget == gatherPauses
-		budget -= k
-		prev, t = t, c.tail.Load()
-		rx.looks++
-		rx.perPause = (t - prev) / uint64(k)
-		switch {
-		case first && t == prev:
-			rx.quiet = min(max(1, 2*rx.quiet), maxQuiet)
-			rx.quietUntil = t + rx.quiet
-		case first:
-			rx.quiet = 0
-		}
-	}
-	return t
 }
 
 // takeHead removes the message the attempts were counted on, outside any

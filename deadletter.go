@@ -243,8 +243,8 @@ func (g *Graph) purged() int64 {
 // commitNow makes r durable before it returns, in a graph with a store;
 // without one there is nothing to do.
 func (g *Graph) commitNow(r *record) error {
-	if g.dur == nil {
+	if g.committer == nil {
 		return nil
 	}
-	return g.dur.apply(r)
+	return g.committer.apply(r)
 }

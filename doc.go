@@ -117,7 +117,7 @@
 //
 // # Durability
 //
-// With [Config.Store] (package store has the default, one bbolt file),
+// With [Config.Store] (package store/boltstore has the default, one bbolt file),
 // committed steps also survive a killed process. Each committing step is
 // encoded with the channels' and states' [Codec]s; a committer goroutine
 // writes the steps of every actor in one transaction (group commit: one
@@ -138,10 +138,10 @@
 //
 // Channels are single-producer single-consumer rings: no lock and no
 // allocation per message. While a producer streams, a consumer that keeps
-// pace lets a batch (a quarter of the capacity, at most 64 messages)
-// gather before it takes it, waiting at most 8 pauses of about 0.3 µs and
-// a look at the producer's index after each run of them, so that the
-// ring's cache lines cross between cores once per batch; see [Channel]. A
+// pace lets a batch (a fraction of the capacity) gather before it takes
+// it, waiting a few pauses of a fraction of a microsecond and a look at
+// the producer's index after each run of them, so that the ring's cache
+// lines cross between cores once per batch; see [Channel]. A
 // step costs a few tens of nanoseconds; batch steps ([Sender.SendMany],
 // [Receiver.PeekMany]) amortise it to 1–3 ns per message. A restart without
 // backoff takes about 1.3 microseconds from the panic to the next

@@ -16,6 +16,7 @@ import (
 
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/store"
+	"github.com/steady-go/steady/store/boltstore"
 )
 
 // TestDurableCrashesExactlyOnce kills the chaos pipeline (panics at every
@@ -396,7 +397,7 @@ func fileSum(t *testing.T, path string) [32]byte {
 // for every T a test uses, for the shape to match).
 func runGenerator[T any](t *testing.T, dir string, step func(*T)) error {
 	t.Helper()
-	st, err := store.Open(dir, nil)
+	st, err := boltstore.Open(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -429,7 +430,7 @@ func TestDurableStateTypeChangedOnDisk(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	path := filepath.Join(dir, store.FileName)
+	path := filepath.Join(dir, boltstore.FileName)
 	before := fileSum(t, path)
 	{
 		type genState struct{ Next string } // same name, another field type

@@ -81,7 +81,7 @@ type Config struct {
 	// Store, if set, makes the graph durable: every committed step is
 	// written to it, a step's outputs reach the next actor only once
 	// durable, and Run resumes from what it holds (see docs/durability.md
-	// and package store, whose Open gives the default, a bbolt file).
+	// and package store/boltstore, whose Open gives the default, a bbolt file).
 	// Channels and states need a Codec (DefaultCodec unless set). The
 	// caller opens the store before Run and closes it after.
 	Store store.Store
@@ -161,7 +161,7 @@ type Graph struct {
 	stateOrder []anyState
 	stateOwnr  map[string]**Actor
 
-	dur       *durable    // the committer of a graph with a store
+	committer *committer  // of a graph with a store
 	loaded    bool        // Load ran: the graph can no longer change
 	loadErr   error       // what Load found
 	resumed   atomic.Bool // Load found an earlier run's commits
@@ -234,7 +234,7 @@ func NewGraph(cfg Config) *Graph {
 	g.deadLetters.max = cfg.MaxDeadLetters
 	g.hardCtx, g.hardCancel = context.WithCancel(context.Background())
 	if cfg.Store != nil {
-		g.dur = newDurable(g, cfg.Store)
+		g.committer = newCommitter(g, cfg.Store)
 	}
 	return g
 }
@@ -372,6 +372,28 @@ func (g *Graph) validate() error {
 // [ErrLoad]); a panic inside the store, in a load or a commit, is a
 // *StorePanicError. A graph runs once.
 func (g *Graph) Run(ctx context.Context) error {
+	if err := g.begin(); err != nil {
+		return err
+	}
+	defer g.hardStop()
+	g.prepareActors()
+	if g.committer != nil {
+		g.committer.start()
+	}
+	ticker := g.startClock()
+	defer ticker.Stop()
+	g.spawn()
+	timedOut := g.waitStopped(ctx, ticker.C)
+	g.stopObservers()
+	g.stopCommitter(timedOut != nil)
+	g.join(timedOut != nil)
+	return g.runErr(timedOut)
+}
+
+// begin marks the graph started and loads it (checking its wiring, and
+// reading its store if it has one). A graph that cannot start is stopped
+// for good, and begin returns why.
+func (g *Graph) begin() error {
 	g.mu.Lock()
 	if g.started {
 		g.mu.Unlock()
@@ -383,42 +405,55 @@ func (g *Graph) Run(ctx context.Context) error {
 	if err != nil {
 		g.stoppedAll.Store(true)
 		g.hardStop()
-		return err
 	}
-	defer g.hardStop()
+	return err
+}
 
+// prepareActors gives each actor its step, sized for the ports it can
+// touch, and the graph's committer (nil without a store).
+func (g *Graph) prepareActors() {
 	for _, a := range g.actors {
 		// A whole number of cache lines (four ports each), so that the
 		// two ends of a channel, running on two cores, do not write the
 		// same line at every step.
 		n := len(a.inputs) + len(a.outputs) + len(a.states)
 		a.step = Step{actor: a, touched: make([]port, 0, (n+3)&^3)}
-		a.dur = g.dur
+		a.committer = g.committer
 	}
-	if g.dur != nil {
-		g.dur.start()
-	}
+}
+
+// startClock records the start time, starts the metrics and the memory
+// watch from it, and returns the ticker that samples them.
+func (g *Graph) startClock() *time.Ticker {
 	now := time.Now()
 	g.startedAt.Store(&now)
 	g.initMetrics(now)
 	g.initMemory(now)
-	ticker := time.NewTicker(sampleInterval)
-	defer ticker.Stop()
+	return time.NewTicker(sampleInterval)
+}
+
+// spawn starts every actor's runner; join waits for them.
+func (g *Graph) spawn() {
 	g.live.Store(int64(len(g.actors)))
 	g.wg.Add(len(g.actors))
 	for _, a := range g.actors {
 		go g.supervise(a)
 	}
+}
 
+// waitStopped returns once every actor has stopped, sampling the metrics,
+// the memory watch and the actors' histories at each tick meanwhile. A cancelled ctx requests a
+// shutdown; a requested shutdown starts the shutdown timeout, and if that
+// passes, waitStopped stops the graph hard (forceStop) and returns the
+// error that says so.
+func (g *Graph) waitStopped(ctx context.Context, tick <-chan time.Time) *ShutdownTimeoutError {
 	done, shutdown := ctx.Done(), g.shutdownCh
 	var timeout <-chan time.Time
-	var timedOut *ShutdownTimeoutError
-wait:
 	for {
 		select {
 		case <-g.allStopped:
-			break wait
-		case now := <-ticker.C:
+			return nil
+		case now := <-tick:
 			g.sample(now)
 			g.watchMemory(now)
 			g.refreshHistories(now)
@@ -431,44 +466,74 @@ wait:
 			defer t.Stop()
 			timeout = t.C
 		case <-timeout:
-			timedOut = &ShutdownTimeoutError{Timeout: g.cfg.ShutdownTimeout, Pending: g.pending()}
-			g.hardStop()
-			for _, a := range g.actors {
-				a.wake()
-			}
-			if g.dur != nil {
-				g.dur.interrupt()
-			}
-			grace := time.NewTimer(stopGrace)
-			defer grace.Stop()
-			select {
-			case <-g.allStopped:
-			case <-grace.C:
-			}
-			break wait
+			return g.forceStop()
 		}
 	}
+}
+
+// forceStop ends a shutdown that outlived its timeout: it notes which
+// actors were still running, cancels and wakes every actor, wakes whoever
+// waits for a commit, and gives the actors stopGrace to return.
+func (g *Graph) forceStop() *ShutdownTimeoutError {
+	timedOut := &ShutdownTimeoutError{Timeout: g.cfg.ShutdownTimeout, Pending: g.pending()}
+	g.hardStop()
+	for _, a := range g.actors {
+		a.wake()
+	}
+	if g.committer != nil {
+		g.committer.interrupt()
+	}
+	grace := time.NewTimer(stopGrace)
+	defer grace.Stop()
+	select {
+	case <-g.allStopped:
+	case <-grace.C:
+	}
+	return timedOut
+}
+
+// stopObservers ends what watched the running graph: channel rates read
+// zero, and the availability and memory records close.
+func (g *Graph) stopObservers() {
 	g.settle()
 	g.avail.stop()
 	g.stopMemory(time.Now())
-	if g.dur != nil {
-		g.finalHistories()
-		// After an orderly shutdown the last commit finishes whatever it
-		// takes; after a timeout it gets the grace period, like an actor.
-		var limit time.Duration
-		if timedOut != nil {
-			limit = stopGrace
-		}
-		if !g.dur.stop(limit) {
-			g.errMu.Lock()
-			g.runErrs = append(g.runErrs, fmt.Errorf("%w: a commit to %s was still running %v after the shutdown timeout; the steps it carried may not be durable", ErrCommitHung, g.cfg.Store, stopGrace))
-			g.errMu.Unlock()
-		}
+}
+
+// stopCommitter has the committer of a durable graph write the actors'
+// final histories, then stops it. After an orderly shutdown the last
+// commit finishes whatever it takes; after a timeout it gets the grace
+// period, like an actor, and a commit still running then is one of Run's
+// errors.
+func (g *Graph) stopCommitter(timedOut bool) {
+	if g.committer == nil {
+		return
 	}
+	g.finalHistories()
+	var limit time.Duration
+	if timedOut {
+		limit = stopGrace
+	}
+	if !g.committer.stop(limit) {
+		g.errMu.Lock()
+		g.runErrs = append(g.runErrs, fmt.Errorf("%w: a commit to %s was still running %v after the shutdown timeout; the steps it carried may not be durable", ErrCommitHung, g.cfg.Store, stopGrace))
+		g.errMu.Unlock()
+	}
+}
+
+// join marks the graph stopped and waits for the actors' runners, unless
+// the shutdown timed out with one still running: its goroutine outlives
+// Run, which cannot end it.
+func (g *Graph) join(timedOut bool) {
 	g.stoppedAll.Store(true)
-	if timedOut == nil || g.live.Load() == 0 {
+	if !timedOut || g.live.Load() == 0 {
 		g.wg.Wait()
 	}
+}
+
+// runErr is what Run returns: the errors gathered while the graph ran,
+// then the timeout's, if the shutdown timed out.
+func (g *Graph) runErr(timedOut *ShutdownTimeoutError) error {
 	g.errMu.Lock()
 	errs := append([]error(nil), g.runErrs...)
 	g.errMu.Unlock()
@@ -587,9 +652,9 @@ func (g *Graph) stopActor(a *Actor, st ActorStatus, gaveUp error) {
 	a.stats.mu.Unlock()
 	g.actorStopped(wasDown, gaveUp != nil)
 	a.hold.Store(nil)
-	if g.dur != nil {
+	if g.committer != nil {
 		// Its last outputs are published before its channels close.
-		g.dur.flush()
+		g.committer.flush()
 	}
 	g.replayMu.Lock()
 	a.status.Store(int32(st))

@@ -209,7 +209,7 @@ func (r *recoverySamples) ordered() []time.Duration {
 
 // historyChanged marks the actor's history for the next commit.
 func (a *Actor) historyChanged() {
-	if a.g.dur != nil {
+	if a.g.committer != nil {
 		a.histDirty.Store(true)
 	}
 }
@@ -218,17 +218,17 @@ func (a *Actor) historyChanged() {
 // for a commit, so that a failure becomes durable even if no step commits
 // after it.
 func (a *Actor) commitHistory() {
-	if a.dur == nil {
+	if a.committer == nil {
 		return
 	}
 	a.histDirty.Store(true)
-	a.dur.commitHistories()
+	a.committer.commitHistories()
 }
 
 // commitHistories has the committer commit the histories that changed,
 // with the records pending or alone. Once it is stopping it commits
 // nothing more.
-func (d *durable) commitHistories() {
+func (d *committer) commitHistories() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.stopping || d.stopped || d.err != nil {
@@ -257,7 +257,7 @@ func (g *Graph) addHistories(b *store.Batch) {
 // historyRefresh, so that the next commit carries their lifetimes. Run's
 // goroutine calls it at every sample.
 func (g *Graph) refreshHistories(now time.Time) {
-	if g.dur == nil || now.Sub(g.historyAt) < historyRefresh {
+	if g.committer == nil || now.Sub(g.historyAt) < historyRefresh {
 		return
 	}
 	g.historyAt = now
@@ -272,7 +272,7 @@ func (g *Graph) finalHistories() {
 	for _, a := range g.actors {
 		a.histDirty.Store(true)
 	}
-	g.dur.commitHistories()
+	g.committer.commitHistories()
 }
 
 // restoreHistories installs the histories of img, by actor.

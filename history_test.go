@@ -9,6 +9,7 @@ import (
 
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/store"
+	"github.com/steady-go/steady/store/boltstore"
 )
 
 // historyGraph is one actor, "flaky", that commits a step (a counter in
@@ -129,7 +130,7 @@ func memoryOrBolt(t *testing.T, kind string) func() store.Store {
 		return func() store.Store { return m }
 	}
 	dir := t.TempDir()
-	var cur *store.Bolt
+	var cur *boltstore.Bolt
 	t.Cleanup(func() {
 		if cur != nil {
 			_ = cur.Close()
@@ -141,7 +142,7 @@ func memoryOrBolt(t *testing.T, kind string) func() store.Store {
 				t.Fatal(err)
 			}
 		}
-		b, err := store.Open(dir, &store.Options{NoSync: true})
+		b, err := boltstore.Open(dir, &boltstore.Options{NoSync: true})
 		if err != nil {
 			t.Fatal(err)
 		}

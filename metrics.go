@@ -89,7 +89,7 @@ func (g *Graph) Snapshot() Snapshot {
 		DeadLetters:    g.DeadLetters(),
 	}
 	s.DeadLettersPurged, s.MaxDeadLetters = g.purged(), g.cfg.MaxDeadLetters
-	if g.dur != nil {
+	if g.committer != nil {
 		d := g.durableStats()
 		s.Durable = &d
 	}

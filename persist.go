@@ -9,7 +9,7 @@ import (
 
 // This file holds what channels, states and the graph do only when the
 // graph is durable: encode a committing step's effects into its record,
-// and restore the store's image when Run starts. durable.go has the
+// and restore the store's image when Run starts. committer.go has the
 // committer and the rule that makes it safe.
 
 // SetCodec sets the codec that persists the channel's messages in a durable
@@ -225,7 +225,7 @@ func (g *Graph) loadLocked() error {
 	}
 	g.loaded = true
 	g.loadErr = g.validate()
-	if g.loadErr == nil && g.dur != nil {
+	if g.loadErr == nil && g.committer != nil {
 		if err := g.load(); err != nil {
 			g.loadErr = fmt.Errorf("%w: %w", ErrLoad, err)
 		}
@@ -357,5 +357,5 @@ func (a *Actor) persistQuarantine(c *chanCore, replaced uint64, d DeadLetter) {
 	r.attempts = append(r.attempts, headWrite{c.name, 0})
 	r.addDL = append(r.addDL, sd)
 	r.lastDL = d.ID
-	a.dur.submit(r)
+	a.committer.submit(r)
 }

@@ -119,7 +119,7 @@ func (a *Actor) Step(fn func(s *Step) error) error {
 	if err == nil {
 		err = s.err
 	}
-	if err == nil && a.dur != nil {
+	if err == nil && a.committer != nil {
 		err = a.encode()
 	}
 	if err != nil {
@@ -164,11 +164,11 @@ func (a *Actor) commit() {
 	if a.recovering {
 		a.recovered()
 	}
-	if a.dur != nil {
+	if a.committer != nil {
 		a.rec.after = append(a.rec.after, s.onDurable...)
 		clear(s.onDurable)
 		s.onDurable = s.onDurable[:0]
-		a.dur.submit(&a.rec)
+		a.committer.submit(&a.rec)
 	} else if len(s.onDurable) > 0 {
 		fns := s.onDurable
 		s.onDurable = s.onDurable[:0]
@@ -197,7 +197,7 @@ func (a *Actor) abort(err error) {
 	if s.lastPeek != nil && s.lastPeek.attempts > 0 {
 		a.suspect = s.lastPeek
 	}
-	if a.dur != nil {
+	if a.committer != nil {
 		// Nothing of the step is kept but the attempt count it charged.
 		a.rec.reset()
 		if c := s.lastPeek; c != nil && c.attempts > 0 {
@@ -209,7 +209,7 @@ func (a *Actor) abort(err error) {
 				n = 0
 			}
 			a.rec.attempts = append(a.rec.attempts, headWrite{c.name, n})
-			a.dur.submit(&a.rec)
+			a.committer.submit(&a.rec)
 		}
 	}
 	s.touched = s.touched[:0]

@@ -218,7 +218,7 @@ func (a *Actor) quarantine(failure error) error {
 		d.Stack = p.Stack()
 	}
 	stored := s.addLocked(d, replaced != 0)
-	if a.dur != nil {
+	if a.committer != nil {
 		// Under s.mu: see deadLetterStore.
 		a.persistQuarantine(c, replaced, stored)
 	}

@@ -21,9 +21,10 @@ const spinChecks = 32
 // The wait wakes when the producer commits or closes the channel, or the
 // graph stops; not for a shutdown request, since a consumer drains its
 // inputs until they are closed. While the producer streams, it may return
-// a little after n messages arrived (at most 8 pauses of about 0.3 µs,
-// and a look at the producer's index after each run of them), having let
-// more gather; see [Channel]. n must be between 1 and the capacity.
+// a little after n messages arrived (a few pauses of a fraction of a
+// microsecond, and a look at the producer's index after each run of
+// them), having let more gather; see [Channel]. n must be between 1 and
+// the capacity.
 func (a *Actor) WaitAvailable(in Input, n int) error {
 	if n > 0 && in.ready(a, uint64(n)) {
 		return nil

@@ -14,6 +14,7 @@ import (
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/jsbridge"
 	"github.com/steady-go/steady/store"
+	"github.com/steady-go/steady/store/boltstore"
 )
 
 // The recovery benchmarks run a steady stream: recoveryChunk values a
@@ -124,7 +125,7 @@ func sinkGraph(b *testing.B, cfg steady.Config, nc *nats.Conn, bc jsbridge.Confi
 // cutStore is a store that can be cut off, as by kill -9: past the cut
 // nothing more becomes durable, and the graph stops at its next commit.
 type cutStore struct {
-	*store.Bolt
+	*boltstore.Bolt
 	cut atomic.Bool
 }
 
@@ -155,7 +156,7 @@ func runInBackground(g *steady.Graph, nc *nats.Conn, st *cutStore) *running {
 
 // startSink opens the store in dir, connects, and runs a sink graph.
 func startSink(b *testing.B, url, dir string, bc jsbridge.Config, sk *sinkState) *running {
-	bolt, err := store.Open(dir, nil)
+	bolt, err := boltstore.Open(dir, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -251,7 +252,7 @@ func reportRecovery(b *testing.B, name string, samples []time.Duration) {
 //   - consumer-kill: the consuming graph, durable on a store with fsync
 //     on, is killed mid-stream (its store cut off as by kill -9, its
 //     connection dropped) and started again on the same store: from the
-//     start (store.Open, connecting, Graph.Run) to the sink's commit of
+//     start (boltstore.Open, connecting, Graph.Run) to the sink's commit of
 //     its first value. The sink checks that the values continue exactly
 //     once, in order, across every kill.
 //   - server-restart: the embedded server is shut down mid-stream and

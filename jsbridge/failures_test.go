@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/jsbridge"
-	"github.com/steady-go/steady/store"
+	"github.com/steady-go/steady/store/boltstore"
 )
 
 // The outbound fails once after its PubAcks (per-message mode: the failed
@@ -77,7 +77,7 @@ func TestRecreatedStreamRefused(t *testing.T) {
 	bc := jsbridge.Config{Stream: "VALUES", PerMessage: true}
 	conDir := t.TempDir()
 	openStore := func() (steady.Config, func() error) {
-		st, err := store.Open(conDir, &store.Options{NoSync: true})
+		st, err := boltstore.Open(conDir, &boltstore.Options{NoSync: true})
 		if err != nil {
 			t.Fatal(err)
 		}

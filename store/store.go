@@ -11,7 +11,10 @@
 // cut of the graph, and [Store.Load] resumes from it.
 //
 // The store sees only bytes; the graph encodes values with its codecs.
-// [Open] returns the default store, one bbolt file in a state directory.
+// This package holds the interface, the records it exchanges and the
+// errors a store returns; it links no storage engine. The default store,
+// one bbolt file in a state directory, is package
+// github.com/steady-go/steady/store/boltstore.
 package store
 
 import (
@@ -170,7 +173,8 @@ func (b *Batch) Empty() bool {
 		len(b.PurgeDeadLetters) == 0 && b.LastDeadLetterID == 0 && len(b.Actors) == 0
 }
 
-// Errors a store returns, wrapped with the file and the detail.
+// Errors a store returns, wrapped with the file and the detail. Any
+// Store may return them; callers match them with errors.Is.
 var (
 	// ErrCorrupt: a record failed its checksum, or the file is not a
 	// store file of this format.

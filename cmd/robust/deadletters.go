@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/steady-go/steady"
-	"github.com/steady-go/steady/store"
+	"github.com/steady-go/steady/store/boltstore"
 )
 
 // deadLettersMain carries out -dead-letters on the state directory and
@@ -30,9 +30,9 @@ func deadLettersMain(cfg config, stdout, stderr io.Writer) int {
 		return 1
 	}
 	// Refuse a directory without a state file, which Open would create.
-	path := filepath.Join(cfg.state, store.FileName)
+	path := filepath.Join(cfg.state, boltstore.FileName)
 	if info, err := os.Stat(path); err != nil || info.Size() == 0 {
-		return fail(fmt.Errorf("%s holds no state (no %s): no run has used it", cfg.state, store.FileName))
+		return fail(fmt.Errorf("%s holds no state (no %s): no run has used it", cfg.state, boltstore.FileName))
 	}
 	// The largest channels -batch allows, so that the directory loads
 	// whatever -batch its runs used; nothing runs, so no telemetry.

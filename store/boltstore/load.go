@@ -1,4 +1,4 @@
-package store
+package boltstore
 
 import (
 	"bytes"
@@ -10,24 +10,26 @@ import (
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/steady-go/steady/store"
 )
 
 // Load checks the state file against shape and returns what it holds.
 //
 // A new file (no buckets at all) gets the format version and shape and an
 // empty, Fresh image. On an existing file Load reads in one read-only
-// transaction and writes nothing. It fails with ErrCorrupt if a value
+// transaction and writes nothing. It fails with store.ErrCorrupt if a value
 // fails its checksum, a record is missing (the census disagrees), a
 // channel's runs do not follow on from its head, or bbolt finds a damaged
-// page; with ErrVersion for another format version; with ErrShape, saying
+// page; with store.ErrVersion for another format version; with store.ErrShape, saying
 // each difference, if the file belongs to a graph of another shape. The
 // order of the shape's entries does not matter.
 //
 // Load reads every record of the file, so it costs about the time to read
 // the file once.
-func (b *Bolt) Load(shape Shape) (*Image, error) {
+func (b *Bolt) Load(shape store.Shape) (*store.Image, error) {
 	var (
-		img   *Image
+		img   *store.Image
 		empty bool
 	)
 	err := view(b.db, b.path, func(tx *bolt.Tx) error {
@@ -56,19 +58,19 @@ func (b *Bolt) Load(shape Shape) (*Image, error) {
 	return img, nil
 }
 
-func newImage() *Image {
-	return &Image{States: map[string][]byte{}, Channels: map[string]*ChannelImage{}, Actors: map[string][]byte{}}
+func newImage() *store.Image {
+	return &store.Image{States: map[string][]byte{}, Channels: map[string]*store.ChannelImage{}, Actors: map[string][]byte{}}
 }
 
 // create makes a new file a state file of shape.
-func (b *Bolt) create(shape Shape) (*Image, error) {
+func (b *Bolt) create(shape store.Shape) (*store.Image, error) {
 	js, err := json.Marshal(shape)
 	if err != nil {
 		return nil, fmt.Errorf("store: encode the shape: %w", err)
 	}
 	err = b.update(func(tx *bolt.Tx) error {
 		if k, _ := tx.Cursor().First(); k != nil {
-			return fileErr(ErrCorrupt, b.path, "bucket %s appeared while loading", quote(k))
+			return fileErr(store.ErrCorrupt, b.path, "bucket %s appeared while loading", quote(k))
 		}
 		for _, name := range topBuckets {
 			if _, err := tx.CreateBucket(name); err != nil {
@@ -107,7 +109,7 @@ func view(db *bolt.DB, path string, fn func(*bolt.Tx) error) (err error) {
 		// and this is not actor code: recover here and report it. View's
 		// own deferred rollback has released the transaction.
 		if r := recover(); r != nil {
-			err = fileErr(ErrCorrupt, path, "damaged: %v", r)
+			err = fileErr(store.ErrCorrupt, path, "damaged: %v", r)
 		}
 	}()
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -122,7 +124,7 @@ func checkFormat(tx *bolt.Tx, path string) (empty bool, err error) {
 	}
 	meta := tx.Bucket(bucketMeta)
 	if meta == nil {
-		return false, fileErr(ErrCorrupt, path, "not a steady state file: no %s bucket", bucketMeta)
+		return false, fileErr(store.ErrCorrupt, path, "not a steady state file: no %s bucket", bucketMeta)
 	}
 	get := func(k []byte) []byte {
 		if v := meta.Get(k); int64(len(v)) <= tx.Size() { // see loader.each
@@ -131,15 +133,15 @@ func checkFormat(tx *bolt.Tx, path string) (empty bool, err error) {
 		return nil
 	}
 	if m, ok := unseal(get(keyMagic), bucketMeta, keyMagic); !ok || !bytes.Equal(m, magic) {
-		return false, fileErr(ErrCorrupt, path, "not a steady state file: no magic")
+		return false, fileErr(store.ErrCorrupt, path, "not a steady state file: no magic")
 	}
 	p, ok := unseal(get(keyVer), bucketMeta, keyVer)
 	ver, k := binary.Uvarint(p)
 	if !ok || k <= 0 || k != len(p) {
-		return false, fileErr(ErrCorrupt, path, "the format version fails its checksum")
+		return false, fileErr(store.ErrCorrupt, path, "the format version fails its checksum")
 	}
 	if ver < minFormatVersion || ver > FormatVersion {
-		return false, fileErr(ErrVersion, path, "format version %d, this build reads %d to %d", ver, minFormatVersion, FormatVersion)
+		return false, fileErr(store.ErrVersion, path, "format version %d, this build reads %d to %d", ver, minFormatVersion, FormatVersion)
 	}
 	return false, nil
 }
@@ -148,13 +150,13 @@ func checkFormat(tx *bolt.Tx, path string) (empty bool, err error) {
 type loader struct {
 	path    string
 	size    int64 // of the file's pages, which no value can exceed
-	img     *Image
+	img     *store.Image
 	census  census // of the records read so far
 	version uint64 // the file's format version
 }
 
 func (l *loader) corrupt(format string, args ...any) error {
-	return fileErr(ErrCorrupt, l.path, format, args...)
+	return fileErr(store.ErrCorrupt, l.path, format, args...)
 }
 
 // open returns the payload of value v of the record named what, checking
@@ -192,7 +194,7 @@ func (l *loader) each(bk *bolt.Bucket, what string, fn func(k, v []byte) error) 
 // goroutine of bbolt's, where the panic of a damaged page cannot be
 // recovered). Reading every record, with its checksum, and comparing the
 // census covers what Load returns.
-func (l *loader) load(tx *bolt.Tx, shape Shape) error {
+func (l *loader) load(tx *bolt.Tx, shape store.Shape) error {
 	if err := l.each(tx.Cursor().Bucket(), "the root bucket", func(name, _ []byte) error {
 		for _, t := range topBuckets {
 			if bytes.Equal(name, t) {
@@ -217,12 +219,12 @@ func (l *loader) load(tx *bolt.Tx, shape Shape) error {
 	if actors == nil && l.version >= 3 {
 		return l.corrupt("no %s bucket", bucketActors)
 	}
-	var fileShape Shape
+	var fileShape store.Shape
 	if err := json.Unmarshal(stored, &fileShape); err != nil {
 		return l.corrupt("the shape does not decode: %v", err)
 	}
 	if diff := shapeDiff(fileShape, shape); len(diff) > 0 {
-		return fileErr(ErrShape, l.path, "%s", strings.Join(diff, "; "))
+		return fileErr(store.ErrShape, l.path, "%s", strings.Join(diff, "; "))
 	}
 	chans, sts := names(shape.Channels), names(shape.States)
 
@@ -240,14 +242,14 @@ func (l *loader) load(tx *bolt.Tx, shape Shape) error {
 	}); err != nil {
 		return err
 	}
-	if err := l.channelValues(heads, bucketHeads, "head", chans, func(ci *ChannelImage, p []byte) bool {
+	if err := l.channelValues(heads, bucketHeads, "head", chans, func(ci *store.ChannelImage, p []byte) bool {
 		var ok bool
 		ci.Head, ok = decodeU64(p)
 		return ok
 	}); err != nil {
 		return err
 	}
-	if err := l.channelValues(attempts, bucketAttempts, "attempt count", chans, func(ci *ChannelImage, p []byte) bool {
+	if err := l.channelValues(attempts, bucketAttempts, "attempt count", chans, func(ci *store.ChannelImage, p []byte) bool {
 		n, k := binary.Varint(p)
 		ci.Attempts = int(n)
 		return k > 0 && k == len(p) && n != 0
@@ -346,7 +348,7 @@ func (l *loader) meta(meta *bolt.Bucket) (shape []byte, err error) {
 // channelValues reads a bucket of per-channel values into the channels'
 // images with decode, which reports whether the value is valid.
 func (l *loader) channelValues(bk *bolt.Bucket, scope []byte, kind string, chans map[string]bool,
-	decode func(*ChannelImage, []byte) bool) error {
+	decode func(*store.ChannelImage, []byte) bool) error {
 	return l.each(bk, string(scope), func(k, v []byte) error {
 		what := kind + " of channel " + quote(k)
 		p, err := l.open(v, scope, k, what)
@@ -364,10 +366,10 @@ func (l *loader) channelValues(bk *bolt.Bucket, scope []byte, kind string, chans
 }
 
 // channel returns the image of the named channel, adding it if new.
-func (l *loader) channel(name string) *ChannelImage {
+func (l *loader) channel(name string) *store.ChannelImage {
 	ci := l.img.Channels[name]
 	if ci == nil {
-		ci = &ChannelImage{}
+		ci = &store.ChannelImage{}
 		l.img.Channels[name] = ci
 	}
 	return ci
@@ -404,7 +406,7 @@ func (l *loader) runs(rb *bolt.Bucket, name string) error {
 		case first != next:
 			return l.corrupt("%s: the channel's messages go up to %d, then resume at %d", what, next, first)
 		}
-		frames, err := Frames(bytes.Clone(p[n:]), int(count))
+		frames, err := store.Frames(bytes.Clone(p[n:]), int(count))
 		if err != nil {
 			return l.corrupt("%s does not hold %d messages", what, count)
 		}
@@ -424,7 +426,7 @@ func quote(k []byte) string {
 }
 
 // names is the set of the entities' names.
-func names(es []Entity) map[string]bool {
+func names(es []store.Entity) map[string]bool {
 	m := make(map[string]bool, len(es))
 	for _, e := range es {
 		m[e.Name] = true
@@ -444,7 +446,7 @@ func set(names []string) map[string]bool {
 // shapeDiff lists how the graph's shape differs from the file's, in the
 // order of the graph's entries then the file's; nil if they are the same
 // as sets.
-func shapeDiff(file, graph Shape) []string {
+func shapeDiff(file, graph store.Shape) []string {
 	var diff []string
 	inFile, inGraph := map[string]bool{}, map[string]bool{}
 	for _, a := range file.Actors {
@@ -465,7 +467,7 @@ func shapeDiff(file, graph Shape) []string {
 	return append(diff, entityDiff("state", file.States, graph.States)...)
 }
 
-func entityDiff(kind string, file, graph []Entity) []string {
+func entityDiff(kind string, file, graph []store.Entity) []string {
 	var diff []string
 	fileTypes, inGraph := map[string]string{}, map[string]bool{}
 	for _, e := range file {

@@ -1,10 +1,12 @@
-package store
+package boltstore
 
 import (
 	"bytes"
 	"encoding/binary"
 	"hash/crc32"
 	"time"
+
+	"github.com/steady-go/steady/store"
 )
 
 // The layout of a state file, format version 3. It is a bbolt file with
@@ -12,7 +14,7 @@ import (
 //
 //	meta      "magic"    → "steady state file"
 //	          "version"  → FormatVersion, a uvarint
-//	          "shape"    → the graph's Shape, as JSON
+//	          "shape"    → the graph's store.Shape, as JSON
 //	          "next-dead-letter-id" → a uint64 (absent until the first)
 //	          "purged-dead-letters" → a uint64 (absent until the first)
 //	          "census"   → the number of records (a uvarint) and the XOR
@@ -23,7 +25,7 @@ import (
 //	                         message, a varint (absent when 0)
 //	runs      channel name → a bucket of the channel's runs of messages:
 //	            first sequence number, a uint64 → the run's message count,
-//	            a uvarint, then Append.Data (the framed messages)
+//	            a uvarint, then store.Append.Data (the framed messages)
 //	dead      dead-letter ID, a uint64 → the dead letter, see appendDeadLetter
 //	actors    actor name → its history, as the graph encodes it (version 3)
 //
@@ -32,15 +34,15 @@ import (
 // Every value starts with a CRC-32C (Castagnoli) of its bucket's name (for
 // a run, its channel's), its key and the rest of the value, 4 bytes
 // big-endian, and Load verifies it: a flipped bit, or a value found under
-// another key, is ErrCorrupt. The
+// another key, is store.ErrCorrupt. The
 // magic and version keep this encoding in every format version, so that
-// any later version can be told apart and refused with ErrVersion.
+// any later version can be told apart and refused with store.ErrVersion.
 //
 // A checksum cannot notice a record that is missing, or an old version of
 // a page that holds old records with good checksums. The census can:
 // Commit keeps it up to date, and Load recounts every record and compares.
 //
-// A run is one Append, stored whole: Commit does no per-message work, and
+// A run is one store.Append, stored whole: Commit does no per-message work, and
 // a head that passes the end of a run deletes it. Load skips the messages
 // of the first run that lie below the head.
 
@@ -48,12 +50,12 @@ import (
 // version 2 no actors bucket. This package reads both as they are (no
 // actor has a history), and the first Commit to such a file marks it
 // FormatVersion, adding the actors bucket, so that a build that reads only
-// older versions refuses it with ErrVersion rather than misread it or lose
+// older versions refuses it with store.ErrVersion rather than misread it or lose
 // the histories it keeps.
 
 // FormatVersion is the version of the state file's layout that this
 // package writes. It reads versions minFormatVersion to FormatVersion; a
-// file of another version is refused with ErrVersion.
+// file of another version is refused with store.ErrVersion.
 const FormatVersion = 3
 
 // minFormatVersion is the oldest layout this package reads.
@@ -185,7 +187,7 @@ func runCount(v []byte) uint64 {
 
 // Flags of a dead-letter record.
 const (
-	flagReplay = 1 << iota // DeadLetter.Replay
+	flagReplay = 1 << iota // store.DeadLetter.Replay
 	knownFlags = flagReplay
 )
 
@@ -193,7 +195,7 @@ const (
 // as a uvarint; Actor, Channel, Value, Err and Stack, each as a uvarint
 // length and its bytes; Attempts as a varint; Time as its MarshalBinary
 // form, with a length; then the flags, a uvarint (absent in version 1).
-func appendDeadLetter(dst []byte, d *DeadLetter) ([]byte, error) {
+func appendDeadLetter(dst []byte, d *store.DeadLetter) ([]byte, error) {
 	t, err := d.Time.MarshalBinary()
 	if err != nil {
 		return nil, err // a time zone offset that is not whole minutes
@@ -215,9 +217,9 @@ func appendDeadLetter(dst []byte, d *DeadLetter) ([]byte, error) {
 
 // decodeDeadLetter decodes what appendDeadLetter wrote, copying it out
 // of b.
-func decodeDeadLetter(b []byte) (DeadLetter, bool) {
+func decodeDeadLetter(b []byte) (store.DeadLetter, bool) {
 	r := reader{b: b}
-	d := DeadLetter{
+	d := store.DeadLetter{
 		ID:      r.uvarint(),
 		Actor:   string(r.bytes()),
 		Channel: string(r.bytes()),
@@ -228,13 +230,13 @@ func decodeDeadLetter(b []byte) (DeadLetter, bool) {
 	d.Attempts = int(r.varint())
 	var t time.Time
 	if tb := r.bytes(); !r.ok() || t.UnmarshalBinary(tb) != nil {
-		return DeadLetter{}, false
+		return store.DeadLetter{}, false
 	}
 	d.Time = t
 	if len(r.b) > 0 { // a version-1 record ends here
 		flags := r.uvarint()
 		if flags&^knownFlags != 0 {
-			return DeadLetter{}, false
+			return store.DeadLetter{}, false
 		}
 		d.Replay = flags&flagReplay != 0
 	}

@@ -1,4 +1,4 @@
-package store
+package boltstore
 
 import (
 	"bytes"
@@ -14,6 +14,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/steady-go/steady/store"
 )
 
 // FileName is the name of the state file in a state directory.
@@ -41,7 +43,7 @@ type Options struct {
 
 	// LockTimeout is how long Open waits for another process (or
 	// another open Bolt in this one) to release the state file before
-	// failing with ErrLocked. Zero means DefaultLockTimeout; a negative
+	// failing with store.ErrLocked. Zero means DefaultLockTimeout; a negative
 	// value tries once.
 	LockTimeout time.Duration
 }
@@ -56,7 +58,7 @@ func (o *Options) configureDefaults() {
 	}
 }
 
-// Bolt is the default Store: one bbolt file, FileName, in a state
+// Bolt is the default store.Store: one bbolt file, FileName, in a state
 // directory. records.go describes the file's layout.
 //
 // A Commit is one bbolt write transaction; bbolt syncs twice per
@@ -88,18 +90,18 @@ type Bolt struct {
 	broken error
 }
 
-var _ Store = (*Bolt)(nil)
+var _ store.Store = (*Bolt)(nil)
 
 // Open opens the state file of the state directory dir, creating dir
 // (mode 0755) and the file (mode 0600) if they do not exist. opts may be
 // nil; unset options get their defaults: fsync on every commit, and
 // DefaultLockTimeout to wait for the file's lock.
 //
-// The file is locked until Close. Open fails with ErrLocked if another
-// process, or another Bolt in this one, has it open; with ErrCorrupt if it
+// The file is locked until Close. Open fails with store.ErrLocked if another
+// process, or another Bolt in this one, has it open; with store.ErrCorrupt if it
 // is not a bbolt file, is truncated, has a damaged page (a meta page, the
 // freelist, or a page in use: verify.go lists what is checked), or is a
-// bbolt file but not a state file; with ErrVersion if it is a state file of
+// bbolt file but not a state file; with store.ErrVersion if it is a state file of
 // another format version. Open writes nothing to an existing file, and
 // Load checks the records. The check reads every page in use once: a
 // fraction of what Load costs (docs/durability.md has figures).
@@ -146,7 +148,7 @@ func Open(dir string, opts *Options) (*Bolt, error) {
 func sameAsChecked(db *bolt.DB, path string, checked structure) error {
 	return view(db, path, func(tx *bolt.Tx) error {
 		if uint64(tx.ID()) != checked.txid || uint64(tx.Size()) != checked.hwm*uint64(db.Info().PageSize) {
-			return fileErr(ErrLocked, path, "another process wrote to it while Open checked it")
+			return fileErr(store.ErrLocked, path, "another process wrote to it while Open checked it")
 		}
 		return nil
 	})
@@ -212,7 +214,7 @@ func openBolt(path string, bo *bolt.Options) (db *bolt.DB, err error) {
 				unlockFile(file)
 				_ = file.Close()
 			}
-			db, err = nil, fileErr(ErrCorrupt, path, "damaged: %v", r)
+			db, err = nil, fileErr(store.ErrCorrupt, path, "damaged: %v", r)
 		}
 	}()
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -223,11 +225,11 @@ func openBolt(path string, bo *bolt.Options) (db *bolt.DB, err error) {
 	case err == nil:
 		return db, nil
 	case errors.Is(err, berrors.ErrTimeout):
-		return nil, fileErr(ErrLocked, path, "locked by another process or another Open (waited %v)", bo.Timeout)
+		return nil, fileErr(store.ErrLocked, path, "locked by another process or another Open (waited %v)", bo.Timeout)
 	case errors.As(err, &pathErr), errors.As(err, &errno):
 		return nil, fmt.Errorf("store: %w", err) // the system's, not the file's
 	default:
-		return nil, fileErr(ErrCorrupt, path, "not a bbolt file: %v", err)
+		return nil, fileErr(store.ErrCorrupt, path, "not a bbolt file: %v", err)
 	}
 }
 
@@ -258,7 +260,7 @@ func (b *Bolt) String() string { return "state file " + b.path }
 // It refuses a batch that would leave the file unloadable: a channel or
 // state not in the shape, an append that does not continue its channel,
 // or a head that moves back.
-func (b *Bolt) Commit(batch *Batch) error {
+func (b *Bolt) Commit(batch *store.Batch) error {
 	if batch.Empty() {
 		return nil
 	}
@@ -301,7 +303,7 @@ func (b *Bolt) update(fn func(*bolt.Tx) error) (err error) {
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			b.broken = fileErr(ErrCorrupt, b.path, "damaged: bbolt panicked writing to it: %v; nothing more is written until it is opened again", r)
+			b.broken = fileErr(store.ErrCorrupt, b.path, "damaged: bbolt panicked writing to it: %v; nothing more is written until it is opened again", r)
 			err = b.broken
 		}
 	}()
@@ -338,7 +340,7 @@ func (b *Bolt) Reset() error {
 
 // checkNames checks that the batch names only channels and states of the
 // shape.
-func (b *Bolt) checkNames(batch *Batch) error {
+func (b *Bolt) checkNames(batch *store.Batch) error {
 	for name := range batch.States {
 		if !b.states[name] {
 			return fmt.Errorf("state %q is not in the shape", name)
@@ -374,7 +376,7 @@ type writer struct {
 	upgrade bool // mark the file FormatVersion
 }
 
-func (w *writer) write(tx *bolt.Tx, batch *Batch) error {
+func (w *writer) write(tx *bolt.Tx, batch *store.Batch) error {
 	var bk [len(topBuckets)]*bolt.Bucket
 	for i, name := range topBuckets {
 		if bk[i] = tx.Bucket(name); bk[i] != nil {
@@ -449,7 +451,7 @@ func (w *writer) write(tx *bolt.Tx, batch *Batch) error {
 // change to it applies both: the letters added, the replays marked, the
 // letters consumed, the letters purged (counted in the file's total). A
 // mark or a removal of a letter the file does not hold changes nothing.
-func (w *writer) deadLetters(meta, dead *bolt.Bucket, batch *Batch) error {
+func (w *writer) deadLetters(meta, dead *bolt.Bucket, batch *store.Batch) error {
 	for i := range batch.AddDeadLetters {
 		if err := w.putDeadLetter(dead, &batch.AddDeadLetters[i]); err != nil {
 			return err
@@ -495,7 +497,7 @@ func (w *writer) deadLetters(meta, dead *bolt.Bucket, batch *Batch) error {
 }
 
 // putDeadLetter stores d under its ID.
-func (w *writer) putDeadLetter(dead *bolt.Bucket, d *DeadLetter) error {
+func (w *writer) putDeadLetter(dead *bolt.Bucket, d *store.DeadLetter) error {
 	p, err := appendDeadLetter(nil, d)
 	if err != nil {
 		return fmt.Errorf("dead letter %d: %w", d.ID, err)
@@ -505,7 +507,7 @@ func (w *writer) putDeadLetter(dead *bolt.Bucket, d *DeadLetter) error {
 
 // appendRuns stores each append as one run, checking that it continues
 // its channel: where the channel's last run ends, or at its head.
-func (w *writer) appendRuns(runs, heads *bolt.Bucket, appends []Append) error {
+func (w *writer) appendRuns(runs, heads *bolt.Bucket, appends []store.Append) error {
 	var (
 		rb   *bolt.Bucket
 		name []byte // the channel of rb

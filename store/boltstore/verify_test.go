@@ -1,4 +1,4 @@
-package store
+package boltstore
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/steady-go/steady/store"
 )
 
 // The structural damage bbolt itself does not survive, made precisely:
@@ -26,7 +28,7 @@ func makeBranchFile(t *testing.T) (dir, path string) {
 	st := openT(t, dir)
 	load(t, st)
 	for i := range 300 {
-		commit(t, st, &Batch{Appends: []Append{run("nums", uint64(i), "m")}})
+		commit(t, st, &store.Batch{Appends: []store.Append{run("nums", uint64(i), "m")}})
 	}
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
@@ -191,7 +193,7 @@ func TestStructuralDamage(t *testing.T) {
 			f := readRaw(t, path)
 			tc.damage(t, path, f)
 			writeFile(t, path, f.b)
-			refused(t, dir, ErrCorrupt, tc.want)
+			refused(t, dir, store.ErrCorrupt, tc.want)
 			if err := openLoad(dir); !strings.Contains(err.Error(), "damaged: ") {
 				t.Errorf("the error does not say the file is damaged: %v", err)
 			}
@@ -219,12 +221,12 @@ func TestVerifyAcceptsWhatBboltWrites(t *testing.T) {
 			t.Fatalf("round %d: %d dead letters, want %d", round, len(img.DeadLetters), len(dead))
 		}
 		for range 20 {
-			b := &Batch{States: map[string][]byte{"gen": bytes.Repeat([]byte{byte(round)}, r.IntN(3*os.Getpagesize()))}}
+			b := &store.Batch{States: map[string][]byte{"gen": bytes.Repeat([]byte{byte(round)}, r.IntN(3*os.Getpagesize()))}}
 			msgs := make([]string, 1+r.IntN(20))
 			for i := range msgs {
 				msgs[i] = strings.Repeat("x", r.IntN(2000))
 			}
-			b.Appends = []Append{run("nums", tail, msgs...)}
+			b.Appends = []store.Append{run("nums", tail, msgs...)}
 			tail += uint64(len(msgs))
 			if r.IntN(2) == 0 {
 				head += uint64(r.Int64N(int64(tail - head + 1)))
@@ -234,7 +236,7 @@ func TestVerifyAcceptsWhatBboltWrites(t *testing.T) {
 			case 0:
 				lastDL++
 				dead[lastDL] = true
-				b.AddDeadLetters = []DeadLetter{{ID: lastDL, Actor: "sum", Channel: "nums",
+				b.AddDeadLetters = []store.DeadLetter{{ID: lastDL, Actor: "sum", Channel: "nums",
 					Value: bytes.Repeat([]byte("d"), r.IntN(5000)), Time: time.Unix(int64(lastDL), 0).UTC()}}
 				b.LastDeadLetterID = lastDL
 			case 1:

@@ -1,4 +1,4 @@
-package store
+package boltstore
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/steady-go/steady/store"
 )
 
 // Distinctive values to find in the file.
@@ -23,20 +25,20 @@ const (
 
 // makeFile writes a state file holding one of each kind of record in a
 // new directory, and returns the directory, the file's path and its image.
-func makeFile(t *testing.T) (dir, path string, img *Image) {
+func makeFile(t *testing.T) (dir, path string, img *store.Image) {
 	t.Helper()
 	dir = t.TempDir()
 	st := openT(t, dir)
 	load(t, st)
-	commit(t, st, &Batch{
+	commit(t, st, &store.Batch{
 		States:  map[string][]byte{"gen": []byte(stateValue), "sum": []byte("s")},
-		Appends: []Append{run("nums", 0, runMessage, "m1", "m2"), run("words", 0, "w0")},
-		AddDeadLetters: []DeadLetter{{ID: 1, Actor: "sum", Channel: "nums", Value: []byte(deadValue),
+		Appends: []store.Append{run("nums", 0, runMessage, "m1", "m2"), run("words", 0, "w0")},
+		AddDeadLetters: []store.DeadLetter{{ID: 1, Actor: "sum", Channel: "nums", Value: []byte(deadValue),
 			Err: "boom", Time: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)}},
 		LastDeadLetterID: 1,
 	})
-	commit(t, st, &Batch{Appends: []Append{run("nums", 3, "m3", "m4")}, Heads: map[string]uint64{"words": 1}})
-	commit(t, st, &Batch{Appends: []Append{run("nums", 5, "m5")}, Attempts: map[string]int{"nums": 2}})
+	commit(t, st, &store.Batch{Appends: []store.Append{run("nums", 3, "m3", "m4")}, Heads: map[string]uint64{"words": 1}})
+	commit(t, st, &store.Batch{Appends: []store.Append{run("nums", 5, "m5")}, Attempts: map[string]int{"nums": 2}})
 	img = load(t, st)
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
@@ -65,7 +67,7 @@ func openLoad(dir string) error {
 	return err
 }
 
-func openLoadImage(dir string) (*Image, error) {
+func openLoadImage(dir string) (*store.Image, error) {
 	st, err := Open(dir, nil)
 	if err != nil {
 		return nil, err
@@ -138,7 +140,7 @@ func TestDamagedValues(t *testing.T) {
 		t.Run(tc.want, func(t *testing.T) {
 			dir, path, _ := makeFile(t)
 			flipAll(t, path, tc.needle)
-			refused(t, dir, ErrCorrupt, tc.want)
+			refused(t, dir, store.ErrCorrupt, tc.want)
 		})
 	}
 }
@@ -218,7 +220,7 @@ func TestDamagedFile(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir, path, _ := makeFile(t)
 			tc.damage(t, path)
-			refused(t, dir, ErrCorrupt, tc.want)
+			refused(t, dir, store.ErrCorrupt, tc.want)
 		})
 	}
 }
@@ -252,12 +254,12 @@ func TestOtherVersion(t *testing.T) {
 	tamper(t, path, func(tx *bolt.Tx, w *writer) error {
 		return w.put(tx.Bucket(bucketMeta), bucketMeta, keyVer, binary.AppendUvarint(nil, FormatVersion+1))
 	})
-	refused(t, dir, ErrVersion, "format version 4, this build reads 1 to 3")
+	refused(t, dir, store.ErrVersion, "format version 4, this build reads 1 to 3")
 }
 
 // TestRandomDamage flips bytes of a state file, one at a time: every byte
 // of every page header, and random bytes of the pages in use. Each flip
-// must leave Open and Load either refusing the file with ErrCorrupt or
+// must leave Open and Load either refusing the file with store.ErrCorrupt or
 // returning exactly what it held (after a flip in bytes no page uses, say),
 // and never change the file or crash. TestDamagedFileSweep goes further:
 // it runs a graph on every file accepted.
@@ -294,10 +296,10 @@ func TestRandomDamage(t *testing.T) {
 		writeFile(t, path, b)
 		img, err := openLoadImage(dir)
 		switch {
-		case errors.Is(err, ErrCorrupt):
+		case errors.Is(err, store.ErrCorrupt):
 			refusedN++
 		case err != nil:
-			t.Errorf("byte %d flipped: %v, want ErrCorrupt or the original image", at, err)
+			t.Errorf("byte %d flipped: %v, want store.ErrCorrupt or the original image", at, err)
 		default:
 			loaded++
 			checkImage(t, img, want)

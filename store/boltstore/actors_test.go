@@ -1,4 +1,4 @@
-package store
+package boltstore
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/steady-go/steady/store"
 )
 
 // TestActorHistories: each actor's history is kept as the last batch that
@@ -17,8 +19,8 @@ func TestActorHistories(t *testing.T) {
 	if img := load(t, st); len(img.Actors) != 0 {
 		t.Fatalf("a new file holds histories: %v", img.Actors)
 	}
-	commit(t, st, &Batch{Actors: map[string][]byte{"gen": []byte("g1"), "sum": []byte("s1")}})
-	commit(t, st, &Batch{Actors: map[string][]byte{"gen": []byte("g2")}, States: map[string][]byte{"sum": []byte("7")}})
+	commit(t, st, &store.Batch{Actors: map[string][]byte{"gen": []byte("g1"), "sum": []byte("s1")}})
+	commit(t, st, &store.Batch{Actors: map[string][]byte{"gen": []byte("g2")}, States: map[string][]byte{"sum": []byte("7")}})
 	st = reopen(t, st)
 	img := load(t, st)
 	if got := img.Actors; len(got) != 2 || string(got["gen"]) != "g2" || string(got["sum"]) != "s1" {
@@ -37,7 +39,7 @@ func TestVersionTwoFile(t *testing.T) {
 	dir := t.TempDir()
 	st := openT(t, dir)
 	load(t, st)
-	commit(t, st, &Batch{States: map[string][]byte{"gen": []byte("41")}})
+	commit(t, st, &store.Batch{States: map[string][]byte{"gen": []byte("41")}})
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -53,8 +55,8 @@ func TestVersionTwoFile(t *testing.T) {
 		})
 	}
 	setVersion(3, true)
-	if _, err := openLoadImage(dir); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("a version-3 file without its actors bucket: %v, want ErrCorrupt", err)
+	if _, err := openLoadImage(dir); !errors.Is(err, store.ErrCorrupt) {
+		t.Fatalf("a version-3 file without its actors bucket: %v, want store.ErrCorrupt", err)
 	}
 	setVersion(2, false)
 	before := fileHash(t, st.Path())
@@ -70,7 +72,7 @@ func TestVersionTwoFile(t *testing.T) {
 	if fileHash(t, st.Path()) != before {
 		t.Fatal("Open and Load changed a version-2 file")
 	}
-	commit(t, st, &Batch{Actors: map[string][]byte{"sum": []byte("h")}})
+	commit(t, st, &store.Batch{Actors: map[string][]byte{"sum": []byte("h")}})
 	if v := fileVersion(t, st); v != FormatVersion {
 		t.Errorf("version %d after the first commit, want %d", v, FormatVersion)
 	}

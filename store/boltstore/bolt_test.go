@@ -1,4 +1,4 @@
-package store
+package boltstore
 
 import (
 	"crypto/sha256"
@@ -13,15 +13,17 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/steady-go/steady/store"
 )
 
 // testShape is the shape of a small pipeline: gen → nums → sum, with a
 // dead-letter-producing consumer.
-func testShape() Shape {
-	return Shape{
+func testShape() store.Shape {
+	return store.Shape{
 		Actors:   []string{"gen", "sum"},
-		Channels: []Entity{{"nums", "uint64"}, {"words", "string"}},
-		States:   []Entity{{"gen", "main.Gen"}, {"sum", "main.Sum"}},
+		Channels: []store.Entity{{Name: "nums", Type: "uint64"}, {Name: "words", Type: "string"}},
+		States:   []store.Entity{{Name: "gen", Type: "main.Gen"}, {Name: "sum", Type: "main.Sum"}},
 	}
 }
 
@@ -45,7 +47,7 @@ func reopen(t *testing.T, st *Bolt) *Bolt {
 	return openT(t, filepath.Dir(st.Path()))
 }
 
-func load(t *testing.T, st *Bolt) *Image {
+func load(t *testing.T, st *Bolt) *store.Image {
 	t.Helper()
 	img, err := st.Load(testShape())
 	if err != nil {
@@ -54,20 +56,20 @@ func load(t *testing.T, st *Bolt) *Image {
 	return img
 }
 
-func commit(t *testing.T, st *Bolt, b *Batch) {
+func commit(t *testing.T, st *Bolt, b *store.Batch) {
 	t.Helper()
 	if err := st.Commit(b); err != nil {
 		t.Fatalf("Commit: %v", err)
 	}
 }
 
-// run is an Append of msgs to channel from sequence number first.
-func run(channel string, first uint64, msgs ...string) Append {
+// run is a store.Append of msgs to channel from sequence number first.
+func run(channel string, first uint64, msgs ...string) store.Append {
 	var data []byte
 	for _, m := range msgs {
-		data = AppendFrame(data, []byte(m))
+		data = store.AppendFrame(data, []byte(m))
 	}
-	return Append{Channel: channel, First: first, Count: len(msgs), Data: data}
+	return store.Append{Channel: channel, First: first, Count: len(msgs), Data: data}
 }
 
 // seq returns the messages "prefix<from>" .. "prefix<to-1>".
@@ -79,7 +81,7 @@ func seq(prefix string, from, to int) []string {
 	return out
 }
 
-func messages(ci *ChannelImage) []string {
+func messages(ci *store.ChannelImage) []string {
 	var out []string
 	for _, m := range ci.Messages {
 		out = append(out, string(m))
@@ -168,49 +170,49 @@ func TestRoundTrip(t *testing.T) {
 	st := openT(t, t.TempDir())
 	load(t, st)
 	t0 := time.Date(2024, 5, 6, 7, 8, 9, 10, time.UTC)
-	dl := func(id uint64) DeadLetter {
-		return DeadLetter{ID: id, Actor: "sum", Channel: "nums", Value: []byte{byte(id), 0, 1},
+	dl := func(id uint64) store.DeadLetter {
+		return store.DeadLetter{ID: id, Actor: "sum", Channel: "nums", Value: []byte{byte(id), 0, 1},
 			Err: "boom " + fmt.Sprint(id), Stack: "goroutine 1\nmain.go:12", Attempts: 3, Time: t0.Add(time.Duration(id) * time.Second)}
 	}
 
-	commit(t, st, &Batch{
+	commit(t, st, &store.Batch{
 		States:           map[string][]byte{"gen": []byte("g1"), "sum": []byte("s1")},
-		Appends:          []Append{run("nums", 0, seq("n", 0, 3)...), run("nums", 3, seq("n", 3, 5)...), run("words", 0, "a", "b")},
+		Appends:          []store.Append{run("nums", 0, seq("n", 0, 3)...), run("nums", 3, seq("n", 3, 5)...), run("words", 0, "a", "b")},
 		Attempts:         map[string]int{"nums": 2},
-		AddDeadLetters:   []DeadLetter{dl(1), dl(2), dl(3)},
+		AddDeadLetters:   []store.DeadLetter{dl(1), dl(2), dl(3)},
 		LastDeadLetterID: 3,
 	})
 	st = reopen(t, st)
 	img := load(t, st)
-	want := &Image{
+	want := &store.Image{
 		States: map[string][]byte{"gen": []byte("g1"), "sum": []byte("s1")},
-		Channels: map[string]*ChannelImage{
+		Channels: map[string]*store.ChannelImage{
 			"nums":  {Messages: bytesOf(seq("n", 0, 5)), Attempts: 2},
 			"words": {Messages: bytesOf([]string{"a", "b"})},
 		},
-		DeadLetters:      []DeadLetter{dl(1), dl(2), dl(3)},
+		DeadLetters:      []store.DeadLetter{dl(1), dl(2), dl(3)},
 		LastDeadLetterID: 3,
 	}
 	checkImage(t, img, want)
 
 	// Overwrite a state; consume part of the first run, then append
 	// across two commits; reset the attempts; replay a dead letter.
-	commit(t, st, &Batch{
+	commit(t, st, &store.Batch{
 		States:            map[string][]byte{"sum": []byte("s2")},
-		Appends:           []Append{run("nums", 5, "n5")},
+		Appends:           []store.Append{run("nums", 5, "n5")},
 		Heads:             map[string]uint64{"nums": 2},
 		Attempts:          map[string]int{"nums": 0},
 		RemoveDeadLetters: []uint64{2},
-		AddDeadLetters:    []DeadLetter{dl(4)},
+		AddDeadLetters:    []store.DeadLetter{dl(4)},
 		LastDeadLetterID:  4,
 	})
-	commit(t, st, &Batch{Appends: []Append{run("nums", 6, "n6", "n7"), run("words", 2, "c")}})
+	commit(t, st, &store.Batch{Appends: []store.Append{run("nums", 6, "n6", "n7"), run("words", 2, "c")}})
 	st = reopen(t, st)
 	img = load(t, st)
 	want.States["sum"] = []byte("s2")
-	want.Channels["nums"] = &ChannelImage{Head: 2, Messages: bytesOf(seq("n", 2, 8))}
-	want.Channels["words"] = &ChannelImage{Messages: bytesOf([]string{"a", "b", "c"})}
-	want.DeadLetters = []DeadLetter{dl(1), dl(3), dl(4)}
+	want.Channels["nums"] = &store.ChannelImage{Head: 2, Messages: bytesOf(seq("n", 2, 8))}
+	want.Channels["words"] = &store.ChannelImage{Messages: bytesOf([]string{"a", "b", "c"})}
+	want.DeadLetters = []store.DeadLetter{dl(1), dl(3), dl(4)}
 	want.LastDeadLetterID = 4
 	checkImage(t, img, want)
 	if got := runKeys(t, st, "nums"); !reflect.DeepEqual(got, []uint64{0, 3, 5, 6}) {
@@ -219,11 +221,11 @@ func TestRoundTrip(t *testing.T) {
 
 	// A head past two whole runs, into the third; and one that consumes
 	// a channel entirely.
-	commit(t, st, &Batch{Heads: map[string]uint64{"nums": 6, "words": 3}, Attempts: map[string]int{"nums": 1}})
+	commit(t, st, &store.Batch{Heads: map[string]uint64{"nums": 6, "words": 3}, Attempts: map[string]int{"nums": 1}})
 	st = reopen(t, st)
 	img = load(t, st)
-	want.Channels["nums"] = &ChannelImage{Head: 6, Messages: bytesOf([]string{"n6", "n7"}), Attempts: 1}
-	want.Channels["words"] = &ChannelImage{Head: 3}
+	want.Channels["nums"] = &store.ChannelImage{Head: 6, Messages: bytesOf([]string{"n6", "n7"}), Attempts: 1}
+	want.Channels["words"] = &store.ChannelImage{Head: 3}
 	checkImage(t, img, want)
 	if got := runKeys(t, st, "nums"); !reflect.DeepEqual(got, []uint64{6}) {
 		t.Errorf("runs of nums = %v, want [6]: the runs wholly below the head deleted", got)
@@ -233,10 +235,10 @@ func TestRoundTrip(t *testing.T) {
 	}
 
 	// Appends continue from the head of a channel with no runs left.
-	commit(t, st, &Batch{Appends: []Append{run("words", 3, "d")}})
+	commit(t, st, &store.Batch{Appends: []store.Append{run("words", 3, "d")}})
 	st = reopen(t, st)
 	img = load(t, st)
-	want.Channels["words"] = &ChannelImage{Head: 3, Messages: bytesOf([]string{"d"})}
+	want.Channels["words"] = &store.ChannelImage{Head: 3, Messages: bytesOf([]string{"d"})}
 	checkImage(t, img, want)
 }
 
@@ -248,7 +250,7 @@ func bytesOf(ss []string) [][]byte {
 	return out
 }
 
-func checkImage(t *testing.T, got, want *Image) {
+func checkImage(t *testing.T, got, want *store.Image) {
 	t.Helper()
 	if got.Fresh != want.Fresh || !reflect.DeepEqual(got.States, want.States) ||
 		got.LastDeadLetterID != want.LastDeadLetterID {
@@ -298,9 +300,9 @@ func TestConsumedRunsAreDeleted(t *testing.T) {
 		for i := range msgs {
 			msgs[i] = payload
 		}
-		commit(t, st, &Batch{Appends: []Append{run("nums", next, msgs...)}})
+		commit(t, st, &store.Batch{Appends: []store.Append{run("nums", next, msgs...)}})
 		next += perCycle
-		commit(t, st, &Batch{Heads: map[string]uint64{"nums": next}})
+		commit(t, st, &store.Batch{Heads: map[string]uint64{"nums": next}})
 	}
 	size := func() int64 {
 		fi, err := os.Stat(st.Path())
@@ -333,7 +335,7 @@ func TestShapeMismatch(t *testing.T) {
 	dir := t.TempDir()
 	st := openT(t, dir)
 	load(t, st)
-	commit(t, st, &Batch{States: map[string][]byte{"gen": []byte("g")}})
+	commit(t, st, &store.Batch{States: map[string][]byte{"gen": []byte("g")}})
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -342,18 +344,18 @@ func TestShapeMismatch(t *testing.T) {
 
 	for _, tc := range []struct {
 		name   string
-		change func(*Shape)
+		change func(*store.Shape)
 		want   string
 	}{
-		{"actor added", func(s *Shape) { s.Actors = append(s.Actors, "log") }, `actor "log" is not in the file`},
-		{"actor removed", func(s *Shape) { s.Actors = s.Actors[1:] }, `actor "gen" in the file is not in the graph`},
-		{"channel added", func(s *Shape) { s.Channels = append(s.Channels, Entity{"x", "int"}) }, `channel "x" is not in the file`},
-		{"channel removed", func(s *Shape) { s.Channels = s.Channels[:1] }, `channel "words" in the file is not in the graph`},
-		{"channel type", func(s *Shape) { s.Channels[0].Type = "int64" }, `channel "nums" has type int64, file has uint64`},
-		{"state added", func(s *Shape) { s.States = append(s.States, Entity{"log", "main.Log"}) }, `state "log" is not in the file`},
-		{"state removed", func(s *Shape) { s.States = s.States[1:] }, `state "gen" in the file is not in the graph`},
-		{"state type", func(s *Shape) { s.States[0].Type = "main.GenV2" }, `state "gen" has type main.GenV2, file has main.Gen`},
-		{"two at once", func(s *Shape) { s.States[0].Type = "main.GenV2"; s.Actors = append(s.Actors, "log") },
+		{"actor added", func(s *store.Shape) { s.Actors = append(s.Actors, "log") }, `actor "log" is not in the file`},
+		{"actor removed", func(s *store.Shape) { s.Actors = s.Actors[1:] }, `actor "gen" in the file is not in the graph`},
+		{"channel added", func(s *store.Shape) { s.Channels = append(s.Channels, store.Entity{Name: "x", Type: "int"}) }, `channel "x" is not in the file`},
+		{"channel removed", func(s *store.Shape) { s.Channels = s.Channels[:1] }, `channel "words" in the file is not in the graph`},
+		{"channel type", func(s *store.Shape) { s.Channels[0].Type = "int64" }, `channel "nums" has type int64, file has uint64`},
+		{"state added", func(s *store.Shape) { s.States = append(s.States, store.Entity{Name: "log", Type: "main.Log"}) }, `state "log" is not in the file`},
+		{"state removed", func(s *store.Shape) { s.States = s.States[1:] }, `state "gen" in the file is not in the graph`},
+		{"state type", func(s *store.Shape) { s.States[0].Type = "main.GenV2" }, `state "gen" has type main.GenV2, file has main.Gen`},
+		{"two at once", func(s *store.Shape) { s.States[0].Type = "main.GenV2"; s.Actors = append(s.Actors, "log") },
 			`actor "log" is not in the file; state "gen" has type main.GenV2, file has main.Gen`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -361,8 +363,8 @@ func TestShapeMismatch(t *testing.T) {
 			shape := testShape()
 			tc.change(&shape)
 			_, err := st.Load(shape)
-			if !errors.Is(err, ErrShape) || !strings.HasSuffix(err.Error(), path+": "+tc.want) {
-				t.Errorf("Load = %v, want ErrShape ending %q", err, path+": "+tc.want)
+			if !errors.Is(err, store.ErrShape) || !strings.HasSuffix(err.Error(), path+": "+tc.want) {
+				t.Errorf("Load = %v, want store.ErrShape ending %q", err, path+": "+tc.want)
 			}
 			if err := st.Close(); err != nil {
 				t.Fatal(err)
@@ -387,15 +389,15 @@ func TestLocked(t *testing.T) {
 			_ = st.Close()
 			t.Fatal("second Open of the same directory succeeded")
 		}
-		if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), first.Path()) {
-			t.Errorf("second Open = %v, want ErrLocked naming %s", err, first.Path())
+		if !errors.Is(err, store.ErrLocked) || !strings.Contains(err.Error(), first.Path()) {
+			t.Errorf("second Open = %v, want store.ErrLocked naming %s", err, first.Path())
 		}
 		if waited < DefaultLockTimeout-50*time.Millisecond || waited > DefaultLockTimeout {
 			t.Errorf("waited %v for the lock, want about %v", waited, DefaultLockTimeout)
 		}
 		start = time.Now()
-		if _, err := Open(dir, &Options{LockTimeout: -1}); !errors.Is(err, ErrLocked) || time.Since(start) != 0 {
-			t.Errorf("Open with a negative LockTimeout = %v after %v, want ErrLocked at once", err, time.Since(start))
+		if _, err := Open(dir, &Options{LockTimeout: -1}); !errors.Is(err, store.ErrLocked) || time.Since(start) != 0 {
+			t.Errorf("Open with a negative LockTimeout = %v after %v, want store.ErrLocked at once", err, time.Since(start))
 		}
 	})
 	if err := first.Close(); err != nil {
@@ -411,25 +413,25 @@ func TestLocked(t *testing.T) {
 func TestCommitRefusesWhatLoadWouldNot(t *testing.T) {
 	st := openT(t, t.TempDir())
 	load(t, st)
-	commit(t, st, &Batch{Appends: []Append{run("nums", 0, "a", "b")}, Heads: map[string]uint64{"words": 4}})
+	commit(t, st, &store.Batch{Appends: []store.Append{run("nums", 0, "a", "b")}, Heads: map[string]uint64{"words": 4}})
 	before := fileHash(t, st.Path())
 	for _, tc := range []struct {
 		name string
-		b    *Batch
+		b    *store.Batch
 		want string
 	}{
-		{"a gap", &Batch{Appends: []Append{run("nums", 3, "d")}}, "does not continue the channel, which ends at 2"},
-		{"an overlap", &Batch{Appends: []Append{run("nums", 1, "b")}}, "does not continue the channel, which ends at 2"},
-		{"not from the head", &Batch{Appends: []Append{run("words", 0, "a")}}, "does not continue the channel, which ends at 4"},
-		{"a gap within the batch", &Batch{Appends: []Append{run("nums", 2, "c"), run("words", 4, "e"), run("nums", 4, "e")}},
+		{"a gap", &store.Batch{Appends: []store.Append{run("nums", 3, "d")}}, "does not continue the channel, which ends at 2"},
+		{"an overlap", &store.Batch{Appends: []store.Append{run("nums", 1, "b")}}, "does not continue the channel, which ends at 2"},
+		{"not from the head", &store.Batch{Appends: []store.Append{run("words", 0, "a")}}, "does not continue the channel, which ends at 4"},
+		{"a gap within the batch", &store.Batch{Appends: []store.Append{run("nums", 2, "c"), run("words", 4, "e"), run("nums", 4, "e")}},
 			"does not continue the channel, which ends at 3"},
-		{"no messages", &Batch{Appends: []Append{{Channel: "nums", First: 2}}}, "an append of 0 messages"},
-		{"a head moving back", &Batch{Heads: map[string]uint64{"words": 3}}, "the head moves back from 4 to 3"},
-		{"a state not in the shape", &Batch{States: map[string][]byte{"ghost": nil}}, `state "ghost" is not in the shape`},
-		{"a channel not in the shape", &Batch{Appends: []Append{run("ghost", 0, "a")}}, `channel "ghost" is not in the shape`},
-		{"a head not in the shape", &Batch{Heads: map[string]uint64{"ghost": 1}}, `channel "ghost" is not in the shape`},
-		{"attempts not in the shape", &Batch{Attempts: map[string]int{"ghost": 1}}, `channel "ghost" is not in the shape`},
-		{"an actor not in the shape", &Batch{Actors: map[string][]byte{"ghost": {1}}}, `actor "ghost" is not in the shape`},
+		{"no messages", &store.Batch{Appends: []store.Append{{Channel: "nums", First: 2}}}, "an append of 0 messages"},
+		{"a head moving back", &store.Batch{Heads: map[string]uint64{"words": 3}}, "the head moves back from 4 to 3"},
+		{"a state not in the shape", &store.Batch{States: map[string][]byte{"ghost": nil}}, `state "ghost" is not in the shape`},
+		{"a channel not in the shape", &store.Batch{Appends: []store.Append{run("ghost", 0, "a")}}, `channel "ghost" is not in the shape`},
+		{"a head not in the shape", &store.Batch{Heads: map[string]uint64{"ghost": 1}}, `channel "ghost" is not in the shape`},
+		{"attempts not in the shape", &store.Batch{Attempts: map[string]int{"ghost": 1}}, `channel "ghost" is not in the shape`},
+		{"an actor not in the shape", &store.Batch{Actors: map[string][]byte{"ghost": {1}}}, `actor "ghost" is not in the shape`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := st.Commit(tc.b)
@@ -441,14 +443,14 @@ func TestCommitRefusesWhatLoadWouldNot(t *testing.T) {
 	if fileHash(t, st.Path()) != before {
 		t.Error("a refused Commit changed the file")
 	}
-	if err := st.Commit(&Batch{}); err != nil || fileHash(t, st.Path()) != before {
+	if err := st.Commit(&store.Batch{}); err != nil || fileHash(t, st.Path()) != before {
 		t.Errorf("empty Commit = %v, or it changed the file", err)
 	}
 }
 
 func TestCommitBeforeLoad(t *testing.T) {
 	st := openT(t, t.TempDir())
-	err := st.Commit(&Batch{States: map[string][]byte{"gen": nil}})
+	err := st.Commit(&store.Batch{States: map[string][]byte{"gen": nil}})
 	if err == nil || !strings.Contains(err.Error(), "before Load") {
 		t.Errorf("Commit before Load = %v, want an error saying it came before Load", err)
 	}
@@ -458,7 +460,7 @@ func TestCommitBeforeLoad(t *testing.T) {
 // fresh, whatever shape it asks for. After Load it is refused.
 func TestReset(t *testing.T) {
 	dir := t.TempDir()
-	shape := Shape{Actors: []string{"a"}, States: []Entity{{Name: "s", Type: "int"}}}
+	shape := store.Shape{Actors: []string{"a"}, States: []store.Entity{{Name: "s", Type: "int"}}}
 	b, err := Open(dir, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -466,7 +468,7 @@ func TestReset(t *testing.T) {
 	if _, err := b.Load(shape); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Commit(&Batch{States: map[string][]byte{"s": []byte("1")}}); err != nil {
+	if err := b.Commit(&store.Batch{States: map[string][]byte{"s": []byte("1")}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Reset(); err == nil {
@@ -484,7 +486,7 @@ func TestReset(t *testing.T) {
 	if err := b.Reset(); err != nil {
 		t.Fatal(err)
 	}
-	other := Shape{Actors: []string{"other"}}
+	other := store.Shape{Actors: []string{"other"}}
 	img, err := b.Load(other)
 	if err != nil {
 		t.Fatalf("Load after Reset: %v", err)

@@ -1,4 +1,4 @@
-package store
+package boltstore
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/steady-go/steady/store"
 )
 
 // BenchmarkCommit commits what the committer of a busy durable graph
@@ -30,12 +32,12 @@ func BenchmarkCommit(b *testing.B) {
 	for i := range perAppend {
 		var m [8]byte
 		binary.BigEndian.PutUint64(m[:], uint64(i)*0x9E3779B97F4A7C15)
-		data = AppendFrame(data, m[:])
+		data = store.AppendFrame(data, m[:])
 	}
 	channels := [2]string{"a", "b"}
-	shape := Shape{
+	shape := store.Shape{
 		Actors:   []string{"p", "c"},
-		Channels: []Entity{{"a", "uint64"}, {"b", "uint64"}},
+		Channels: []store.Entity{{Name: "a", Type: "uint64"}, {Name: "b", Type: "uint64"}},
 	}
 	for _, bc := range []struct {
 		name   string
@@ -50,7 +52,7 @@ func BenchmarkCommit(b *testing.B) {
 			if _, err := st.Load(shape); err != nil {
 				b.Fatal(err)
 			}
-			batch := &Batch{Heads: map[string]uint64{}}
+			batch := &store.Batch{Heads: map[string]uint64{}}
 			var tails, consumed [2]uint64
 			var lat []time.Duration
 			b.SetBytes(appends * int64(len(data)))
@@ -58,7 +60,7 @@ func BenchmarkCommit(b *testing.B) {
 				batch.Reset()
 				for i := range appends {
 					c := i % len(channels)
-					batch.Appends = append(batch.Appends, Append{Channel: channels[c], First: tails[c], Count: perAppend, Data: data})
+					batch.Appends = append(batch.Appends, store.Append{Channel: channels[c], First: tails[c], Count: perAppend, Data: data})
 					tails[c] += perAppend
 				}
 				for c, name := range channels {
@@ -98,7 +100,7 @@ var largeFiles = []struct {
 }
 
 // largeShape is the shape of the files of BenchmarkOpenLarge.
-var largeShape = Shape{Actors: []string{"p", "c"}, Channels: []Entity{{"big", "[]uint8"}}}
+var largeShape = store.Shape{Actors: []string{"p", "c"}, Channels: []store.Entity{{Name: "big", Type: "[]uint8"}}}
 
 // BenchmarkOpenLarge measures what Open's check of the file's structure
 // (verify.go) costs on 1 GiB state files: "check" is the check alone,
@@ -182,14 +184,14 @@ func buildLarge(b *testing.B, dir string, msgs, size int, drained bool) {
 	}
 	var data []byte
 	for range msgs {
-		data = AppendFrame(data, bytes.Repeat([]byte{0xA5}, size))
+		data = store.AppendFrame(data, bytes.Repeat([]byte{0xA5}, size))
 	}
 	const perCommit = 16 << 20 // bytes of messages per commit
 	var tail uint64
 	for fileSize(b, st.Path()) < 1<<30 {
-		batch := &Batch{}
+		batch := &store.Batch{}
 		for range perCommit / len(data) {
-			batch.Appends = append(batch.Appends, Append{Channel: "big", First: tail, Count: msgs, Data: data})
+			batch.Appends = append(batch.Appends, store.Append{Channel: "big", First: tail, Count: msgs, Data: data})
 			tail += uint64(msgs)
 		}
 		if err := st.Commit(batch); err != nil {
@@ -197,7 +199,7 @@ func buildLarge(b *testing.B, dir string, msgs, size int, drained bool) {
 		}
 	}
 	if drained {
-		if err := st.Commit(&Batch{Heads: map[string]uint64{"big": tail}}); err != nil {
+		if err := st.Commit(&store.Batch{Heads: map[string]uint64{"big": tail}}); err != nil {
 			b.Fatal(err)
 		}
 	}

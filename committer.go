@@ -31,8 +31,10 @@ import (
 //
 // docs/durability.md has the argument in full and the knobs' figures.
 
-// durable is the committer of a graph with a store.
-type durable struct {
+// committer makes the steps of a graph with a store durable: its goroutine
+// (run) gathers the records of every actor into one batch, commits it to
+// the store, and only then publishes what the batch carried.
+type committer struct {
 	g  *Graph
 	st store.Store
 
@@ -120,14 +122,14 @@ func newBatch() *store.Batch {
 	return &store.Batch{States: map[string][]byte{}, Heads: map[string]uint64{}, Attempts: map[string]int{}, Actors: map[string][]byte{}}
 }
 
-func newDurable(g *Graph, st store.Store) *durable {
-	d := &durable{g: g, st: st, pending: newBatch(), spare: newBatch(), exited: make(chan struct{})}
+func newCommitter(g *Graph, st store.Store) *committer {
+	d := &committer{g: g, st: st, pending: newBatch(), spare: newBatch(), exited: make(chan struct{})}
 	d.work.L, d.done.L = &d.mu, &d.mu
 	return d
 }
 
 // start starts the committer goroutine; stop ends it.
-func (d *durable) start() {
+func (d *committer) start() {
 	d.mu.Lock()
 	d.started = true
 	d.mu.Unlock()
@@ -139,7 +141,7 @@ func (d *durable) start() {
 // committer to return: without limit if limit is 0, otherwise for at most
 // limit. It reports whether the committer returned; if not, a Commit is
 // hung (a stalled disk, say) and its goroutine is left behind.
-func (d *durable) stop(limit time.Duration) bool {
+func (d *committer) stop(limit time.Duration) bool {
 	d.mu.Lock()
 	d.stopping = true
 	d.work.Signal()
@@ -159,7 +161,7 @@ func (d *durable) stop(limit time.Duration) bool {
 }
 
 // interrupt ends the flushes in progress: the graph has stopped for good.
-func (d *durable) interrupt() {
+func (d *committer) interrupt() {
 	d.mu.Lock()
 	d.done.Broadcast()
 	d.mu.Unlock()
@@ -168,7 +170,7 @@ func (d *durable) interrupt() {
 // submit hands r to the committer and empties it. Once the committer is
 // stopping, has stopped or has failed, the record is dropped: nothing more
 // becomes durable.
-func (d *durable) submit(r *record) {
+func (d *committer) submit(r *record) {
 	d.mu.Lock()
 	if d.stopping || d.stopped || d.err != nil {
 		d.mu.Unlock()
@@ -182,7 +184,7 @@ func (d *durable) submit(r *record) {
 
 // merge adds r to the pending batch and signals the committer. d.mu is
 // held.
-func (d *durable) merge(r *record) {
+func (d *committer) merge(r *record) {
 	mergeRecord(d.pending, r)
 	d.pubs = append(d.pubs, r.pubs...)
 	d.after = append(d.after, r.after...)
@@ -217,7 +219,7 @@ func mergeRecord(b *store.Batch, r *record) {
 // step's (a replay, a purge): through the committer while it runs, or by
 // a Commit of its own when it does not, after Load and before Run, or
 // after Run. It returns why r is not durable, if it is not.
-func (d *durable) apply(r *record) error {
+func (d *committer) apply(r *record) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	switch {
@@ -252,7 +254,7 @@ func (d *durable) apply(r *record) error {
 // flush waits until every record submitted so far is durable and
 // published, or the graph has stopped for good (the shutdown timeout: a
 // hung commit must not hold the actors past it).
-func (d *durable) flush() error {
+func (d *committer) flush() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	n := d.submitted
@@ -264,7 +266,7 @@ func (d *durable) flush() error {
 
 // run is the committer: it writes the pending records as one batch, then
 // publishes what they sent, until stop.
-func (d *durable) run() {
+func (d *committer) run() {
 	defer close(d.exited)
 	linger := d.g.cfg.CommitLinger
 	d.mu.Lock()
@@ -415,7 +417,7 @@ type DurableStats struct {
 // durableStats reports the committer's figures; it is zero for a graph
 // without a store.
 func (g *Graph) durableStats() DurableStats {
-	d := g.dur
+	d := g.committer
 	if d == nil {
 		return DurableStats{}
 	}

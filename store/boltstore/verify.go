@@ -1,4 +1,4 @@
-package store
+package boltstore
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"hash/fnv"
 	"io"
 	"os"
+
+	"github.com/steady-go/steady/store"
 )
 
 // The structural check of a bbolt file, run by Open before bbolt opens the
@@ -105,7 +107,7 @@ type structure struct {
 }
 
 // verifyFile checks the structure of the bbolt file f at path (see the
-// comment at the top of this file). It returns ErrCorrupt naming the
+// comment at the top of this file). It returns store.ErrCorrupt naming the
 // first problem found.
 func verifyFile(f *os.File, path string) (structure, error) {
 	info, err := f.Stat()
@@ -119,7 +121,7 @@ func verifyFile(f *os.File, path string) (structure, error) {
 		if errors.As(err, &ioe) {
 			return structure{}, fmt.Errorf("store: read %s: %w", path, ioe.err)
 		}
-		return structure{}, fileErr(ErrCorrupt, path, "damaged: %v", err)
+		return structure{}, fileErr(store.ErrCorrupt, path, "damaged: %v", err)
 	}
 	return s, nil
 }

@@ -1,4 +1,4 @@
-package store_test
+package boltstore_test
 
 import (
 	"bytes"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/store"
+	"github.com/steady-go/steady/store/boltstore"
 )
 
 // The damaged-file sweep: one small state file, written by the store,
@@ -121,7 +122,7 @@ func sweepGraph(cfg steady.Config) (*steady.Graph, *steady.State[sinkState]) {
 
 // recordingStore keeps the image Load returned.
 type recordingStore struct {
-	*store.Bolt
+	*boltstore.Bolt
 	img *store.Image
 }
 
@@ -134,7 +135,7 @@ func (r *recordingStore) Load(shape store.Shape) (*store.Image, error) {
 // sweepRun opens dir's store and runs the sweep's graph on it, returning
 // the image Load found and what the run left.
 func sweepRun(dir string) (img *store.Image, sink sinkState, dead []steady.DeadLetter, err error) {
-	st, err := store.Open(dir, &store.Options{NoSync: true})
+	st, err := boltstore.Open(dir, &boltstore.Options{NoSync: true})
 	if err != nil {
 		return nil, sink, nil, err
 	}
@@ -165,7 +166,7 @@ func sweepBase(t *testing.T, dir string) {
 	if g, _ := sweepGraph(cfg); !errors.Is(g.Load(), errShapeOnly) {
 		t.Fatal("no shape")
 	}
-	st, err := store.Open(dir, &store.Options{NoSync: true})
+	st, err := boltstore.Open(dir, &boltstore.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,13 +230,13 @@ type damaged struct {
 
 func TestDamagedFileSweep(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
-	path := filepath.Join(dir, store.FileName)
+	path := filepath.Join(dir, boltstore.FileName)
 	sweepBase(t, dir)
 	orig, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pages := store.LivePages(t, path)
+	pages := boltstore.LivePages(t, path)
 	if !slices.ContainsFunc(pages, func(id int) bool { return id > 1 }) {
 		t.Fatal("no pages in use besides the meta pages")
 	}
@@ -245,7 +246,7 @@ func TestDamagedFileSweep(t *testing.T) {
 	if err != nil || sink.Next != sweepLimit || sink.Wrong != 0 {
 		t.Fatalf("the run on the undamaged file: %v, sink %+v", err, sink)
 	}
-	fullSize := store.FileSize(t, path)
+	fullSize := boltstore.FileSize(t, path)
 	cases := sweepCases(t, orig, pages)
 
 	var refused, accepted, failures int
@@ -254,7 +255,7 @@ func TestDamagedFileSweep(t *testing.T) {
 			t.Fatal("too many failures; stopping")
 		}
 		b := c.damage(bytes.Clone(orig))
-		store.WriteFile(t, path, b)
+		boltstore.WriteFile(t, path, b)
 		img, sink, dead, err := sweepRun(dir)
 		if err != nil {
 			after, _ := os.ReadFile(path)
@@ -282,7 +283,7 @@ func TestDamagedFileSweep(t *testing.T) {
 		// bbolt grows a small file by doubling it, and how far a run's
 		// commits push its high-water mark depends on how the committer
 		// grouped them: allow one doubling past the undamaged run's size.
-		if size := store.FileSize(t, path); size > 2*max(fullSize, int64(len(orig))) {
+		if size := boltstore.FileSize(t, path); size > 2*max(fullSize, int64(len(orig))) {
 			problems = append(problems, fmt.Sprintf("the file grew to %d bytes; the same run left the undamaged file at %d", size, fullSize))
 		}
 		if err := openLoad(dir); err != nil {
@@ -383,7 +384,7 @@ func foreignFile(t *testing.T) []byte {
 func otherGraphFile(t *testing.T) []byte {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := store.Open(dir, &store.Options{NoSync: true})
+	st, err := boltstore.Open(dir, &boltstore.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +395,7 @@ func otherGraphFile(t *testing.T) []byte {
 	if err := errors.Join(err, st.Close()); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(dir, store.FileName))
+	b, err := os.ReadFile(filepath.Join(dir, boltstore.FileName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,7 +404,7 @@ func otherGraphFile(t *testing.T) []byte {
 
 // openLoad opens dir's store and loads it for the sweep's graph.
 func openLoad(dir string) error {
-	st, err := store.Open(dir, nil)
+	st, err := boltstore.Open(dir, nil)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package store
+package boltstore
 
 import (
 	"encoding/binary"
@@ -7,17 +7,19 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/steady-go/steady/store"
 )
 
 // letter is dead letter id of the nums channel.
-func letter(id uint64) DeadLetter {
-	return DeadLetter{ID: id, Actor: "sum", Channel: "nums", Value: []byte{byte(id)}, Err: "boom",
+func letter(id uint64) store.DeadLetter {
+	return store.DeadLetter{ID: id, Actor: "sum", Channel: "nums", Value: []byte{byte(id)}, Err: "boom",
 		Attempts: 3, Time: time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)}
 }
 
 // letterIDs lists the IDs of the image's dead letters and which of them
 // have a replay pending.
-func letterIDs(img *Image) (ids, replays []uint64) {
+func letterIDs(img *store.Image) (ids, replays []uint64) {
 	for _, d := range img.DeadLetters {
 		ids = append(ids, d.ID)
 		if d.Replay {
@@ -27,7 +29,7 @@ func letterIDs(img *Image) (ids, replays []uint64) {
 	return ids, replays
 }
 
-func checkLetters(t *testing.T, img *Image, ids, replays []uint64, purged uint64) {
+func checkLetters(t *testing.T, img *store.Image, ids, replays []uint64, purged uint64) {
 	t.Helper()
 	gotIDs, gotReplays := letterIDs(img)
 	if !reflect.DeepEqual(gotIDs, ids) || !reflect.DeepEqual(gotReplays, replays) || img.PurgedDeadLetters != purged {
@@ -43,10 +45,10 @@ func checkLetters(t *testing.T, img *Image, ids, replays []uint64, purged uint64
 func TestDeadLetterReplayAndPurge(t *testing.T) {
 	st := openT(t, t.TempDir())
 	load(t, st)
-	commit(t, st, &Batch{AddDeadLetters: []DeadLetter{letter(1), letter(2), letter(3)}, LastDeadLetterID: 3})
+	commit(t, st, &store.Batch{AddDeadLetters: []store.DeadLetter{letter(1), letter(2), letter(3)}, LastDeadLetterID: 3})
 
 	// 9 and 8 are not in the file: nothing to mark, nothing to count.
-	commit(t, st, &Batch{ReplayDeadLetters: []uint64{2, 9}, PurgeDeadLetters: []uint64{3, 8}})
+	commit(t, st, &store.Batch{ReplayDeadLetters: []uint64{2, 9}, PurgeDeadLetters: []uint64{3, 8}})
 	st = reopen(t, st)
 	img := load(t, st)
 	checkLetters(t, img, []uint64{1, 2}, []uint64{2}, 1)
@@ -58,15 +60,15 @@ func TestDeadLetterReplayAndPurge(t *testing.T) {
 
 	// One batch: letter 4 quarantined and marked, the replayed 2
 	// consumed, 1 purged.
-	commit(t, st, &Batch{
-		AddDeadLetters: []DeadLetter{letter(4)}, LastDeadLetterID: 4,
+	commit(t, st, &store.Batch{
+		AddDeadLetters: []store.DeadLetter{letter(4)}, LastDeadLetterID: 4,
 		ReplayDeadLetters: []uint64{4}, RemoveDeadLetters: []uint64{2}, PurgeDeadLetters: []uint64{1},
 	})
 	st = reopen(t, st)
 	checkLetters(t, load(t, st), []uint64{4}, []uint64{4}, 2)
 
 	// A purge of a letter consumed meanwhile counts nothing.
-	commit(t, st, &Batch{PurgeDeadLetters: []uint64{2}})
+	commit(t, st, &store.Batch{PurgeDeadLetters: []uint64{2}})
 	st = reopen(t, st)
 	checkLetters(t, load(t, st), []uint64{4}, []uint64{4}, 2)
 }
@@ -92,7 +94,7 @@ func TestVersionOneFile(t *testing.T) {
 	dir := t.TempDir()
 	st := openT(t, dir)
 	load(t, st)
-	commit(t, st, &Batch{AddDeadLetters: []DeadLetter{letter(1)}, LastDeadLetterID: 1})
+	commit(t, st, &store.Batch{AddDeadLetters: []store.DeadLetter{letter(1)}, LastDeadLetterID: 1})
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +125,7 @@ func TestVersionOneFile(t *testing.T) {
 	if fileHash(t, st.Path()) != before {
 		t.Fatal("Open and Load changed a version-1 file")
 	}
-	commit(t, st, &Batch{ReplayDeadLetters: []uint64{1}})
+	commit(t, st, &store.Batch{ReplayDeadLetters: []uint64{1}})
 	if v := fileVersion(t, st); v != FormatVersion {
 		t.Errorf("version %d after the first commit, want %d", v, FormatVersion)
 	}
