@@ -144,14 +144,17 @@ func (a *Actor) WaitAny(ins ...Input) (int, error) {
 		for _, in := range ins {
 			in.core().consumerWaiting.Store(true)
 		}
-		idle := true
+		// Park unless a message came or the last open input closed
+		// since the checks above; a commit or a close after this wakes
+		// the actor.
+		idle, open := true, false
 		for _, in := range ins {
-			if in.available(1) > 0 || in.core().closed.Load() {
+			if in.available(1) > 0 {
 				idle = false
-				break
 			}
+			open = open || !in.core().closed.Load()
 		}
-		if idle {
+		if idle && open {
 			a.park()
 		}
 		for _, in := range ins {
