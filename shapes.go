@@ -3,130 +3,164 @@ package steady
 import "errors"
 
 // The common shapes of an actor, as functions that run the actor's loop:
-// [Source] produces values into one output, [Stage] maps or filters the
-// values of one input into one output, [Sink] consumes one input value by
-// value, and [SinkBatch] a batch at a time. Call one from the actor
-// function and return what it returns:
+// a source produces values into one output ([Source], [SourceBatch]), a
+// stage maps or filters the values of one input into one output ([Stage],
+// [StageBatch]), a sink consumes one input ([Sink], [SinkBatch]). Call one
+// from the actor function and return what it returns:
 //
 //	g.Actor("double", func(a *steady.Actor) error {
-//		return steady.Stage(a, in, out, 64, func(s *steady.Step, v int) (int, bool, error) {
+//		return steady.Stage(a, in, out, func(s *steady.Step, v int) (int, bool, error) {
 //			return 2 * v, true, nil
 //		})
 //	})
 //
 // Each is the loop an actor would write by hand: while [Actor.Running],
 // wait for input ([Actor.WaitAvailable]) and for room ([Actor.WaitVacant]),
-// then run one [Actor.Step] over up to n values. The user function runs
-// inside that step, so everything a hand-written step keeps holds here:
-// the values peeked are consumed, the values returned are sent and the
-// [State]s changed through s are installed when the step commits, and none
-// of it happens if the function returns an error or panics at any point
-// (the supervisor restarts the actor, which calls the shape again, and the
-// values are there for it). A batch step that fails narrows its input to
-// one value per step, so a value that fails every time is quarantined
-// alone, as [Policy.PoisonAfter] says. n is the most values a step takes:
-// 1 for a step per value, more to share a step's cost among them (see
-// [Sender.SendMany]); a step takes fewer when fewer are waiting or the
-// output has less room, and never waits for a batch to fill.
+// then run one [Actor.Step] that calls the user function. So everything a
+// hand-written step keeps holds here: the values peeked are consumed, the
+// values returned are sent and the [State]s changed through s are
+// installed when the step commits, and none of it happens if the function
+// returns an error or panics at any point (the supervisor restarts the
+// actor, whose function calls the shape again, and the values are there
+// for it).
+//
+// The plain forms take one value a step and call the function with it.
+// The batch forms take up to n values a step and call the function once
+// with all of them, as slices ([Receiver.PeekMany], [Sender.SendMany]):
+// a step's cost is shared among its values, and the function works on a
+// slice at a time. A batch step takes what is there when it begins and
+// never waits for a batch to fill. A batch that fails narrows its input
+// to one value per step, so a value that fails every time is quarantined
+// alone, as [Policy.PoisonAfter] says.
 //
 // A shape returns nil when the actor's work is over: its input is closed
 // and drained, or the graph shuts down ([ErrClosed] and [ErrStopped] from
 // the waits become nil), or a source says it has no more values. It
-// returns the error of a failed step, and the misuse of a channel end
-// bound to another actor ([ErrMisuse]) or of n below 1. A shape adds no
-// allocation per step, and one or two per run (the step's closure and, for
-// n > 1, a buffer of n values); BENCHMARKS.md compares it with the loop
-// written by hand.
+// returns the error of a failed step, and, before it waits or runs a step,
+// an [ErrMisuse] for a channel end bound to another actor or a batch size
+// below 1. A shape allocates its step's closure and, for a batch form,
+// its buffers once a run, nothing a step; BENCHMARKS.md compares it with
+// the loop written by hand.
 //
 // An actor with two inputs or outputs, or one that waits on a clock as
 // well as on its channels, writes the loop itself, with [Actor.WaitAny],
 // [Actor.WaitAvailableUntil] and [Actor.SleepUntil] as it needs them.
 
-// Source runs a with one output: each step calls next up to n times and
-// sends the values it returns, in order. next returns false, with no
-// value, when it has none left: the step commits what came before (and
-// whatever next changed), and Source returns nil, which finishes the actor
-// and closes out. A source that keeps its position in a [State] changed by
-// next resumes after a restart with the value after the last one
-// committed.
-func Source[T any](a *Actor, out *Sender[T], n int, next func(s *Step) (T, bool, error)) error {
-	if err := check(a, "Source", n, nil, out); err != nil {
+// Source runs a with one output: each step calls next and sends the value
+// it returns. next returns false, and no value, when it has none left: the
+// step commits (with whatever next changed), and Source returns nil, which
+// finishes the actor and closes out. A source that keeps its position in
+// a [State] changed by next resumes after a restart with the value after
+// the last one committed.
+func Source[T any](a *Actor, out *Sender[T], next func(s *Step) (v T, ok bool, err error)) error {
+	if err := check(a, "Source", 1, nil, out); err != nil {
 		return err
 	}
 	done := false
-	step := func(s *Step) error {
-		k := 1
-		if n > 1 {
-			// The wait made sure of one slot; take as many more as are free.
-			k = int(min(uint64(n), out.vacant(uint64(n))))
+	return source(a, out, 1, &done, func(s *Step) error {
+		v, ok, err := next(s)
+		if err != nil || !ok {
+			done = err == nil
+			return err
 		}
-		for range k {
-			v, ok, err := next(s)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				done = true
-				return nil
-			}
-			if err := out.Send(s, v); err != nil {
-				return err
-			}
-		}
-		return nil
+		return out.Send(s, v)
+	})
+}
+
+// SourceBatch is [Source] n values a step: each step calls fill with a
+// buffer of up to n (as many as out has room for) and sends the first k
+// values fill wrote there. fill returns more false with its last values:
+// the step commits and SourceBatch returns nil. buf is valid only until
+// fill returns.
+func SourceBatch[T any](a *Actor, out *Sender[T], n int, fill func(s *Step, buf []T) (k int, more bool, err error)) error {
+	if err := check(a, "SourceBatch", n, nil, out); err != nil {
+		return err
 	}
+	buf := make([]T, min(uint64(n), out.ch.capacity))
+	done := false
+	return source(a, out, len(buf), &done, func(s *Step) error {
+		// The wait made sure of room for the whole buffer.
+		k, more, err := fill(s, buf)
+		if err != nil {
+			return err
+		}
+		if k < 0 || k > len(buf) {
+			return misuseErr("actor %q: SourceBatch's fill returned %d values for a buffer of %d", a.name, k, len(buf))
+		}
+		done = !more
+		return out.SendMany(s, buf[:k])
+	})
+}
+
+// source is the loop of Source and SourceBatch. It waits for room for
+// room values: a source's values are there to be made, and a step that
+// found a few slots free would pay a step's cost for a few values.
+func source[T any](a *Actor, out *Sender[T], room int, done *bool, step func(s *Step) error) error {
 	for a.Running() {
-		if err := a.WaitVacant(out, 1); err != nil {
+		if err := a.WaitVacant(out, room); err != nil {
 			return ended(err)
 		}
 		if err := a.Step(step); err != nil {
 			return err
 		}
-		if done {
+		if *done {
 			return nil
 		}
 	}
 	return nil
 }
 
-// Stage runs a with one input and one output: each step peeks up to n
-// values and calls fn on each, in order; fn returns the value to send and
-// true, or false to drop the value (it is consumed and nothing is sent).
-// Stage returns nil once in is closed and drained, which finishes the
-// actor and closes out.
-func Stage[In, Out any](a *Actor, in *Receiver[In], out *Sender[Out], n int, fn func(s *Step, v In) (Out, bool, error)) error {
-	if err := check(a, "Stage", n, in, out); err != nil {
+// Stage runs a with one input and one output: each step peeks a value and
+// calls fn with it; fn returns the value to send and true, or false to
+// drop the value (it is consumed and nothing is sent). Stage returns nil
+// once in is closed and drained, which finishes the actor and closes out.
+func Stage[In, Out any](a *Actor, in *Receiver[In], out *Sender[Out], fn func(s *Step, v In) (w Out, keep bool, err error)) error {
+	if err := check(a, "Stage", 1, in, out); err != nil {
 		return err
 	}
-	send := func(s *Step, v In) error {
+	return stage(a, in, out, func(s *Step) error {
+		v, ok := in.Peek(s)
+		if !ok {
+			return nil
+		}
 		w, keep, err := fn(s, v)
 		if err != nil || !keep {
 			return err
 		}
 		return out.Send(s, w)
+	})
+}
+
+// StageBatch is [Stage] n values a step: each step peeks up to n values
+// (no more than out has room for) and calls fn with them and an empty
+// dst; fn appends the values to send to dst and returns it. dst has room
+// for at least len(vs) values: one out per value in, or fewer (a filter,
+// or an aggregate of the batch); more than cap(dst) fails the step with
+// [ErrNoVacancy]. vs and dst are valid only until fn returns.
+func StageBatch[In, Out any](a *Actor, in *Receiver[In], out *Sender[Out], n int, fn func(s *Step, vs []In, dst []Out) ([]Out, error)) error {
+	if err := check(a, "StageBatch", n, in, out); err != nil {
+		return err
 	}
-	var step func(s *Step) error
-	if n == 1 {
-		step = func(s *Step) error {
-			if v, ok := in.Peek(s); ok {
-				return send(s, v)
-			}
+	vs := make([]In, min(uint64(n), in.ch.capacity))
+	dst := make([]Out, min(uint64(n), out.ch.capacity))
+	return stage(a, in, out, func(s *Step) error {
+		// The wait made sure of one slot; take as many values as the
+		// output has room for.
+		room := int(min(uint64(len(dst)), out.vacant(uint64(len(dst)))))
+		k := in.PeekMany(s, vs[:min(room, len(vs))])
+		if k == 0 {
 			return nil
 		}
-	} else {
-		buf := make([]In, min(uint64(n), in.ch.capacity))
-		step = func(s *Step) error {
-			// Each value sends at most one, and the wait made sure of
-			// one slot: take as many values as the output has room for.
-			k := min(uint64(len(buf)), out.vacant(uint64(len(buf))))
-			for _, v := range buf[:in.PeekMany(s, buf[:k])] {
-				if err := send(s, v); err != nil {
-					return err
-				}
-			}
-			return nil
+		w, err := fn(s, vs[:k], dst[:0:room])
+		if err != nil {
+			return err
 		}
-	}
+		return out.SendMany(s, w)
+	})
+}
+
+// stage is the loop of Stage and StageBatch.
+func stage[In, Out any](a *Actor, in *Receiver[In], out *Sender[Out], step func(s *Step) error) error {
 	for a.Running() {
 		if err := a.WaitAvailable(in, 1); err != nil {
 			return ended(err)
@@ -141,35 +175,24 @@ func Stage[In, Out any](a *Actor, in *Receiver[In], out *Sender[Out], n int, fn 
 	return nil
 }
 
-// Sink runs a with one input: each step peeks up to n values and calls fn
-// on each, in order. Sink returns nil once in is closed and drained.
-func Sink[T any](a *Actor, in *Receiver[T], n int, fn func(s *Step, v T) error) error {
-	if err := check(a, "Sink", n, in, nil); err != nil {
+// Sink runs a with one input: each step peeks a value and calls fn with
+// it. Sink returns nil once in is closed and drained.
+func Sink[T any](a *Actor, in *Receiver[T], fn func(s *Step, v T) error) error {
+	if err := check(a, "Sink", 1, in, nil); err != nil {
 		return err
 	}
-	if n == 1 {
-		return sink(a, in, func(s *Step) error {
-			if v, ok := in.Peek(s); ok {
-				return fn(s, v)
-			}
-			return nil
-		})
-	}
-	return SinkBatch(a, in, n, func(s *Step, vs []T) error {
-		for _, v := range vs {
-			if err := fn(s, v); err != nil {
-				return err
-			}
+	return sink(a, in, func(s *Step) error {
+		if v, ok := in.Peek(s); ok {
+			return fn(s, v)
 		}
 		return nil
 	})
 }
 
-// SinkBatch runs a with one input: each step peeks up to n values and
+// SinkBatch is [Sink] n values a step: each step peeks up to n values and
 // calls fn once with all of them, for an effect that takes a batch at a
 // time (one write, one request). vs holds at least one value and is valid
-// only until fn returns. SinkBatch returns nil once in is closed and
-// drained.
+// only until fn returns.
 func SinkBatch[T any](a *Actor, in *Receiver[T], n int, fn func(s *Step, vs []T) error) error {
 	if err := check(a, "SinkBatch", n, in, nil); err != nil {
 		return err

@@ -13,7 +13,8 @@ import (
 	"github.com/steady-go/steady"
 )
 
-// shapesPipe is source → stage → sink built from the shape helpers: the
+// shapesPipe is source → stage → sink built from the shape helpers, the
+// plain forms for n = 0, the batch forms of n otherwise: the
 // source sends 1..total with its counter in state, the stage drops the
 // multiples of 5 and doubles the rest, the sink records what it commits in
 // state. failAt, called inside each user function at named points, may
@@ -27,7 +28,7 @@ type shapesPipe struct {
 
 type intList []int
 
-func newShapesPipe(cfg steady.Config, total, n, capacity int, batchSink bool, failAt func(actor, point string, v int)) *shapesPipe {
+func newShapesPipe(cfg steady.Config, total, n, capacity int, failAt func(actor, point string, v int)) *shapesPipe {
 	p := &shapesPipe{g: steady.NewGraph(cfg)}
 	raw := steady.NewChannel[int](p.g, "raw", capacity)
 	cooked := steady.NewChannel[int](p.g, "cooked", capacity)
@@ -37,7 +38,7 @@ func newShapesPipe(cfg steady.Config, total, n, capacity int, batchSink bool, fa
 
 	var out *steady.Sender[int]
 	p.source = p.g.Actor("source", func(a *steady.Actor) error {
-		return steady.Source(a, out, n, func(s *steady.Step) (int, bool, error) {
+		next := func(s *steady.Step) (int, bool, error) {
 			c := p.count.Get(s)
 			failAt("source", "before", *c+1)
 			if *c == total {
@@ -46,6 +47,19 @@ func newShapesPipe(cfg steady.Config, total, n, capacity int, batchSink bool, fa
 			*c++
 			failAt("source", "after", *c)
 			return *c, true, nil
+		}
+		if n == 0 {
+			return steady.Source(a, out, next)
+		}
+		return steady.SourceBatch(a, out, n, func(s *steady.Step, buf []int) (int, bool, error) {
+			for i := range buf {
+				v, ok, err := next(s)
+				if err != nil || !ok {
+					return i, false, err
+				}
+				buf[i] = v
+			}
+			return len(buf), true, nil
 		})
 	}, opts...)
 	out = raw.Sender(p.source)
@@ -54,16 +68,31 @@ func newShapesPipe(cfg steady.Config, total, n, capacity int, batchSink bool, fa
 	var sin *steady.Receiver[int]
 	var sout *steady.Sender[int]
 	p.stage = p.g.Actor("stage", func(a *steady.Actor) error {
-		return steady.Stage(a, sin, sout, n, func(s *steady.Step, v int) (int, bool, error) {
+		fn := func(s *steady.Step, v int) (int, bool, error) {
 			failAt("stage", "fn", v)
 			return 2 * v, v%5 != 0, nil
+		}
+		if n == 0 {
+			return steady.Stage(a, sin, sout, fn)
+		}
+		return steady.StageBatch(a, sin, sout, n, func(s *steady.Step, vs, dst []int) ([]int, error) {
+			for _, v := range vs {
+				w, keep, err := fn(s, v)
+				if err != nil {
+					return nil, err
+				}
+				if keep {
+					dst = append(dst, w)
+				}
+			}
+			return dst, nil
 		})
 	}, opts...)
 	sin, sout = raw.Receiver(p.stage), cooked.Sender(p.stage)
 
 	var in *steady.Receiver[int]
 	p.sinkA = p.g.Actor("sink", func(a *steady.Actor) error {
-		if batchSink {
+		if n > 0 {
 			return steady.SinkBatch(a, in, n, func(s *steady.Step, vs []int) error {
 				g := p.got.Get(s)
 				for _, v := range vs {
@@ -74,7 +103,7 @@ func newShapesPipe(cfg steady.Config, total, n, capacity int, batchSink bool, fa
 				return nil
 			})
 		}
-		return steady.Sink(a, in, n, func(s *steady.Step, v int) error {
+		return steady.Sink(a, in, func(s *steady.Step, v int) error {
 			failAt("sink", "before", v)
 			g := p.got.Get(s)
 			*g = append(*g, v)
@@ -85,6 +114,14 @@ func newShapesPipe(cfg steady.Config, total, n, capacity int, batchSink bool, fa
 	in = cooked.Receiver(p.sinkA)
 	p.got.Bind(p.sinkA)
 	return p
+}
+
+// shapesName names a subtest of newShapesPipe's n.
+func shapesName(n int) string {
+	if n == 0 {
+		return "plain"
+	}
+	return fmt.Sprintf("batch=%d", n)
 }
 
 // Clone lets the sink's state be a slice: each step works on its own copy.
@@ -119,10 +156,10 @@ func checkCooked(t *testing.T, got []int, total int) {
 // batch, deliver every value once and in order, and the graph ends by
 // itself when the source runs out.
 func TestShapesDeliverOnce(t *testing.T) {
-	for _, n := range []int{1, 7, 64} {
-		for _, batchSink := range []bool{false, true} {
-			t.Run(fmt.Sprintf("n=%d/batchSink=%v", n, batchSink), func(t *testing.T) {
-				p := newShapesPipe(quiet(), 1000, n, 16, batchSink, func(string, string, int) {})
+	for _, n := range []int{0, 1, 7, 64} {
+		{
+			t.Run(shapesName(n), func(t *testing.T) {
+				p := newShapesPipe(quiet(), 1000, n, 16, func(string, string, int) {})
 				if err := p.g.Run(context.Background()); err != nil {
 					t.Fatal(err)
 				}
@@ -142,9 +179,9 @@ func TestShapesDeliverOnce(t *testing.T) {
 // framework's own fault points, rolls back the step; the restarted actor
 // resumes, and every value still arrives exactly once, in order.
 func TestShapesPanicEverywhere(t *testing.T) {
-	for _, n := range []int{1, 8} {
-		for _, batchSink := range []bool{false, true} {
-			t.Run(fmt.Sprintf("n=%d/batchSink=%v", n, batchSink), func(t *testing.T) {
+	for _, n := range []int{0, 1, 8} {
+		{
+			t.Run(shapesName(n), func(t *testing.T) {
 				const total = 600
 				var mu sync.Mutex
 				failed := map[string]bool{} // each point fails once per value
@@ -185,7 +222,7 @@ func TestShapesPanicEverywhere(t *testing.T) {
 					}
 					return steady.Fault{}
 				}
-				p := newShapesPipe(cfg, total, n, 16, batchSink, failAt)
+				p := newShapesPipe(cfg, total, n, 16, failAt)
 				if err := p.g.Run(context.Background()); err != nil {
 					t.Fatal(err)
 				}
@@ -212,7 +249,7 @@ func TestStagePoison(t *testing.T) {
 	var out *steady.Sender[int]
 	src := g.Actor("source", func(a *steady.Actor) error {
 		i := 0
-		return steady.Source(a, out, 16, func(*steady.Step) (int, bool, error) {
+		return steady.Source(a, out, func(*steady.Step) (int, bool, error) {
 			i++ // no state: this source runs once
 			return i, i <= 100, nil
 		})
@@ -221,18 +258,21 @@ func TestStagePoison(t *testing.T) {
 	var sin *steady.Receiver[int]
 	var sout *steady.Sender[int]
 	stage := g.Actor("stage", func(a *steady.Actor) error {
-		return steady.Stage(a, sin, sout, 16, func(_ *steady.Step, v int) (int, bool, error) {
-			if v == 42 {
-				return 0, false, errors.New("cannot cook 42")
+		return steady.StageBatch(a, sin, sout, 16, func(_ *steady.Step, vs, dst []int) ([]int, error) {
+			for _, v := range vs {
+				if v == 42 {
+					return nil, errors.New("cannot cook 42")
+				}
+				dst = append(dst, v)
 			}
-			return v, true, nil
+			return dst, nil
 		})
 	}, steady.Backoff(0, 0))
 	sin, sout = raw.Receiver(stage), cooked.Sender(stage)
 	var got []int
 	var in *steady.Receiver[int]
 	sink := g.Actor("sink", func(a *steady.Actor) error {
-		return steady.Sink(a, in, 16, func(_ *steady.Step, v int) error {
+		return steady.Sink(a, in, func(_ *steady.Step, v int) error {
 			got = append(got, v) // the sink never fails: no state needed
 			return nil
 		})
@@ -270,10 +310,13 @@ func TestShapesShutdownMidBatch(t *testing.T) {
 		received := steady.NewState(g, "received", 0)
 		var out *steady.Sender[int]
 		src := g.Actor("source", func(a *steady.Actor) error {
-			return steady.Source(a, out, 16, func(s *steady.Step) (int, bool, error) {
+			return steady.SourceBatch(a, out, 16, func(s *steady.Step, buf []int) (int, bool, error) {
 				n := sent.Get(s)
-				*n++
-				return *n, true, nil
+				for i := range buf {
+					*n++
+					buf[i] = *n
+				}
+				return len(buf), true, nil
 			})
 		})
 		out = ch.Sender(src)
@@ -312,45 +355,50 @@ func TestShapesShutdownMidBatch(t *testing.T) {
 }
 
 // TestShapesMisuse: a shape given a channel end of another actor, or a
-// batch size below 1, returns an ErrMisuse naming the channel, and runs
-// no step.
+// batch size below 1, returns an ErrMisuse, and calls no user function.
 func TestShapesMisuse(t *testing.T) {
 	g := steady.NewGraph(quiet())
 	ch := steady.NewChannel[int](g, "numbers", 8)
 	other := steady.NewChannel[int](g, "other", 8)
-	var out *steady.Sender[int]
-	var in *steady.Receiver[int]
-	var otherOut *steady.Sender[int]
-	var otherIn *steady.Receiver[int]
+	var out, otherOut *steady.Sender[int]
+	var in, otherIn *steady.Receiver[int]
 	var mu sync.Mutex // the two actors record their cases concurrently
 	calls := 0
+	call := func() { mu.Lock(); calls++; mu.Unlock() }
 	errs := map[string]error{}
 	record := func(name string, err error) { mu.Lock(); errs[name] = err; mu.Unlock() }
+	next := func(*steady.Step) (int, bool, error) { call(); return 0, false, nil }
+	fill := func(*steady.Step, []int) (int, bool, error) { call(); return 0, false, nil }
+	fn := func(*steady.Step, int) (int, bool, error) { call(); return 0, true, nil }
+	batchFn := func(_ *steady.Step, _, dst []int) ([]int, error) { call(); return dst, nil }
+	eat := func(*steady.Step, int) error { call(); return nil }
+	eatBatch := func(*steady.Step, []int) error { call(); return nil }
 	prod := g.Actor("producer", func(a *steady.Actor) error {
-		next := func(*steady.Step) (int, bool, error) { mu.Lock(); calls++; mu.Unlock(); return 0, false, nil }
-		record("source n=0", steady.Source(a, out, 0, next))
-		record("sink of another's input", steady.Sink(a, in, 1, func(*steady.Step, int) error { mu.Lock(); calls++; mu.Unlock(); return nil }))
-		record("batch sink of another's input", steady.SinkBatch(a, in, 4, func(*steady.Step, []int) error { mu.Lock(); calls++; mu.Unlock(); return nil }))
+		record("SourceBatch n=0", steady.SourceBatch(a, out, 0, fill))
+		record("Sink of another's input", steady.Sink(a, in, eat))
+		record("SinkBatch of another's input", steady.SinkBatch(a, in, 4, eatBatch))
+		record("Stage of another's input", steady.Stage(a, in, out, fn))
 		return nil
 	})
 	cons := g.Actor("consumer", func(a *steady.Actor) error {
-		fn := func(*steady.Step, int) (int, bool, error) { mu.Lock(); calls++; mu.Unlock(); return 0, true, nil }
-		record("stage to another's output", steady.Stage(a, in, out, 1, fn))
-		record("stage n=0", steady.Stage(a, in, otherOut, 0, fn))
-		record("sink n=0", steady.Sink(a, in, 0, func(*steady.Step, int) error { mu.Lock(); calls++; mu.Unlock(); return nil }))
-		record("source on another's output", steady.Source(a, out, 1, func(*steady.Step) (int, bool, error) { mu.Lock(); calls++; mu.Unlock(); return 0, false, nil }))
-		return steady.Sink(a, in, 1, func(*steady.Step, int) error { return nil })
+		record("Stage to another's output", steady.Stage(a, in, out, fn))
+		record("StageBatch to another's output", steady.StageBatch(a, in, out, 4, batchFn))
+		record("StageBatch n=0", steady.StageBatch(a, in, otherOut, 0, batchFn))
+		record("SinkBatch n=-1", steady.SinkBatch(a, in, -1, eatBatch))
+		record("Source on another's output", steady.Source(a, out, next))
+		record("SourceBatch on another's output", steady.SourceBatch(a, out, 2, fill))
+		return steady.Sink(a, in, func(*steady.Step, int) error { return nil })
 	})
 	drain := g.Actor("drain", func(a *steady.Actor) error {
-		return steady.Sink(a, otherIn, 1, func(*steady.Step, int) error { return nil })
+		return steady.Sink(a, otherIn, func(*steady.Step, int) error { return nil })
 	})
 	out, in = ch.Sender(prod), ch.Receiver(cons)
 	otherOut, otherIn = other.Sender(cons), other.Receiver(drain)
 	if err := g.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if len(errs) != 7 {
-		t.Fatalf("%d cases ran, want 7", len(errs))
+	if len(errs) != 10 {
+		t.Fatalf("%d cases ran, want 10", len(errs))
 	}
 	for name, err := range errs {
 		if !errors.Is(err, steady.ErrMisuse) {

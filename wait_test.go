@@ -168,7 +168,7 @@ func TestWaitAvailableUntil(t *testing.T) {
 				return err
 			}
 			pastErr = a.WaitAvailableUntil(pin, 2, time.Now().Add(-time.Hour))
-			return steady.Sink(a, pin, 4, func(*steady.Step, int) error { return nil })
+			return steady.SinkBatch(a, pin, 4, func(*steady.Step, []int) error { return nil })
 		})
 		pin = past.Receiver(pcons)
 		var pout *steady.Sender[int]
