@@ -2,49 +2,8 @@ package steady
 
 import "errors"
 
-// The common shapes of an actor, as functions that run the actor's loop:
-// a source produces values into one output ([Source], [SourceBatch]), a
-// stage maps or filters the values of one input into one output ([Stage],
-// [StageBatch]), a sink consumes one input ([Sink], [SinkBatch]). Call one
-// from the actor function and return what it returns:
-//
-//	g.Actor("double", func(a *steady.Actor) error {
-//		return steady.Stage(a, in, out, func(s *steady.Step, v int) (int, bool, error) {
-//			return 2 * v, true, nil
-//		})
-//	})
-//
-// Each is the loop an actor would write by hand: while [Actor.Running],
-// wait for input ([Actor.WaitAvailable]) and for room ([Actor.WaitVacant]),
-// then run one [Actor.Step] that calls the user function. So everything a
-// hand-written step keeps holds here: the values peeked are consumed, the
-// values returned are sent and the [State]s changed through s are
-// installed when the step commits, and none of it happens if the function
-// returns an error or panics at any point (the supervisor restarts the
-// actor, whose function calls the shape again, and the values are there
-// for it).
-//
-// The plain forms take one value a step and call the function with it.
-// The batch forms take up to n values a step and call the function once
-// with all of them, as slices ([Receiver.PeekMany], [Sender.SendMany]):
-// a step's cost is shared among its values, and the function works on a
-// slice at a time. A batch step takes what is there when it begins and
-// never waits for a batch to fill. A batch that fails narrows its input
-// to one value per step, so a value that fails every time is quarantined
-// alone, as [Policy.PoisonAfter] says.
-//
-// A shape returns nil when the actor's work is over: its input is closed
-// and drained, or the graph shuts down ([ErrClosed] and [ErrStopped] from
-// the waits become nil), or a source says it has no more values. It
-// returns the error of a failed step, and, before it waits or runs a step,
-// an [ErrMisuse] for a channel end bound to another actor or a batch size
-// below 1. A shape allocates its step's closure and, for a batch form,
-// its buffers once a run, nothing a step; BENCHMARKS.md compares it with
-// the loop written by hand.
-//
-// An actor with two inputs or outputs, or one that waits on a clock as
-// well as on its channels, writes the loop itself, with [Actor.WaitAny],
-// [Actor.WaitAvailableUntil] and [Actor.SleepUntil] as it needs them.
+// The shapes' contract (what they keep of a hand-written loop, when they
+// return, what they cost) is the package doc's section "Actor shapes".
 
 // Source runs a with one output: each step calls next and sends the value
 // it returns. next returns false, and no value, when it has none left: the
