@@ -8,7 +8,8 @@ import "errors"
 // Source runs a with one output: each step calls next and sends the value
 // it returns. next returns false, and no value, when it has none left: the
 // step commits (with whatever next changed), and Source returns nil, which
-// finishes the actor and closes out. A source that keeps its position in
+// finishes the actor and closes out. That last step waits for room like
+// the others; [SourceBatch] can end with its last values instead. A source that keeps its position in
 // a [State] changed by next resumes after a restart with the value after
 // the last one committed.
 func Source[T any](a *Actor, out *Sender[T], next func(s *Step) (v T, ok bool, err error)) error {

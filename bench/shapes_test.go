@@ -188,3 +188,59 @@ func BenchmarkShapesSingle(b *testing.B) { benchShapes(b, 1) }
 
 // BenchmarkShapesBatch: the same, up to 64 values per step.
 func BenchmarkShapesBatch(b *testing.B) { benchShapes(b, 64) }
+
+// sourceAlone has one actor send n values, one a step, into a channel
+// that holds them all, by hand or with steady.Source, and returns the
+// time it took: the instruction cost of the loop without the traffic
+// between cores that dominates the pipeline's figures.
+func sourceAlone(b *testing.B, n int, shapes bool) time.Duration {
+	g := quietGraph()
+	// One slot more than n: Source learns that next has run out in a
+	// step of its own, which waits for room like any other.
+	ch := steady.NewChannel[uint64](g, "values", n+1)
+	var out *steady.Sender[uint64]
+	prod := g.Actor("source", func(a *steady.Actor) error {
+		if shapes {
+			i := 0
+			return steady.Source(a, out, func(*steady.Step) (uint64, bool, error) {
+				i++
+				return uint64(i), i <= n, nil
+			})
+		}
+		for i := 0; i < n && a.Running(); i++ {
+			if err := a.WaitVacant(out, 1); err != nil {
+				return err
+			}
+			if err := a.Step(func(s *steady.Step) error { return out.Send(s, uint64(i+1)) }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	out = ch.Sender(prod)
+	ch.Receiver(g.Actor("idle", func(*steady.Actor) error { return nil }))
+	start := time.Now()
+	if err := g.Run(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	took := time.Since(start)
+	if ch.Len() != n {
+		b.Fatalf("the channel holds %d values, want %d", ch.Len(), n)
+	}
+	return took
+}
+
+// BenchmarkShapesSourceAlone: one value a step from one actor, Source
+// against the loop by hand, alternating halves as benchShapes does.
+func BenchmarkShapesSourceAlone(b *testing.B) {
+	half := max(1, b.N/2)
+	var hand, shapes time.Duration
+	for range 2 {
+		hand += sourceAlone(b, half, false)
+		shapes += sourceAlone(b, half, true)
+	}
+	msgs := float64(2 * half)
+	b.ReportMetric(float64(hand.Nanoseconds())/msgs, "hand-ns/msg")
+	b.ReportMetric(float64(shapes.Nanoseconds())/msgs, "shapes-ns/msg")
+	b.ReportMetric(float64(shapes)/float64(hand), "x-hand")
+}
