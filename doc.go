@@ -42,9 +42,14 @@
 //
 // # Expected actor behaviour
 //
-// An actor function loops while [Actor.Running], waits for input with
-// [Actor.WaitAvailable] or for room with [Actor.WaitVacant], and then runs a
-// step. Returning nil or [ErrFinished] finishes the actor and closes its
+// An actor of one of the common shapes (a source, a stage, a sink) hands
+// its loop to a function; see Actor shapes below. Any other actor loops
+// while [Actor.Running], waits for input with [Actor.WaitAvailable] (or
+// [Actor.WaitAny] for whichever of several inputs has work, or
+// [Actor.WaitAvailableUntil] up to a deadline) or for room with
+// [Actor.WaitVacant], and then runs a step; a periodic actor waits with
+// [Actor.SleepUntil], which keeps its schedule where [Actor.Sleep]
+// drifts. Returning nil or [ErrFinished] finishes the actor and closes its
 // outputs; [ErrStopGraph] also shuts the graph down (wrapped with a cause,
 // [Graph.Run] returns it); any other error, or a panic, restarts it. An
 // error marked [Transient] (an outage outside the graph) restarts it too,
@@ -52,7 +57,7 @@
 // restart limit. Errors from waits ([ErrClosed], [ErrStopped]) can be
 // returned as they are: they finish the actor. [Step.OnDurable] runs a
 // function once a step cannot be undone, to acknowledge what the step
-// took from outside the graph.
+// took from outside the graph. A stage that doubles, by hand:
 //
 //	for a.Running() {
 //		if err := a.WaitAvailable(in, 1); err != nil {
@@ -81,6 +86,50 @@
 // built fails the step with [ErrMisuse]; wiring mistakes (duplicate names, a
 // channel without a producer or consumer, two producers, a state bound twice)
 // are all reported by Run, wrapping [ErrWiring], before any actor starts.
+//
+// # Actor shapes
+//
+// Most actors are one of three shapes, and a function runs the loop of
+// each: a source produces values into one output ([Source],
+// [SourceBatch]), a stage maps or filters the values of one input into
+// one output ([Stage], [StageBatch]), a sink consumes one input ([Sink],
+// [SinkBatch]). The actor function calls one and returns what it returns:
+//
+//	g.Actor("double", func(a *steady.Actor) error {
+//		return steady.Stage(a, in, out, func(s *steady.Step, v int) (int, bool, error) {
+//			return v * 2, true, nil // false would drop v
+//		})
+//	})
+//
+// Each runs the loop above: while [Actor.Running], wait for input and for
+// room, then one [Actor.Step] that calls the user function. So everything
+// a hand-written step keeps holds: the values peeked are consumed, the
+// values returned are sent and the [State]s changed through s are
+// installed when the step commits, and none of it happens if the function
+// returns an error or panics at any point; the supervisor restarts the
+// actor, whose function calls the shape again, and finds the values
+// there.
+//
+// The plain forms take one value a step. The batch forms take up to n and
+// call the function once with a slice of them ([Receiver.PeekMany],
+// [Sender.SendMany]), which shares a step's cost among its values: the
+// fast path. A batch step takes what is there when it begins and never
+// waits for a batch to fill (a batch source waits for room for its
+// whole batch, which it makes rather than receives). A failed batch
+// narrows its input to one value per step, so a value that fails every
+// time is quarantined alone ([Policy.PoisonAfter]).
+//
+// A shape returns nil when the actor's work is over: its input is closed
+// and drained, or the graph shuts down ([ErrClosed] and [ErrStopped] from
+// its waits become nil), or a source says it has no more values. It
+// returns the error of a failed step; and, before it waits or runs any
+// step, an [ErrMisuse] for a channel end bound to another actor or a batch
+// size below 1. It allocates its step's closure and a batch form's
+// buffers once a run, nothing per step; against the loop written by hand
+// it costs nothing measurable in a pipeline, and about a nanosecond a step
+// alone, the call of the user function (BENCHMARKS.md, "Actor shapes"). An
+// actor with several inputs or outputs, or one that waits on a clock too,
+// writes its loop.
 //
 // # Restart semantics
 //

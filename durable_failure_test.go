@@ -351,20 +351,11 @@ func TestDurableCodecThatIgnoresDst(t *testing.T) {
 			if !consume {
 				return steady.ErrFinished // leave the messages in the store
 			}
-			buf := make([]uint64, 8)
-			for a.Running() {
-				if err := a.WaitAvailable(in, 1); err != nil {
-					return err
-				}
-				if err := a.Step(func(s *steady.Step) error {
-					l := got.Get(s)
-					*l = append(*l, buf[:in.PeekMany(s, buf)]...)
-					return nil
-				}); err != nil {
-					return err
-				}
-			}
-			return nil
+			return steady.SinkBatch(a, in, 8, func(s *steady.Step, vs []uint64) error {
+				l := got.Get(s)
+				*l = append(*l, vs...)
+				return nil
+			})
 		})
 		in = ch.Receiver(c)
 		got.Bind(c)

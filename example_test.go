@@ -21,42 +21,27 @@ func ExampleGraph() {
 
 	var out *steady.Sender[int]
 	gen := g.Actor("generator", func(a *steady.Actor) error {
-		for a.Running() {
-			if err := a.WaitVacant(out, 1); err != nil {
-				return err
+		// One value a step; false after 5 finishes the generator, which
+		// closes numbers.
+		return steady.Source(a, out, func(s *steady.Step) (int, bool, error) {
+			n := next.Get(s)
+			if *n == 5 {
+				return 0, false, nil
 			}
-			err := a.Step(func(s *steady.Step) error {
-				n := next.Get(s)
-				if *n == 5 {
-					return steady.ErrFinished
-				}
-				*n++
-				return out.Send(s, *n)
-			})
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+			*n++
+			return *n, true, nil
+		})
 	})
 	out = numbers.Sender(gen)
 	next.Bind(gen)
 
 	var in *steady.Receiver[int]
 	printer := g.Actor("printer", func(a *steady.Actor) error {
-		for {
-			if err := a.WaitAvailable(in, 1); err != nil {
-				return err // ErrClosed once the generator finished
-			}
-			err := a.Step(func(s *steady.Step) error {
-				v, _ := in.Peek(s)
-				fmt.Println(v)
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-		}
+		// Returns once numbers is closed and drained.
+		return steady.Sink(a, in, func(s *steady.Step, v int) error {
+			fmt.Println(v)
+			return nil
+		})
 	})
 	in = numbers.Receiver(printer)
 
@@ -69,6 +54,59 @@ func ExampleGraph() {
 	// 3
 	// 4
 	// 5
+}
+
+// The batch shapes move slices: a source fills a buffer, a stage filters
+// and maps a batch, a sink takes what has gathered. Each step is all or
+// nothing, as in a hand-written loop.
+func ExampleStageBatch() {
+	g := steady.NewGraph(steady.Config{Logger: slog.New(slog.DiscardHandler)})
+	raw := steady.NewChannel[int](g, "raw", 64)
+	odd := steady.NewChannel[string](g, "odd", 64)
+
+	var rawTx *steady.Sender[int]
+	src := g.Actor("source", func(a *steady.Actor) error {
+		next := 1 // a source that must resume after a restart keeps this in a State
+		return steady.SourceBatch(a, rawTx, 4, func(s *steady.Step, buf []int) (int, bool, error) {
+			for i := range buf {
+				buf[i] = next
+				next++
+			}
+			return len(buf), next <= 12, nil
+		})
+	})
+	rawTx = raw.Sender(src)
+
+	var rawRx *steady.Receiver[int]
+	var oddTx *steady.Sender[string]
+	filter := g.Actor("filter", func(a *steady.Actor) error {
+		return steady.StageBatch(a, rawRx, oddTx, 16, func(s *steady.Step, vs []int, dst []string) ([]string, error) {
+			for _, v := range vs {
+				if v%2 == 1 {
+					dst = append(dst, fmt.Sprintf("<%d>", v))
+				}
+			}
+			return dst, nil
+		})
+	})
+	rawRx, oddTx = raw.Receiver(filter), odd.Sender(filter)
+
+	var oddRx *steady.Receiver[string]
+	var got []string
+	sink := g.Actor("sink", func(a *steady.Actor) error {
+		return steady.SinkBatch(a, oddRx, 16, func(s *steady.Step, vs []string) error {
+			got = append(got, vs...)
+			return nil
+		})
+	})
+	oddRx = odd.Receiver(sink)
+
+	if err := g.Run(context.Background()); err != nil {
+		fmt.Println(err)
+	}
+	fmt.Println(got)
+	// Output:
+	// [<1> <3> <5> <7> <9> <11>]
 }
 
 // A panic in a step rolls back everything the step did; the restarted actor
@@ -140,22 +178,13 @@ func ExampleGraph_DeadLetters() {
 	})
 	var in *steady.Receiver[string]
 	sink := g.Actor("sink", func(a *steady.Actor) error {
-		for {
-			if err := a.WaitAvailable(in, 1); err != nil {
-				return err
+		return steady.Sink(a, in, func(s *steady.Step, w string) error {
+			if w == "poison" {
+				return errors.New("cannot digest")
 			}
-			err := a.Step(func(s *steady.Step) error {
-				w, _ := in.Peek(s)
-				if w == "poison" {
-					return errors.New("cannot digest")
-				}
-				fmt.Println("ate", w)
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-		}
+			fmt.Println("ate", w)
+			return nil
+		})
 	}, steady.Backoff(0, 0))
 	out, in = words.Sender(src), words.Receiver(sink)
 	_ = g.Run(context.Background())
@@ -185,22 +214,13 @@ func ExampleGraph_Purge() {
 	})
 	var in *steady.Receiver[string]
 	sink := g.Actor("sink", func(a *steady.Actor) error {
-		for {
-			if err := a.WaitAvailable(in, 1); err != nil {
-				return err
+		return steady.Sink(a, in, func(s *steady.Step, w string) error {
+			if w == "poison" || w == "venom" {
+				return fmt.Errorf("cannot digest %s", w)
 			}
-			err := a.Step(func(s *steady.Step) error {
-				w, _ := in.Peek(s)
-				if w == "poison" || w == "venom" {
-					return fmt.Errorf("cannot digest %s", w)
-				}
-				fmt.Println("ate", w)
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-		}
+			fmt.Println("ate", w)
+			return nil
+		})
 	}, steady.Backoff(0, 0))
 	out, in = words.Sender(src), words.Receiver(sink)
 	fmt.Println(g.Run(context.Background()))

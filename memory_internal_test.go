@@ -77,22 +77,11 @@ func newMemGraph(cfg Config, f *fakeMemory) *memGraph {
 	var out *Sender[uint64]
 	var in *Receiver[uint64]
 	gen := g.Actor("gen", func(a *Actor) error {
-		for a.Running() {
-			if err := a.WaitVacant(out, 1); err != nil {
-				return err
-			}
-			if err := a.Step(func(s *Step) error {
-				n := m.sent.Get(s)
-				if err := out.Send(s, *n); err != nil {
-					return err
-				}
-				*n++
-				return nil
-			}); err != nil {
-				return err
-			}
-		}
-		return nil
+		return Source(a, out, func(s *Step) (uint64, bool, error) {
+			n := m.sent.Get(s)
+			*n++
+			return *n - 1, true, nil
+		})
 	})
 	sink := g.Actor("sink", func(a *Actor) error {
 		for {

@@ -33,19 +33,11 @@ func newPipe(cfg steady.Config, capacity int, consumerDelay time.Duration, opts 
 	var out *steady.Sender[int]
 	var in *steady.Receiver[int]
 	p.producer = p.g.Actor("producer", func(a *steady.Actor) error {
-		for a.Running() {
-			if err := a.WaitVacant(out, 1); err != nil {
-				return err
-			}
-			if err := a.Step(func(s *steady.Step) error {
-				n := p.sent.Get(s)
-				*n++
-				return out.Send(s, *n)
-			}); err != nil {
-				return err
-			}
-		}
-		return nil
+		return steady.Source(a, out, func(s *steady.Step) (int, bool, error) {
+			n := p.sent.Get(s)
+			*n++
+			return *n, true, nil
+		})
 	}, opts...)
 	p.consumer = p.g.Actor("consumer", func(a *steady.Actor) error {
 		for {

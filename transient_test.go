@@ -41,24 +41,14 @@ func TestTransientChargesNothing(t *testing.T) {
 		var got []int
 		var failures int
 		cons := g.Actor("consumer", func(a *steady.Actor) error {
-			for a.Running() {
-				if err := a.WaitAvailable(in, 1); err != nil {
-					return err
+			return steady.Sink(a, in, func(_ *steady.Step, v int) error {
+				if failures < outage {
+					failures++
+					return steady.Transient(fmt.Errorf("deliver %d: %w", v, errOutage))
 				}
-				err := a.Step(func(s *steady.Step) error {
-					v, _ := in.Peek(s)
-					if failures < outage {
-						failures++
-						return steady.Transient(fmt.Errorf("deliver %d: %w", v, errOutage))
-					}
-					got = append(got, v)
-					return nil
-				})
-				if err != nil {
-					return err
-				}
-			}
-			return nil
+				got = append(got, v)
+				return nil
+			})
 		}, steady.Backoff(time.Millisecond, 100*time.Millisecond), steady.Intensity(2, time.Hour),
 			steady.OnLimit(steady.StopGraph), steady.PoisonAfter(3))
 		in = ch.Receiver(cons)
@@ -110,18 +100,7 @@ func TestPlainErrorStillCharges(t *testing.T) {
 		})
 		out = ch.Sender(prod)
 		cons := g.Actor("consumer", func(a *steady.Actor) error {
-			for a.Running() {
-				if err := a.WaitAvailable(in, 1); err != nil {
-					return err
-				}
-				if err := a.Step(func(s *steady.Step) error {
-					in.Peek(s)
-					return errOutage
-				}); err != nil {
-					return err
-				}
-			}
-			return nil
+			return steady.Sink(a, in, func(*steady.Step, int) error { return errOutage })
 		}, steady.Backoff(time.Millisecond, time.Millisecond), steady.PoisonAfter(3))
 		in = ch.Receiver(cons)
 		if err := g.Run(context.Background()); err != nil {

@@ -1,6 +1,7 @@
 package steady
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"time"
@@ -26,6 +27,31 @@ const spinChecks = 32
 // them), having let more gather; see [Channel]. n must be between 1 and
 // the capacity.
 func (a *Actor) WaitAvailable(in Input, n int) error {
+	return a.waitAvailable(in, n, time.Time{})
+}
+
+// WaitAvailableUntil is [Actor.WaitAvailable] with a deadline: past it,
+// it returns an error wrapping [context.DeadlineExceeded] and the actor
+// takes what is there, if anything. It suits an actor that flushes after
+// n messages or a time, whichever comes first:
+//
+//	flushAt := time.Now().Add(maxDelay)
+//	for a.Running() {
+//		err := a.WaitAvailableUntil(in, n, flushAt)
+//		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+//			return err
+//		}
+//		// a step that takes up to n messages and flushes
+//		flushAt = time.Now().Add(maxDelay)
+//	}
+//
+// The zero deadline is none. Messages that are there win over a deadline
+// that has passed.
+func (a *Actor) WaitAvailableUntil(in Input, n int, deadline time.Time) error {
+	return a.waitAvailable(in, n, deadline)
+}
+
+func (a *Actor) waitAvailable(in Input, n int, deadline time.Time) error {
 	if n > 0 && in.ready(a, uint64(n)) {
 		return nil
 	}
@@ -37,6 +63,8 @@ func (a *Actor) WaitAvailable(in Input, n int) error {
 		return misuseErr("actor %q waited for %d messages on channel %q of capacity %d", a.name, n, c.name, c.capacity)
 	}
 	want := uint64(n)
+	var timer *time.Timer // made when the wait first parks with a deadline
+	defer func() { stopTimer(timer) }()
 	for i := 0; ; i++ {
 		if in.available(want) >= want {
 			return nil
@@ -50,6 +78,9 @@ func (a *Actor) WaitAvailable(in Input, n int) error {
 		if a.g.hardStopped.Load() {
 			return ErrStopped
 		}
+		if !deadline.IsZero() && !time.Now().Before(deadline) {
+			return fmt.Errorf("steady: actor %q waited for %d messages on channel %q: %w", a.name, n, c.name, context.DeadlineExceeded)
+		}
 		in.release()
 		if i < spinChecks {
 			runtime.Gosched()
@@ -57,9 +88,79 @@ func (a *Actor) WaitAvailable(in Input, n int) error {
 		}
 		c.consumerWaiting.Store(true)
 		if in.available(want) < want && !c.closed.Load() {
-			a.park()
+			timer = a.parkUntil(deadline, timer)
 		}
 		c.consumerWaiting.Store(false)
+	}
+}
+
+// WaitAny waits until one of ins has a message the actor has not peeked,
+// and returns the index in ins of the first that has one: list the inputs
+// in the order they should be served. Inputs that are closed and empty are
+// passed over; once all of them are, WaitAny returns [ErrClosed]. It
+// returns [ErrStopped] once the shutdown timeout has passed. Every input
+// must be the actor's own.
+//
+// An actor fed by two inputs (beats that pace it and the values it works
+// on, say) waits with it for whichever has work, then takes what it finds
+// in one step:
+//
+//	i, err := a.WaitAny(beats, values)
+func (a *Actor) WaitAny(ins ...Input) (int, error) {
+	if len(ins) == 0 {
+		return -1, misuseErr("actor %q waited on no channel", a.name)
+	}
+	for _, in := range ins {
+		if in.owner() != a {
+			return -1, misuseErr("actor %q waited on channel %q, whose consumer is %s", a.name, in.core().name, actorName(in.owner()))
+		}
+	}
+	for i := 0; ; i++ {
+		open := false
+		for j, in := range ins {
+			if in.available(1) > 0 {
+				return j, nil
+			}
+			// closed before available: a closed channel's final tail is
+			// visible after it.
+			if !in.core().closed.Load() {
+				open = true
+			} else if in.available(1) > 0 {
+				return j, nil
+			}
+		}
+		if !open {
+			return -1, fmt.Errorf("%w: all %d inputs", ErrClosed, len(ins))
+		}
+		if a.g.hardStopped.Load() {
+			return -1, ErrStopped
+		}
+		for _, in := range ins {
+			in.release()
+		}
+		if i < spinChecks {
+			runtime.Gosched()
+			continue
+		}
+		for _, in := range ins {
+			in.core().consumerWaiting.Store(true)
+		}
+		// Park unless a message came or the last open input closed
+		// since the checks above; a commit or a close after this wakes
+		// the actor.
+		idle, open := true, false
+		for _, in := range ins {
+			if in.available(1) > 0 {
+				idle = false
+			}
+			open = open || !in.core().closed.Load()
+		}
+		if idle && open {
+			a.park()
+		}
+		for _, in := range ins {
+			in.core().consumerWaiting.Store(false)
+		}
 	}
 }
 
@@ -110,19 +211,41 @@ func (a *Actor) WaitVacant(out Output, n int) error {
 
 // Sleep waits for d, or less if the actor should stop: it returns
 // [ErrStopped] when the graph shuts down and [Actor.Running] turns false.
+// Each Sleep starts from when it is called, so a loop of work and Sleep
+// falls behind a schedule by the time the work takes; [Actor.SleepUntil]
+// keeps one.
 func (a *Actor) Sleep(d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
+	return a.SleepUntil(time.Now().Add(d))
+}
+
+// SleepUntil waits until t, or less if the actor should stop, as
+// [Actor.Sleep] does; a time already past returns at once. A periodic
+// actor that computes each time from the last keeps its period without
+// drift, whatever its work costs:
+//
+//	next := time.Now()
+//	for a.Running() {
+//		next = next.Add(period)
+//		if err := a.SleepUntil(next); err != nil {
+//			return err
+//		}
+//		// the periodic work
+//	}
+//
+// An actor that falls more than a period behind catches up with ticks
+// that return at once; one that would rather skip them moves next past
+// time.Now() first.
+func (a *Actor) SleepUntil(t time.Time) error {
+	var timer *time.Timer
+	defer func() { stopTimer(timer) }()
 	for {
 		if !a.Running() {
 			return ErrStopped
 		}
-		select {
-		case <-t.C:
+		if !time.Now().Before(t) {
 			return nil
-		case <-a.wakeCh:
-		case <-a.g.hardCtx.Done():
 		}
+		timer = a.parkUntil(t, timer)
 	}
 }
 
@@ -131,6 +254,31 @@ func (a *Actor) park() {
 	select {
 	case <-a.wakeCh:
 	case <-a.g.hardCtx.Done():
+	}
+}
+
+// parkUntil is park that also returns at deadline, unless it is zero. It
+// makes the timer on its first use and returns it, for the wait's next
+// park and for stopTimer.
+func (a *Actor) parkUntil(deadline time.Time, t *time.Timer) *time.Timer {
+	if deadline.IsZero() {
+		a.park()
+		return t
+	}
+	if t == nil {
+		t = time.NewTimer(time.Until(deadline))
+	}
+	select {
+	case <-a.wakeCh:
+	case <-a.g.hardCtx.Done():
+	case <-t.C:
+	}
+	return t
+}
+
+func stopTimer(t *time.Timer) {
+	if t != nil {
+		t.Stop()
 	}
 }
 

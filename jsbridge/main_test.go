@@ -143,23 +143,12 @@ func consumer[T any](t testing.TB, cfg steady.Config, nc *nats.Conn, bc jsbridge
 	ch := steady.NewChannel[T](g, "values", 256)
 	got := steady.NewState(g, "got", []T(nil))
 	var in *steady.Receiver[T]
-	buf := make([]T, 256)
 	sink := g.Actor("sink", func(a *steady.Actor) error {
-		for a.Running() {
-			if err := a.WaitAvailable(in, 1); err != nil {
-				return err
-			}
-			err := a.Step(func(s *steady.Step) error {
-				n := in.PeekMany(s, buf)
-				v := got.Get(s)
-				*v = append(slices.Clip(*v), buf[:n]...)
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+		return steady.SinkBatch(a, in, 256, func(s *steady.Step, vs []T) error {
+			v := got.Get(s)
+			*v = append(slices.Clip(*v), vs...)
+			return nil
+		})
 	})
 	in = ch.Receiver(sink)
 	got.Bind(sink)

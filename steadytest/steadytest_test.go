@@ -158,19 +158,11 @@ func TestStopAfterForProducers(t *testing.T) {
 	next := steady.NewState(h.Graph(), "next", 0)
 	var tx *steady.Sender[int]
 	a := h.Actor("counter", func(a *steady.Actor) error {
-		for a.Running() {
-			if err := a.WaitVacant(tx, 1); err != nil {
-				return err
-			}
-			if err := a.Step(func(s *steady.Step) error {
-				n := next.Get(s)
-				*n++
-				return tx.Send(s, *n)
-			}); err != nil {
-				return err
-			}
-		}
-		return nil
+		return steady.Source(a, tx, func(s *steady.Step) (int, bool, error) {
+			n := next.Get(s)
+			*n++
+			return *n, true, nil
+		})
 	})
 	tx = out.Sender(a)
 	next.Bind(a)

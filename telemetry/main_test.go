@@ -159,18 +159,7 @@ func newPipeline(cfg pipelineConfig) *pipeline {
 
 	var messagesRx *steady.Receiver[string]
 	logger := g.Actor("logger", func(a *steady.Actor) error {
-		buf := make([]string, batch)
-		for {
-			if err := a.WaitAvailable(messagesRx, 1); err != nil {
-				return err
-			}
-			if err := a.Step(func(s *steady.Step) error {
-				messagesRx.PeekMany(s, buf)
-				return nil
-			}); err != nil {
-				return err
-			}
-		}
+		return steady.SinkBatch(a, messagesRx, batch, func(*steady.Step, []string) error { return nil })
 	})
 	messagesRx = messages.Receiver(logger)
 	return p

@@ -356,14 +356,7 @@ func TestMetricsMemoryAndAvailability(t *testing.T) {
 			return nil
 		})
 		sink := g.Actor("sink", func(a *steady.Actor) error {
-			for {
-				if err := a.WaitAvailable(rx, 1); err != nil {
-					return err
-				}
-				if err := a.Step(func(s *steady.Step) error { rx.Peek(s); return nil }); err != nil {
-					return err
-				}
-			}
+			return steady.Sink(a, rx, func(*steady.Step, int) error { return nil })
 		})
 		tx, rx = ch.Sender(src), ch.Receiver(sink)
 		reg := prometheus.NewRegistry()
