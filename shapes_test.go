@@ -282,8 +282,8 @@ func TestStagePoison(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := g.DeadLetters()
-	if len(d) != 1 || d[0].Value != 42 || d[0].Channel != "raw" || d[0].Attempts != steady.DefaultPoisonAfter {
-		t.Fatalf("dead letters %+v, want 42 from raw after %d attempts", d, steady.DefaultPoisonAfter)
+	if len(d) != 1 || d[0].Value != 42 || d[0].Channel != "raw" || d[0].Attempts != steady.DefaultPolicy().PoisonAfter {
+		t.Fatalf("dead letters %+v, want 42 from raw after %d attempts", d, steady.DefaultPolicy().PoisonAfter)
 	}
 	if len(got) != 99 {
 		t.Fatalf("sink got %d values, want 99", len(got))
