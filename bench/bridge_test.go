@@ -283,8 +283,9 @@ func runGraph(g *steady.Graph) func() error {
 
 // rawMode says how the raw baseline publishes: one value per message or
 // frames, and whether each message carries the headers the outbound bridge
-// sets (Steady-First and Steady-Count, Nats-Expected-Last-Sequence,
-// Nats-Msg-Id), which cost the server and both clients work per message.
+// sets (Nats-Expected-Last-Sequence and Steady-First; on a frame
+// Steady-Count and Steady-Framed too), which cost the server and both
+// clients work per message.
 type rawMode struct {
 	perMessage, headers bool
 }
@@ -389,9 +390,11 @@ func rawPublish(js jetstream.JetStream, subject string, o offer, mode rawMode, w
 		if mode.headers {
 			m.Header = nats.Header{}
 			m.Header.Set("Steady-First", strconv.Itoa(first))
-			m.Header.Set("Steady-Count", strconv.Itoa(count))
+			if !mode.perMessage {
+				m.Header.Set("Steady-Count", strconv.Itoa(count))
+				m.Header.Set("Steady-Framed", "1")
+			}
 			m.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.Itoa(published))
-			m.Header.Set(jetstream.MsgIDHeader, "raw:"+strconv.Itoa(first)+":false")
 		}
 		f, err := js.PublishMsgAsync(m)
 		futures = append(futures, f)
