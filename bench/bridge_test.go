@@ -534,3 +534,27 @@ func BenchmarkBridgeLatency(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBridgePerMessageAlone runs one pipeline of
+// BenchmarkBridgePerMessage alone, for a CPU profile of it
+// (-cpuprofile): raw nats.go, raw with the bridge's headers, or the
+// bridges. It reports each one's rate, with no baseline: ratios come from
+// BenchmarkBridgePerMessage.
+func BenchmarkBridgePerMessageAlone(b *testing.B) {
+	for _, name := range []string{"raw", "raw-headers", "bridge"} {
+		b.Run(name, func(b *testing.B) {
+			srv := startServer(b)
+			o := offer{n: max(b.N, bridgeChunk), chunk: bridgeChunk}
+			var f flow
+			switch name {
+			case "raw":
+				f = rawPipe(b, srv.url, "RAW", o, rawMode{perMessage: true})
+			case "raw-headers":
+				f = rawPipe(b, srv.url, "HDR", o, rawMode{perMessage: true, headers: true})
+			default:
+				f = bridgePipe(b, srv.url, o, jsbridge.Config{Stream: "BRIDGE", PerMessage: true})
+			}
+			b.ReportMetric(float64(o.n)/f.took.Seconds(), "val/s")
+		})
+	}
+}
