@@ -283,8 +283,9 @@ func runGraph(g *steady.Graph) func() error {
 
 // rawMode says how the raw baseline publishes: one value per message or
 // frames, and whether each message carries the headers the outbound bridge
-// sets (Steady-First and Steady-Count, Nats-Expected-Last-Sequence,
-// Nats-Msg-Id), which cost the server and both clients work per message.
+// sets (Nats-Expected-Last-Sequence and Steady-First; on a frame
+// Steady-Count and Steady-Framed too), which cost the server and both
+// clients work per message.
 type rawMode struct {
 	perMessage, headers bool
 }
@@ -389,9 +390,11 @@ func rawPublish(js jetstream.JetStream, subject string, o offer, mode rawMode, w
 		if mode.headers {
 			m.Header = nats.Header{}
 			m.Header.Set("Steady-First", strconv.Itoa(first))
-			m.Header.Set("Steady-Count", strconv.Itoa(count))
+			if !mode.perMessage {
+				m.Header.Set("Steady-Count", strconv.Itoa(count))
+				m.Header.Set("Steady-Framed", "1")
+			}
 			m.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.Itoa(published))
-			m.Header.Set(jetstream.MsgIDHeader, "raw:"+strconv.Itoa(first)+":false")
 		}
 		f, err := js.PublishMsgAsync(m)
 		futures = append(futures, f)
@@ -528,6 +531,30 @@ func BenchmarkBridgeLatency(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			benchBridge(b, offer{n: max(b.N, tc.chunk), chunk: tc.chunk, every: time.Millisecond}, tc.bc, false)
+		})
+	}
+}
+
+// BenchmarkBridgePerMessageAlone runs one pipeline of
+// BenchmarkBridgePerMessage alone, for a CPU profile of it
+// (-cpuprofile): raw nats.go, raw with the bridge's headers, or the
+// bridges. It reports each one's rate, with no baseline: ratios come from
+// BenchmarkBridgePerMessage.
+func BenchmarkBridgePerMessageAlone(b *testing.B) {
+	for _, name := range []string{"raw", "raw-headers", "bridge"} {
+		b.Run(name, func(b *testing.B) {
+			srv := startServer(b)
+			o := offer{n: max(b.N, bridgeChunk), chunk: bridgeChunk}
+			var f flow
+			switch name {
+			case "raw":
+				f = rawPipe(b, srv.url, "RAW", o, rawMode{perMessage: true})
+			case "raw-headers":
+				f = rawPipe(b, srv.url, "HDR", o, rawMode{perMessage: true, headers: true})
+			default:
+				f = bridgePipe(b, srv.url, o, jsbridge.Config{Stream: "BRIDGE", PerMessage: true})
+			}
+			b.ReportMetric(float64(o.n)/f.took.Seconds(), "val/s")
 		})
 	}
 }

@@ -86,9 +86,24 @@ const staleAfter = 2 * time.Second
 // holding much memory.
 const framedFetch = 16
 
+// An inbound bridge acknowledges the newest message whose step is durable
+// (the consumer's policy acknowledges all before it too) once it is
+// ackEvery messages past the last acknowledged or ackAfter after it, and
+// whenever its subscription goes quiet or a run ends. Per message, an
+// acknowledgement each took about a tenth of the processor time, most of it
+// in the server (BENCHMARKS.md). ackEvery is far below the server's default
+// MaxAckPending (1,000), past which the consumer would stop delivering;
+// ackAfter keeps a slow stream's acknowledgements well inside any
+// reasonable AckWait, so the server seldom delivers again what the bridge
+// already took.
+const (
+	ackEvery = 128
+	ackAfter = 10 * time.Millisecond
+)
+
 // headerRoom is how much of the server's maximum payload the bridge keeps
-// for a message's headers (its id, expected sequence, Steady-First and
-// Steady-Count come to about 200 bytes).
+// for a message's headers (the expected sequence, Steady-First,
+// Steady-Count and Steady-Framed come to about 120 bytes).
 const headerRoom = 1024
 
 // DefaultStreamConfig is the stream a bridge creates when Config's

@@ -20,8 +20,9 @@
 // Each side keeps its position in the stream in its steady [steady.State],
 // committed in the same step as the messages it moves, and checks the
 // stream against that position at every start. Correctness rests on that
-// alone; JetStream's duplicate window and acknowledgements only save work
-// (a redelivery not sent) and show the consumer's progress. The stream must
+// alone. The bridges send no message ids, so JetStream's duplicate window
+// plays no part; acknowledgements only save work (a redelivery not sent)
+// and show the consumer's progress. The stream must
 // keep its messages by limits (age, size or count, or forever): interest
 // and work-queue retention, which delete messages once acknowledged, are
 // refused with [ErrStreamConfig], and limits that delete messages a bridge
@@ -74,8 +75,10 @@
 // it costs tens of microseconds of CPU a value, most of it in nats.go and
 // the server (BENCHMARKS.md has the figures). The headers say which values a
 // message holds (Steady-First, their index in the channel's history from
-// 0, and Steady-Count) and whether it is framed (Steady-Framed), so the
-// inbound bridge reads either. A message with Steady-End marks the end of
+// 0, on every message; Steady-Count, left out of a message of one value
+// unframed) and whether it is framed (Steady-Framed), so the inbound bridge
+// reads either. With the expected last sequence the outbound bridge
+// publishes under, a per-message value carries two headers. A message with Steady-End marks the end of
 // the stream: the outbound bridge publishes it when its input closes,
 // and the inbound bridge closes its output on it. Like a local channel's
 // close, it ends one run, not the stream: the graphs' next runs on the

@@ -2,9 +2,11 @@ package jsbridge_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -263,4 +265,68 @@ func TestRestartResetsToDurablePosition(t *testing.T) {
 		t.Fatal(err)
 	}
 	exactlyOnce(t, got.Value(), seq(100))
+}
+
+// Per message, a value's payload is the codec's bytes alone, so a message
+// from another writer can hold a payload a bridge would decode: its missing
+// Steady-First header alone tells it apart. Both a publisher that finds it
+// past its position and a consumer that reaches it stop with
+// ErrForeignWriter, and nothing of it is taken. The bridges' own messages
+// are read by a plain consumer: the value's bytes, its index in
+// Steady-First, and no message id.
+func TestForeignPlainValueRefused(t *testing.T) {
+	srv := newServer(t)
+	nc := connect(t, srv.url())
+	ctx := context.Background()
+	bc := jsbridge.Config{Stream: "VALUES", PerMessage: true}
+	pub, _ := publisher(t, quiet(), nc, bc, seq(3), 1)
+	if err := pub.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	st, err := js.Stream(ctx, "VALUES")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(1); seq <= 3; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := binary.LittleEndian.Uint64(m.Data); len(m.Data) != 8 || v != seq-1 {
+			t.Errorf("message %d holds %x, want value %d's 8 bytes", seq, m.Data, seq-1)
+		}
+		if first := m.Header.Get("Steady-First"); first != strconv.FormatUint(seq-1, 10) {
+			t.Errorf("message %d: Steady-First %q, want %d", seq, first, seq-1)
+		}
+		if id := m.Header.Get(jetstream.MsgIDHeader); id != "" {
+			t.Errorf("message %d carries a message id %q", seq, id)
+		}
+	}
+
+	// A plain writer on a stream of its own, before any bridge.
+	foreign := binary.LittleEndian.AppendUint64(nil, 0)
+	bc = jsbridge.Config{Stream: "PLAIN", PerMessage: true}
+	sc := jsbridge.DefaultStreamConfig()
+	sc.Name, sc.Subjects = "PLAIN", []string{"PLAIN.data"}
+	if _, err := js.CreateStream(ctx, sc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "PLAIN.data", foreign); err != nil {
+		t.Fatal(err)
+	}
+	pub, ob := publisher(t, quiet(), nc, bc, seq(3), 1)
+	if err := pub.Run(ctx); !stopErr(err, jsbridge.ErrForeignWriter) {
+		t.Fatalf("publisher: Run = %v, want ErrForeignWriter", err)
+	}
+	if n := ob.Stats().Values + ob.Stats().Skipped; n != 0 {
+		t.Errorf("the publisher published or skipped %d values", n)
+	}
+	con, _, got := consumer[uint64](t, quiet(), nc, bc)
+	if err := con.Run(ctx); !stopErr(err, jsbridge.ErrForeignWriter) {
+		t.Fatalf("consumer: Run = %v, want ErrForeignWriter", err)
+	}
+	if n := len(got.Value()); n != 0 {
+		t.Errorf("the consumer took %d values", n)
+	}
 }

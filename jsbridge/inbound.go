@@ -103,6 +103,8 @@ type inbound[T any] struct {
 	durableMu   sync.Mutex
 	durableMsg  jetstream.Msg
 	acked       jetstream.Msg
+	ackedNext   uint64    // durableNext when acked was acknowledged
+	ackedAt     time.Time // when
 }
 
 // NewInbound adds to g an actor called name that reads the stream cfg names
@@ -128,7 +130,7 @@ func NewInbound[T any](g *steady.Graph, name string, ch *steady.Channel[T], nc *
 func (in *inbound[T]) run(a *steady.Actor) error {
 	ctx := a.Context()
 	defer in.dropFetch()
-	defer in.ack()
+	defer in.ack(true)
 	in.cur, in.vals = nil, in.vals[:0]
 	if !in.loaded {
 		// The first start of this process: what the graph loaded is
@@ -152,14 +154,14 @@ func (in *inbound[T]) run(a *steady.Actor) error {
 		// marker before a restart): end this run's channel again.
 		return a.Step(func(s *steady.Step) error { return in.out.Close(s) })
 	}
-	for a.Running() {
-		in.ack()
+	for idle := false; a.Running(); {
+		in.ack(idle)
 		if in.cur == nil {
 			ok, err := in.take(ctx)
 			if err != nil {
 				return err
 			}
-			if !ok {
+			if idle = !ok; idle {
 				continue // the fetch ended; look at the graph, fetch again
 			}
 		}
@@ -313,7 +315,7 @@ func (in *inbound[T]) fetch(ctx context.Context, next uint64) (jetstream.Msg, er
 		}
 		in.iter, in.quiet = it, time.Time{}
 	}
-	msg, err := in.iter.Next(jetstream.NextMaxWait(fetchWait))
+	msg, err := in.iter.Next(nextMaxWait)
 	switch {
 	case errors.Is(err, nats.ErrTimeout):
 		now := time.Now()
@@ -360,6 +362,10 @@ func (in *inbound[T]) probe(ctx context.Context, next uint64) error {
 	return in.transient("fetch", fmt.Errorf("%w: consumer %s holds %d messages not yet delivered and delivered up to %d, but none came for %v while %d is next (its leader moved?)",
 		errStale, in.cfg.Consumer, info.NumPending, info.Delivered.Stream, staleAfter, next))
 }
+
+// nextMaxWait is fetch's option for Next, made once rather than for every
+// message.
+var nextMaxWait = jetstream.NextMaxWait(fetchWait)
 
 // errStale marks a pull subscription that stopped delivering.
 var errStale = errors.New("pull subscription stale")
@@ -456,19 +462,25 @@ func (in *inbound[T]) durableFn(msg jetstream.Msg, next uint64) func() {
 }
 
 // ack acknowledges the newest message taken whole whose step is durable,
-// if it has not been. Acknowledgements only tell the server how far the
-// bridge has come and stop it delivering those messages again; a lost one
-// costs a redelivery, which take drops. A run that ends on a shutdown may
-// leave its last messages unacknowledged: the next start resets the
-// consumer to the durable position anyway.
-func (in *inbound[T]) ack() {
+// if it has not been, once it is ackEvery messages past the last
+// acknowledged, or ackAfter after it, or if force is set (the subscription
+// went quiet, or the run ends). Acknowledgements only tell the server how far the bridge has come
+// and stop it delivering those messages again; a lost one costs a
+// redelivery, which take drops. A run that ends on a shutdown may leave its
+// last messages unacknowledged: the next start resets the consumer to the
+// durable position anyway.
+func (in *inbound[T]) ack(force bool) {
+	next := in.durableNext.Load()
+	if !force && next < in.ackedNext+ackEvery && time.Since(in.ackedAt) < ackAfter {
+		return
+	}
 	in.durableMu.Lock()
 	msg := in.durableMsg
 	in.durableMu.Unlock()
 	if msg == nil || msg == in.acked {
 		return
 	}
-	in.acked = msg
+	in.acked, in.ackedNext, in.ackedAt = msg, next, time.Now()
 	if msg.Ack() == nil {
 		in.stats.acks.Add(1)
 	}

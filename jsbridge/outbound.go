@@ -120,10 +120,15 @@ func NewOutbound[T any](g *steady.Graph, name string, ch *steady.Channel[T], nc 
 func (o *outbound[T]) run(a *steady.Actor) error {
 	o.stats.starts.Add(1)
 	ctx := a.Context()
-	// A JetStream context for this run: its publishes that were not
-	// acknowledged within the timeout are dropped, and whatever is left
-	// (its reply subscription) ends with the run.
-	js, err := jetstream.New(o.nc, jetstream.WithPublishAsyncTimeout(o.cfg.Timeout))
+	// A JetStream context for this run: whatever it leaves (its reply
+	// subscription, publishes never acknowledged) ends with the run. A
+	// step bounds its wait for acknowledgements itself (send), and a step
+	// that fails ends the run, so the publishes need no timeout of their
+	// own (WithPublishAsyncTimeout, a timer a message). A step publishes
+	// at most MaxBatch messages and waits for all their acknowledgements
+	// before the next, so with room for MaxBatch unacknowledged a publish
+	// never stalls.
+	js, err := jetstream.New(o.nc, jetstream.WithPublishAsyncMaxPending(o.cfg.MaxBatch))
 	if err != nil {
 		return o.transient("open JetStream", err)
 	}
@@ -354,6 +359,15 @@ func (o *outbound[T]) encode(vals []T, first uint64) error {
 	o.msgs = o.msgs[:0]
 	var cur *nats.Msg
 	var curMeta meta
+	// Per message, a step's messages and their payloads are carved from an
+	// allocation or two rather than one each a value. nats.go reads a
+	// message it publishes but never writes to it, and each step has
+	// messages of its own.
+	var block []nats.Msg
+	var payloads []byte
+	if o.cfg.PerMessage {
+		block = make([]nats.Msg, len(vals))
+	}
 	flush := func() {
 		if cur != nil {
 			curMeta.write(cur.Header)
@@ -379,7 +393,11 @@ func (o *outbound[T]) encode(vals []T, first uint64) error {
 			flush()
 		}
 		if cur == nil {
-			cur = &nats.Msg{Subject: o.cfg.Subject, Header: nats.Header{}}
+			cur = &nats.Msg{}
+			if o.cfg.PerMessage {
+				cur = &block[i]
+			}
+			cur.Subject, cur.Header = o.cfg.Subject, nats.Header{}
 			curMeta = meta{first: first + uint64(i), framed: !o.cfg.PerMessage}
 			if !o.cfg.PerMessage {
 				// Room for the rest if they encode to this one's size
@@ -390,7 +408,12 @@ func (o *outbound[T]) encode(vals []T, first uint64) error {
 			}
 		}
 		if o.cfg.PerMessage {
-			cur.Data = append(cur.Data, enc...)
+			if payloads == nil {
+				payloads = make([]byte, 0, size*(len(vals)-i)) // sized as a frame is, above
+			}
+			from := len(payloads)
+			payloads = append(payloads, enc...)
+			cur.Data = payloads[from:len(payloads):len(payloads)]
 		} else {
 			cur.Data = appendFrame(cur.Data, enc)
 		}
@@ -412,6 +435,11 @@ func varintLen(n int) int {
 // send publishes o.msgs pipelined, the first expecting the stream's last
 // sequence to be last and each next one the sequence before it, and waits
 // for every acknowledgement. It returns the sequence of the last message.
+//
+// The messages carry no message id (Nats-Msg-Id): the expected sequence
+// already refuses a replay, a gap and another writer, and a duplicate
+// acknowledgement would fail the step anyway, so the server's duplicate
+// tracking would cost every message work and buy nothing.
 func (o *outbound[T]) send(ctx context.Context, last uint64) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.cfg.Timeout)
 	defer cancel()
@@ -419,31 +447,43 @@ func (o *outbound[T]) send(ctx context.Context, last uint64) (uint64, error) {
 	o.futures = o.futures[:0]
 	for i, m := range o.msgs {
 		m.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(last+uint64(i), 10))
-		m.Header.Set(jetstream.MsgIDHeader, o.name+":"+m.Header.Get(hdrFirst)+":"+strconv.FormatBool(m.Header.Get(hdrEnd) != ""))
-		f, err := o.js.PublishMsgAsync(m, jetstream.WithStallWait(o.cfg.Timeout))
+		f, err := o.js.PublishMsgAsync(m)
 		if err != nil {
 			return 0, o.transient("publish", err)
 		}
 		o.futures = append(o.futures, f)
 	}
+	// One wake-up once every acknowledgement is in (this run's JetStream
+	// context has no other publishes outstanding), rather than one each:
+	// then every future holds its acknowledgement or its error.
+	select {
+	case <-o.js.PublishAsyncComplete():
+	case <-ctx.Done():
+		return 0, o.transient(fmt.Sprintf("wait for the acknowledgements of sequences %d to %d", last+1, last+uint64(len(o.msgs))), ctx.Err())
+	}
 	for i, f := range o.futures {
 		want := last + uint64(i) + 1
+		var err error
 		select {
 		case ack := <-f.Ok():
 			if ack.Stream != o.cfg.Stream || ack.Sequence != want || ack.Duplicate {
 				return 0, o.transient("publish", fmt.Errorf("acknowledged as %s sequence %d (duplicate %v), expected %s %d",
 					ack.Stream, ack.Sequence, ack.Duplicate, o.cfg.Stream, want))
 			}
-		case err := <-f.Err():
-			if apiCode(err) == jetstream.JSErrCodeStreamMessageExceedsMaximum {
-				// Not transient: the message will never fit. The step
-				// fails, and its value ends in the dead-letter store.
-				return 0, fmt.Errorf("%w: stream %q refused the message for sequence %d: %v", ErrTooLarge, o.cfg.Stream, want, err)
-			}
-			return 0, o.transient(fmt.Sprintf("publish the message for sequence %d", want), err)
-		case <-ctx.Done():
-			return 0, o.transient(fmt.Sprintf("wait for the acknowledgement of sequence %d", want), ctx.Err())
+			continue
+		default: // not acknowledged, so it failed; Err is asked only now, as each of Ok and Err makes a channel
 		}
+		select {
+		case err = <-f.Err():
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		if apiCode(err) == jetstream.JSErrCodeStreamMessageExceedsMaximum {
+			// Not transient: the message will never fit. The step
+			// fails, and its value ends in the dead-letter store.
+			return 0, fmt.Errorf("%w: stream %q refused the message for sequence %d: %v", ErrTooLarge, o.cfg.Stream, want, err)
+		}
+		return 0, o.transient(fmt.Sprintf("publish the message for sequence %d", want), err)
 	}
 	o.stats.messages.Add(uint64(len(o.msgs)))
 	return last + uint64(len(o.msgs)), nil

@@ -9,10 +9,16 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// The headers of a bridged message. Values are decimal.
+// The headers of a bridged message. Values are decimal. Steady-First is on
+// every message: it says which values a message holds, and a message
+// without it was not written by an outbound bridge. Steady-Count is left
+// out of a message that holds one value unframed (every message of
+// Config.PerMessage but the end marker): each header costs the client, the
+// server and the consumer work per message, which per message is a good
+// part of the bridge's cost (BENCHMARKS.md).
 const (
 	hdrFirst  = "Steady-First"  // index of the message's first value in the channel's history
-	hdrCount  = "Steady-Count"  // how many values the message holds
+	hdrCount  = "Steady-Count"  // how many values the message holds; absent: one, unframed
 	hdrFramed = "Steady-Framed" // present when the payload is a frame, absent when it is one value
 	hdrEnd    = "Steady-End"    // present on the end-of-stream marker
 )
@@ -26,23 +32,37 @@ type meta struct {
 // readMeta parses a bridged message's headers. A message without them was
 // not written by an outbound bridge.
 func readMeta(h nats.Header) (m meta, err error) {
-	count, first := h.Get(hdrCount), h.Get(hdrFirst)
-	if count == "" || first == "" {
-		return m, fmt.Errorf("no %s and %s headers: not written by a steady outbound bridge", hdrFirst, hdrCount)
+	first := h.Get(hdrFirst)
+	if first == "" {
+		return m, fmt.Errorf("no %s header: not written by a steady outbound bridge", hdrFirst)
 	}
-	if m.count, err = strconv.ParseUint(count, 10, 64); err == nil {
-		m.first, err = strconv.ParseUint(first, 10, 64)
-	}
-	if err != nil {
-		return m, fmt.Errorf("bad %s/%s headers %q/%q: %w", hdrFirst, hdrCount, first, count, err)
+	if m.first, err = strconv.ParseUint(first, 10, 64); err != nil {
+		return m, fmt.Errorf("bad %s header %q: %w", hdrFirst, first, err)
 	}
 	m.framed, m.end = h.Get(hdrFramed) != "", h.Get(hdrEnd) != ""
+	count := h.Get(hdrCount)
+	switch {
+	case count != "":
+		if m.count, err = strconv.ParseUint(count, 10, 64); err != nil {
+			return m, fmt.Errorf("bad %s header %q: %w", hdrCount, count, err)
+		}
+	case m.framed || m.end:
+		return m, fmt.Errorf("a frame or end marker without a %s header", hdrCount)
+	default:
+		m.count = 1
+	}
 	return m, nil
 }
 
+// plain says whether m is a message of one value, unframed: its count is
+// implied.
+func (m meta) plain() bool { return m.count == 1 && !m.framed && !m.end }
+
 func (m meta) write(h nats.Header) {
 	h.Set(hdrFirst, strconv.FormatUint(m.first, 10))
-	h.Set(hdrCount, strconv.FormatUint(m.count, 10))
+	if !m.plain() {
+		h.Set(hdrCount, strconv.FormatUint(m.count, 10))
+	}
 	if m.framed {
 		h.Set(hdrFramed, "1")
 	}

@@ -282,9 +282,11 @@ func splitCrash(t *testing.T, kills int, args ...string) splitJSON {
 	args = append([]string{"-split", "-beats", "0", "-kills", strconv.Itoa(kills), "-kill-every", "300ms",
 		"-state", run, "-out", out, "-progress", prog, "-report", "json", "-log", "error",
 		// A duplicate window shorter than most outages, so that nothing
-		// rests on it; and an AckWait short enough that the server
-		// redelivers what a half holds unacknowledged while its steps
-		// become durable, so that the bridge drops redeliveries.
+		// rests on it (the bridges send no message ids, so nothing should;
+		// the short window keeps this run proving it should that change);
+		// and an AckWait short enough that the server redelivers what a
+		// half holds unacknowledged while its steps become durable, so
+		// that the bridge drops redeliveries.
 		"-test-dupe-window", "100ms", "-test-ack-wait", "50ms"}, args...)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
