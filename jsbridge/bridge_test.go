@@ -2,6 +2,7 @@ package jsbridge_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -251,7 +252,20 @@ func TestStreamWentBack(t *testing.T) {
 	}
 	sc := jsbridge.DefaultStreamConfig()
 	sc.Name, sc.Subjects = "VALUES", []string{"VALUES.data"}
-	st, err := js.CreateStream(ctx, sc)
+	// The server may still be taking the deleted stream's store apart
+	// when DeleteStream returns: creating one of the same name then fails
+	// with 10049 ("error creating store for stream") for a moment. That is
+	// the test's setup, not the bridges: try again.
+	var st jetstream.Stream
+	var err error
+	for try := 0; ; try++ {
+		st, err = js.CreateStream(ctx, sc)
+		var api *jetstream.APIError
+		if err == nil || try == 50 || !errors.As(err, &api) || api.ErrorCode != 10049 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

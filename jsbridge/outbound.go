@@ -3,9 +3,11 @@ package jsbridge
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -79,11 +81,19 @@ type outbound[T any] struct {
 	created int64 // the stream's creation time
 	limit   int   // payload bytes a message can carry
 
-	buf     []T
-	enc     []byte // scratch for one value's encoding
-	msgs    []*nats.Msg
-	futures []jetstream.PubAckFuture
-	sent    int // values the last step published
+	// The acknowledgements of this run's publishes come to acks, a
+	// subscription to inbox.*; each send's replies are under a prefix of
+	// its own (inbox.N.), so that a late reply to an earlier send is told
+	// apart.
+	acks  *nats.Subscription
+	inbox string
+	sends uint64
+
+	buf  []T
+	enc  []byte // scratch for one value's encoding
+	msgs []*nats.Msg
+	got  []bool // which of a send's messages were acknowledged
+	sent int    // values the last step published
 }
 
 // NewOutbound adds to g an actor called name that consumes ch and publishes
@@ -120,20 +130,21 @@ func NewOutbound[T any](g *steady.Graph, name string, ch *steady.Channel[T], nc 
 func (o *outbound[T]) run(a *steady.Actor) error {
 	o.stats.starts.Add(1)
 	ctx := a.Context()
-	// A JetStream context for this run: whatever it leaves (its reply
-	// subscription, publishes never acknowledged) ends with the run. A
-	// step bounds its wait for acknowledgements itself (send), and a step
-	// that fails ends the run, so the publishes need no timeout of their
-	// own (WithPublishAsyncTimeout, a timer a message). A step publishes
-	// at most MaxBatch messages and waits for all their acknowledgements
-	// before the next, so with room for MaxBatch unacknowledged a publish
-	// never stalls.
-	js, err := jetstream.New(o.nc, jetstream.WithPublishAsyncMaxPending(o.cfg.MaxBatch))
+	// The JetStream context serves the stream's administration; the
+	// publishes go through the connection with this run's own reply
+	// subscription (see send), which ends with the run.
+	js, err := jetstream.New(o.nc)
 	if err != nil {
 		return o.transient("open JetStream", err)
 	}
-	defer js.CleanupPublisher()
 	o.js = js
+	o.inbox = o.nc.NewInbox()
+	acks, err := o.nc.SubscribeSync(o.inbox + ".*.*")
+	if err != nil {
+		return o.transient("subscribe to acknowledgements", err)
+	}
+	defer func() { _ = acks.Unsubscribe() }()
+	o.acks = acks
 	stream, err := o.ensureStream(ctx)
 	if err != nil {
 		return err
@@ -440,53 +451,82 @@ func varintLen(n int) int {
 // already refuses a replay, a gap and another writer, and a duplicate
 // acknowledgement would fail the step anyway, so the server's duplicate
 // tracking would cost every message work and buy nothing.
+//
+// It publishes with the connection and reads the acknowledgements from
+// the run's own subscription rather than through nats.go's asynchronous
+// publisher: that one starts, with its first publish, a goroutine that its
+// cleanup can leave blocked forever if the cleanup comes first (it reads
+// the status channel the cleanup already took away), and without a
+// cleanup a context a run leaves its publishes, never acknowledged, to
+// the next.
 func (o *outbound[T]) send(ctx context.Context, last uint64) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.cfg.Timeout)
 	defer cancel()
-	clear(o.futures)
-	o.futures = o.futures[:0]
+	o.sends++
+	prefix := o.inbox + "." + strconv.FormatUint(o.sends, 10) + "."
 	for i, m := range o.msgs {
 		m.Header.Set(jetstream.ExpectedLastSeqHeader, strconv.FormatUint(last+uint64(i), 10))
-		f, err := o.js.PublishMsgAsync(m)
-		if err != nil {
+		m.Reply = prefix + strconv.Itoa(i)
+		if err := o.nc.PublishMsg(m); err != nil {
 			return 0, o.transient("publish", err)
 		}
-		o.futures = append(o.futures, f)
 	}
-	// One wake-up once every acknowledgement is in (this run's JetStream
-	// context has no other publishes outstanding), rather than one each:
-	// then every future holds its acknowledgement or its error.
-	select {
-	case <-o.js.PublishAsyncComplete():
-	case <-ctx.Done():
-		return 0, o.transient(fmt.Sprintf("wait for the acknowledgements of sequences %d to %d", last+1, last+uint64(len(o.msgs))), ctx.Err())
-	}
-	for i, f := range o.futures {
+	o.got = append(o.got[:0], make([]bool, len(o.msgs))...)
+	for left := len(o.msgs); left > 0; {
+		reply, err := o.acks.NextMsgWithContext(ctx)
+		if err != nil {
+			return 0, o.transient(fmt.Sprintf("wait for the acknowledgements of sequences %d to %d", last+1, last+uint64(len(o.msgs))), err)
+		}
+		rest, ok := strings.CutPrefix(reply.Subject, prefix)
+		i, err := strconv.Atoi(rest)
+		if !ok || err != nil || i < 0 || i >= len(o.msgs) || o.got[i] {
+			continue // a late reply to an earlier send
+		}
+		o.got[i] = true
+		left--
 		want := last + uint64(i) + 1
-		var err error
-		select {
-		case ack := <-f.Ok():
-			if ack.Stream != o.cfg.Stream || ack.Sequence != want || ack.Duplicate {
-				return 0, o.transient("publish", fmt.Errorf("acknowledged as %s sequence %d (duplicate %v), expected %s %d",
-					ack.Stream, ack.Sequence, ack.Duplicate, o.cfg.Stream, want))
-			}
-			continue
-		default: // not acknowledged, so it failed; Err is asked only now, as each of Ok and Err makes a channel
-		}
-		select {
-		case err = <-f.Err():
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
-		if apiCode(err) == jetstream.JSErrCodeStreamMessageExceedsMaximum {
+		ack, err := readAck(reply)
+		switch {
+		case apiCode(err) == jetstream.JSErrCodeStreamMessageExceedsMaximum:
 			// Not transient: the message will never fit. The step
 			// fails, and its value ends in the dead-letter store.
 			return 0, fmt.Errorf("%w: stream %q refused the message for sequence %d: %v", ErrTooLarge, o.cfg.Stream, want, err)
+		case err != nil:
+			return 0, o.transient(fmt.Sprintf("publish the message for sequence %d", want), err)
+		case ack.Stream != o.cfg.Stream || ack.Sequence != want || ack.Duplicate:
+			return 0, o.transient("publish", fmt.Errorf("acknowledged as %s sequence %d (duplicate %v), expected %s %d",
+				ack.Stream, ack.Sequence, ack.Duplicate, o.cfg.Stream, want))
 		}
-		return 0, o.transient(fmt.Sprintf("publish the message for sequence %d", want), err)
 	}
 	o.stats.messages.Add(uint64(len(o.msgs)))
 	return last + uint64(len(o.msgs)), nil
+}
+
+// errNoResponders is the reply to a publish no stream took: the server
+// found no stream for the subject (or none is up to answer).
+var errNoResponders = errors.New("no stream answered the publish (no responders)")
+
+// readAck decodes a JetStream publish acknowledgement: the stream and
+// sequence that stored the message, or the server's error (a
+// *jetstream.APIError).
+func readAck(m *nats.Msg) (jetstream.PubAck, error) {
+	if len(m.Data) == 0 && m.Header.Get("Status") == "503" {
+		return jetstream.PubAck{}, errNoResponders
+	}
+	var r struct {
+		jetstream.PubAck
+		Error *jetstream.APIError `json:"error"`
+	}
+	if err := json.Unmarshal(m.Data, &r); err != nil {
+		return jetstream.PubAck{}, fmt.Errorf("an acknowledgement that does not decode: %w", err)
+	}
+	if r.Error != nil {
+		return jetstream.PubAck{}, r.Error
+	}
+	if r.Stream == "" {
+		return jetstream.PubAck{}, errors.New("an acknowledgement that names no stream")
+	}
+	return r.PubAck, nil
 }
 
 // end publishes the end-of-stream marker once the input closed. An actor
