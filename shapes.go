@@ -95,8 +95,8 @@ func Stage[In, Out any](a *Actor, in *Receiver[In], out *Sender[Out], fn func(s 
 // (no more than out has room for) and calls fn with them and an empty
 // dst; fn appends the values to send to dst and returns it. dst has room
 // for at least len(vs) values: one out per value in, or fewer (a filter,
-// or an aggregate of the batch); more than cap(dst) fails the step with
-// [ErrNoVacancy]. vs and dst are valid only until fn returns.
+// or an aggregate of the batch); more than the output has room for fails
+// the step with [ErrNoVacancy]. vs and dst are valid only until fn returns.
 func StageBatch[In, Out any](a *Actor, in *Receiver[In], out *Sender[Out], n int, fn func(s *Step, vs []In, dst []Out) ([]Out, error)) error {
 	if err := check(a, "StageBatch", n, in, out); err != nil {
 		return err

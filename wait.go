@@ -259,7 +259,10 @@ func (a *Actor) park() {
 
 // parkUntil is park that also returns at deadline, unless it is zero. It
 // makes the timer on its first use and returns it, for the wait's next
-// park and for stopTimer.
+// park and for stopTimer. Each park sets the timer again from the time
+// left: a deadline without a monotonic reading (from Truncate, say) is
+// still ahead after the timer fired if the wall clock stepped back, and a
+// timer that already fired would never wake the next park.
 func (a *Actor) parkUntil(deadline time.Time, t *time.Timer) *time.Timer {
 	if deadline.IsZero() {
 		a.park()
@@ -267,6 +270,8 @@ func (a *Actor) parkUntil(deadline time.Time, t *time.Timer) *time.Timer {
 	}
 	if t == nil {
 		t = time.NewTimer(time.Until(deadline))
+	} else {
+		t.Reset(time.Until(deadline))
 	}
 	select {
 	case <-a.wakeCh:

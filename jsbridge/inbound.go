@@ -84,6 +84,7 @@ type inbound[T any] struct {
 	cons    jetstream.Consumer
 	iter    jetstream.MessagesContext // the pull subscription, or nil
 	quiet   time.Time                 // since when it has delivered nothing, or zero
+	suspect suspicion                 // what the last probe found, if it found the subscription stale
 	created int64                     // the stream's creation time, set at each start
 
 	// The message in hand: its values, decoded once, and what its
@@ -313,7 +314,7 @@ func (in *inbound[T]) fetch(ctx context.Context, next uint64) (jetstream.Msg, er
 		if err != nil {
 			return nil, in.transient("fetch", err)
 		}
-		in.iter, in.quiet = it, time.Time{}
+		in.iter, in.quiet, in.suspect = it, time.Time{}, suspicion{}
 	}
 	msg, err := in.iter.Next(nextMaxWait)
 	switch {
@@ -330,7 +331,7 @@ func (in *inbound[T]) fetch(ctx context.Context, next uint64) (jetstream.Msg, er
 		in.dropFetch()
 		return nil, in.transient("fetch", err)
 	}
-	in.quiet = time.Time{}
+	in.quiet, in.suspect = time.Time{}, suspicion{}
 	return msg, nil
 }
 
@@ -342,8 +343,13 @@ func (in *inbound[T]) fetch(ctx context.Context, next uint64) (jetstream.Msg, er
 // renew it after. (nats.go would notice the missing heartbeats, but only
 // inside one Next call longer than two heartbeats, and fetch's are short.)
 // The bridge then restarts, which resets the consumer to the durable
-// position and subscribes again. A probe that fails to reach the consumer
-// changes nothing; the next one asks again.
+// position and subscribes again. It restarts only when a second probe, a
+// staleAfter later with nothing received between, finds the consumer just
+// as it was: a message on its way when the first asked, or a consumer
+// holding back while MaxAckPending messages await acknowledgements that a
+// slow commit delays, changes the figures or ends the silence. A probe
+// that fails to reach the consumer changes nothing; the next one asks
+// again.
 func (in *inbound[T]) probe(ctx context.Context, next uint64) error {
 	pctx, cancel := context.WithTimeout(ctx, in.cfg.Timeout)
 	defer cancel()
@@ -355,7 +361,12 @@ func (in *inbound[T]) probe(ctx context.Context, next uint64) error {
 	case err != nil:
 		return nil
 	case info.NumPending == 0 && info.Delivered.Stream < next:
-		return nil // nothing to deliver: the stream is idle
+		in.suspect = suspicion{} // nothing to deliver: the stream is idle
+		return nil
+	}
+	if now := (suspicion{true, info.Delivered.Stream, info.NumPending}); in.suspect != now {
+		in.suspect = now // look again at the next probe
+		return nil
 	}
 	in.dropFetch()
 	in.stats.stale.Add(1)
@@ -366,6 +377,13 @@ func (in *inbound[T]) probe(ctx context.Context, next uint64) error {
 // nextMaxWait is fetch's option for Next, made once rather than for every
 // message.
 var nextMaxWait = jetstream.NextMaxWait(fetchWait)
+
+// suspicion is what a probe that found the subscription stale saw: the
+// consumer's last delivered sequence and its undelivered messages.
+type suspicion struct {
+	set                bool
+	delivered, pending uint64
+}
 
 // errStale marks a pull subscription that stopped delivering.
 var errStale = errors.New("pull subscription stale")

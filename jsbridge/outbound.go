@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -82,7 +83,7 @@ type outbound[T any] struct {
 	limit   int   // payload bytes a message can carry
 
 	// The acknowledgements of this run's publishes come to acks, a
-	// subscription to inbox.*; each send's replies are under a prefix of
+	// subscription to inbox.*.*; each send's replies are under a prefix of
 	// its own (inbox.N.), so that a late reply to an earlier send is told
 	// apart.
 	acks  *nats.Subscription
@@ -404,9 +405,10 @@ func (o *outbound[T]) encode(vals []T, first uint64) error {
 			flush()
 		}
 		if cur == nil {
-			cur = &nats.Msg{}
 			if o.cfg.PerMessage {
 				cur = &block[i]
+			} else {
+				cur = &nats.Msg{}
 			}
 			cur.Subject, cur.Header = o.cfg.Subject, nats.Header{}
 			curMeta = meta{first: first + uint64(i), framed: !o.cfg.PerMessage}
@@ -471,7 +473,8 @@ func (o *outbound[T]) send(ctx context.Context, last uint64) (uint64, error) {
 			return 0, o.transient("publish", err)
 		}
 	}
-	o.got = append(o.got[:0], make([]bool, len(o.msgs))...)
+	o.got = slices.Grow(o.got[:0], len(o.msgs))[:len(o.msgs)]
+	clear(o.got)
 	for left := len(o.msgs); left > 0; {
 		reply, err := o.acks.NextMsgWithContext(ctx)
 		if err != nil {

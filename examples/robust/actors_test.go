@@ -197,7 +197,7 @@ func TestHeartbeat(t *testing.T) {
 					t.Errorf("shutdown reason %q", r)
 				}
 				// n sleeps, one more after the restart, and the restart's
-				// backoff (DefaultInitialBackoff ± DefaultJitter).
+				// backoff (the default policy's InitialBackoff ± Jitter).
 				lo := (n+1)*rate + time.Duration(float64(steady.DefaultPolicy().InitialBackoff)*(1-steady.DefaultPolicy().Jitter))
 				hi := (n+1)*rate + time.Duration(float64(steady.DefaultPolicy().InitialBackoff)*(1+steady.DefaultPolicy().Jitter))
 				if elapsed < lo || elapsed > hi {
