@@ -271,9 +271,6 @@ type sendEnd struct {
 	closed    bool   // a committed step closed the channel
 }
 
-// Name is the channel's name.
-func (tx *Sender[T]) Name() string { return tx.ch.name }
-
 // Err is the binding error, or nil.
 func (tx *Sender[T]) Err() error { return tx.err }
 
@@ -449,9 +446,6 @@ type recvEnd struct {
 	tailCache    uint64 // the producer's tail when last loaded
 	gatherState         // what refill keeps between waits (gather.go)
 }
-
-// Name is the channel's name.
-func (rx *Receiver[T]) Name() string { return rx.ch.name }
 
 // Err is the binding error, or nil.
 func (rx *Receiver[T]) Err() error { return rx.err }
