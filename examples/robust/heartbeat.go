@@ -19,8 +19,9 @@ const FaultHeartbeatSent = "robust.heartbeat.sent"
 
 // HeartbeatConfig configures [NewHeartbeat].
 type HeartbeatConfig struct {
-	// Rate is the time between beats; zero sends them as fast as the
-	// worker takes them.
+	// Rate is the period of the beats: they keep to a schedule, so the
+	// time a step takes does not add up into a slower rate. Zero sends
+	// them as fast as the worker takes them.
 	Rate time.Duration
 	// Beats is the number of beats after which the heartbeat asks the
 	// graph to shut down; zero beats until something else shuts it down.
@@ -51,6 +52,7 @@ func NewHeartbeat(g *steady.Graph, beats *steady.Channel[uint64], cfg HeartbeatC
 }
 
 func (x *Heartbeat) run(a *steady.Actor) error {
+	next := time.Now() // when the last beat was due; a restart starts afresh
 	for a.Running() {
 		// Checked at the top, so that a restart after the last beat
 		// committed still asks for the shutdown.
@@ -59,7 +61,15 @@ func (x *Heartbeat) run(a *steady.Actor) error {
 			return nil
 		}
 		if x.cfg.Rate > 0 {
-			if err := a.Sleep(x.cfg.Rate); err != nil {
+			next = next.Add(x.cfg.Rate)
+			if now := time.Now(); next.Before(now) {
+				// More than a period behind (the worker let the
+				// beats channel fill): beat now and keep the rate
+				// from here, rather than send the missed beats at
+				// once.
+				next = now
+			}
+			if err := a.SleepUntil(next); err != nil {
 				return err
 			}
 		}
