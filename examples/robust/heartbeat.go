@@ -19,9 +19,11 @@ const FaultHeartbeatSent = "robust.heartbeat.sent"
 
 // HeartbeatConfig configures [NewHeartbeat].
 type HeartbeatConfig struct {
-	// Rate is the period of the beats: they keep to a schedule, so the
-	// time a step takes does not add up into a slower rate. Zero sends
-	// them as fast as the worker takes them.
+	// Rate is the period of the beats. They keep to a schedule, so
+	// neither the time a step takes nor a beat held up for less than a
+	// period makes the later beats late; a beat held up longer starts
+	// the schedule again from when it went. Zero sends them as fast as
+	// the worker takes them.
 	Rate time.Duration
 	// Beats is the number of beats after which the heartbeat asks the
 	// graph to shut down; zero beats until something else shuts it down.
@@ -62,13 +64,6 @@ func (x *Heartbeat) run(a *steady.Actor) error {
 		}
 		if x.cfg.Rate > 0 {
 			next = next.Add(x.cfg.Rate)
-			if now := time.Now(); next.Before(now) {
-				// More than a period behind (the worker let the
-				// beats channel fill): beat now and keep the rate
-				// from here, rather than send the missed beats at
-				// once.
-				next = now
-			}
 			if err := a.SleepUntil(next); err != nil {
 				return err
 			}
@@ -78,6 +73,12 @@ func (x *Heartbeat) run(a *steady.Actor) error {
 		}
 		if err := a.Step(x.step); err != nil {
 			return err
+		}
+		if now := time.Now(); x.cfg.Rate > 0 && now.Sub(next) > x.cfg.Rate {
+			// The beat went out more than a period late (the worker
+			// let the beats channel fill): keep the rate from now
+			// rather than send the beats missed back to back.
+			next = now
 		}
 	}
 	return nil
