@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 	"time"
 
@@ -51,12 +52,13 @@ func bridgePolicy() []steady.ActorOption {
 	return []steady.ActorOption{steady.Backoff(time.Millisecond, bridgeMaxBackoff), steady.OnLimit(steady.StopGraph)}
 }
 
-// about names the part of the pipeline a process runs, for its log.
-func (r role) about() string {
+// attr names the half of the pipeline a process runs, for its log; none
+// for the whole pipeline (a handler leaves the zero Attr out).
+func (r role) attr() slog.Attr {
 	if r == roleWhole {
-		return ""
+		return slog.Attr{}
 	}
-	return string(r) + " half, "
+	return slog.String("half", string(r))
 }
 
 // connect opens the connection the half's bridges share. It waits out a
@@ -68,14 +70,16 @@ func (p *pipeline) connect() error {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(reconnectWait),
 		nats.NoCallbacksAfterClientClose(),
-		nats.ConnectHandler(func(nc *nats.Conn) { p.log.Info("nats: connected to " + nc.ConnectedUrlRedacted()) }),
-		nats.ReconnectHandler(func(nc *nats.Conn) { p.log.Info("nats: reconnected to " + nc.ConnectedUrlRedacted()) }),
+		nats.ConnectHandler(func(nc *nats.Conn) { p.log.Info("nats: connected", "url", nc.ConnectedUrlRedacted()) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { p.log.Info("nats: reconnected", "url", nc.ConnectedUrlRedacted()) }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
-				p.log.Warn(fmt.Sprintf("nats: disconnected: %v; reconnecting", err))
+				p.log.Warn("nats: disconnected; reconnecting", "err", err)
 			}
 		}),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { p.log.Warn(fmt.Sprintf("nats: %v", err)) }),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			p.log.Warn("nats: asynchronous error", "err", err)
+		}),
 	}
 	if p.cfg.natsCreds != "" {
 		opts = append(opts, nats.UserCredentials(p.cfg.natsCreds))

@@ -45,7 +45,7 @@ func (p *pipeline) startProgress() (stop func()) {
 		}
 		pr.LoggedAt = at
 		if err := writeProgress(p.cfg.progress, pr); err != nil {
-			p.log.Warn("robust: progress file: " + err.Error())
+			p.log.Warn("robust: writing the progress file", "err", err)
 		}
 	}
 	done := make(chan struct{})

@@ -46,12 +46,12 @@ func runServer(ctx context.Context, cfg config, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "robust: %v\n", err)
 		return 1
 	}
-	log.Info(fmt.Sprintf("robust: JetStream server at %s, its streams in %s", s.URL(), cfg.state))
+	log.Info("robust: JetStream server started", "url", s.URL(), "streams", cfg.state)
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		log.Warn(fmt.Sprintf("robust: the server listens on %s, beyond this machine, and asks for no credentials: whoever reaches it can read and write its streams", host))
+		log.Warn("robust: the server listens beyond this machine and asks for no credentials: whoever reaches it can read and write its streams", "host", host)
 	}
 	<-ctx.Done()
 	s.Shutdown()
-	log.Info("robust: server stopped: " + context.Cause(ctx).Error())
+	log.Info("robust: server stopped", "cause", context.Cause(ctx))
 	return 0
 }

@@ -133,7 +133,7 @@ func runSplit(cfg config, sigs <-chan os.Signal, stdout, stderr io.Writer) int {
 	if r.Passed && c.temp {
 		os.RemoveAll(c.dir)
 	} else if c.temp {
-		c.log.Warn("robust: kept the run's directory for a look: " + c.dir)
+		c.log.Warn("robust: kept the run's directory for a look", "dir", c.dir)
 	}
 	return finish(r, cfg.report, stdout, stderr)
 }
@@ -198,8 +198,8 @@ func checkOut(path string) error {
 // run runs the split run to its end and returns the merged report.
 func (c *coordinator) run(sigs <-chan os.Signal) *report {
 	start := time.Now()
-	c.log.Info(fmt.Sprintf("robust -split: %s faults, seed %d, -rate %v -beats %d -batch %d, in %s",
-		c.cfg.faults, c.seed, c.cfg.rate, c.cfg.beats, c.cfg.batch, c.dir))
+	c.log.Info("robust -split: starting", "faults", c.cfg.faults, "seed", c.seed,
+		"rate", c.cfg.rate, "beats", c.cfg.beats, "batch", c.cfg.batch, "dir", c.dir)
 	err := c.startServer()
 	c.addHalves()
 	if err != nil {
@@ -238,7 +238,7 @@ func (c *coordinator) startServer() error {
 			return err
 		}
 		c.server, c.url = s, s.URL()
-		c.log.Info("robust -split: JetStream server in this process at " + c.url)
+		c.log.Info("robust -split: JetStream server started in this process", "url", c.url)
 		return nil
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -451,7 +451,7 @@ func (c *coordinator) kill(now time.Time) {
 		c.kills[victim]++
 		if c.cfg.progress != "" {
 			if err := writeProgress(c.cfg.progress, progress{Kills: c.dealt}); err != nil {
-				c.log.Warn("robust -split: progress file: " + err.Error())
+				c.log.Warn("robust -split: writing the progress file", "err", err)
 			}
 		}
 		c.timing = &recovery{victim: victim, at: now, waiting: len(targets)}
@@ -461,7 +461,7 @@ func (c *coordinator) kill(now time.Time) {
 			pr, _ := readProgress(c.parts[partPublish].progress)
 			c.timing.after = pr.Bridges[valuesOutName].Position
 		}
-		c.log.Info(fmt.Sprintf("robust -split: kill %d of %d: SIGKILL %s", c.dealt, c.cfg.kills, victim))
+		c.log.Info("robust -split: SIGKILL", "part", victim, "kill", c.dealt, "kills", c.cfg.kills)
 		return
 	}
 }
@@ -498,7 +498,7 @@ func (c *coordinator) exit(e exited) {
 	if p.progress != "" {
 		pr, err := readProgress(p.progress)
 		if err != nil {
-			c.log.Warn(fmt.Sprintf("robust -split: %s's progress: %v", p.name, err))
+			c.log.Warn("robust -split: reading a part's progress", "part", p.name, "err", err)
 		}
 		if p.bridges == nil {
 			p.bridges = map[string]bridgeReport{}

@@ -327,18 +327,18 @@ func (p *pipeline) close() error {
 func (p *pipeline) startTelemetry() {
 	addr, err := p.telemetry.Start(p.cfg.telemetry)
 	if err != nil && !errors.Is(err, telemetry.ErrAddrInUse) {
-		p.log.Warn(fmt.Sprintf("%v; carrying on without telemetry", err))
+		p.log.Warn("telemetry: carrying on without telemetry", "err", err)
 		return
 	}
 	if err != nil {
 		host, _, _ := net.SplitHostPort(p.cfg.telemetry)
-		p.log.Warn(fmt.Sprintf("%v; trying a free port instead", err))
+		p.log.Warn("telemetry: address in use; trying a free port instead", "err", err)
 		if addr, err = p.telemetry.Start(net.JoinHostPort(host, "0")); err != nil {
-			p.log.Warn(fmt.Sprintf("%v; carrying on without telemetry", err))
+			p.log.Warn("telemetry: carrying on without telemetry", "err", err)
 			return
 		}
 	}
-	p.log.Info(fmt.Sprintf("telemetry: dashboard at http://%s/ (also /metrics, /healthz, /graph.dot, /api/snapshot)", addr))
+	p.log.Info("telemetry: dashboard started; also /metrics, /healthz, /graph.dot and /api/snapshot", "url", "http://"+addr.String()+"/")
 }
 
 // logStack logs the stack of every panic, in detail mode.
@@ -353,22 +353,22 @@ func (p *pipeline) logStack(e steady.Event) {
 // run runs the graph until it shuts down, by itself after -beats beats or
 // when ctx is cancelled, and returns the report.
 func (p *pipeline) run(ctx context.Context) *report {
-	p.log.Info(fmt.Sprintf("robust: %s%s faults, seed %d, -rate %v -beats %d -batch %d",
-		p.cfg.role.about(), p.cfg.faults, p.seed, p.cfg.rate, p.cfg.beats, p.cfg.batch))
+	p.log.Info("robust: starting", p.cfg.role.attr(), "faults", p.cfg.faults, "seed", p.seed,
+		"rate", p.cfg.rate, "beats", p.cfg.beats, "batch", p.cfg.batch)
 	switch {
 	case p.completed:
-		p.log.Info(fmt.Sprintf("robust: %s holds a completed run (%d beats); here is its report. -reset starts afresh",
-			p.cfg.state, p.beatsSent()))
+		p.log.Info("robust: the state holds a completed run; here is its report. -reset starts afresh",
+			"state", p.cfg.state, "beats", p.beatsSent())
 		// Nothing to do: every producer stops at once, and the consumers
 		// find their inputs empty.
 		p.g.Shutdown(fmt.Sprintf("%s holds a completed run", p.cfg.state))
 	case p.resumed:
-		made := "generated"
+		made := "generated" // values
 		if p.cfg.role == roleConsume {
-			made = "taken from the stream"
+			made = "taken" // from the stream
 		}
-		p.log.Info(fmt.Sprintf("robust: resuming from %s: %d values %s, %d logged, %d dead letters so far",
-			p.cfg.state, p.generated(), made, p.logged0, len(p.g.DeadLetters())))
+		p.log.Info("robust: resuming", "state", p.cfg.state, made, p.generated(),
+			"logged", p.logged0, "dead_letters", len(p.g.DeadLetters()))
 	}
 	if p.telemetry != nil {
 		p.startTelemetry()
@@ -398,11 +398,11 @@ func (p *pipeline) run(ctx context.Context) *report {
 	if errors.Is(runErr, steady.ErrCommitHung) {
 		// Closing the store would wait for the hung commit; the process
 		// is about to exit, which releases the file and its lock.
-		p.log.Error(fmt.Sprintf("robust: leaving %s open: a commit to it hangs", p.cfg.state))
+		p.log.Error("robust: leaving the state open: a commit to it hangs", "state", p.cfg.state)
 		p.st = nil
 	}
 	if err := p.close(); err != nil {
-		p.log.Error(fmt.Sprintf("robust: closing %s: %v", p.cfg.state, err))
+		p.log.Error("robust: closing the state", "state", p.cfg.state, "err", err)
 	}
 	return p.report(runErr, outErr, elapsed)
 }

@@ -208,6 +208,56 @@ func TestHeartbeat(t *testing.T) {
 	}
 }
 
+// TestHeartbeatKeepsTime: the beats keep to their schedule when a beat is
+// held up for less than a period, and start it again from the late beat
+// when one is held up longer, rather than send the missed beats back to
+// back. A reader with room for one beat holds beat 2 for 1.5 periods and
+// beat 5 for 3.5; it notes when each beat arrives, on the bubble's clock.
+func TestHeartbeatKeepsTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const rate = 10 * time.Millisecond
+		h := steadytest.New(t)
+		ch := steady.NewChannel[uint64](h.Graph(), "beats", 1)
+		robust.NewHeartbeat(h.Graph(), ch, robust.HeartbeatConfig{Rate: rate, Beats: 8})
+		start := time.Now()
+		hold := map[uint64]time.Duration{2: rate * 3 / 2, 5: rate * 7 / 2}
+		var at []time.Duration
+		var rx *steady.Receiver[uint64]
+		reader := h.Actor("reader", func(a *steady.Actor) error {
+			for {
+				if err := a.WaitAvailable(rx, 1); errors.Is(err, steady.ErrClosed) {
+					return nil
+				} else if err != nil {
+					return err
+				}
+				at = append(at, time.Since(start))
+				if d := hold[uint64(len(at))]; d > 0 {
+					if err := a.Sleep(d); err != nil {
+						return err
+					}
+				}
+				if err := a.Step(func(s *steady.Step) error { rx.Peek(s); return nil }); err != nil {
+					return err
+				}
+			}
+		})
+		rx = ch.Receiver(reader)
+		if err := h.Run(); err != nil {
+			t.Fatal(err)
+		}
+		// Beat 3, due at 30 ms, waits for the room beat 2 takes until
+		// 35 ms; beat 4 is on time. Beat 6, due at 60 ms, waits until
+		// 85 ms, and the schedule starts again from there.
+		want := []time.Duration{10, 20, 35, 40, 50, 85, 95, 105}
+		for i := range want {
+			want[i] *= time.Millisecond
+		}
+		if !slices.Equal(at, want) {
+			t.Errorf("beats arrived at %v, want %v", at, want)
+		}
+	})
+}
+
 // TestWorker runs the worker between scripted beats and values: every
 // value but the poison becomes one message with its category, the poison
 // (and never a beat) ends in the dead-letter store after three attempts,

@@ -19,8 +19,11 @@ const FaultHeartbeatSent = "robust.heartbeat.sent"
 
 // HeartbeatConfig configures [NewHeartbeat].
 type HeartbeatConfig struct {
-	// Rate is the time between beats; zero sends them as fast as the
-	// worker takes them.
+	// Rate is the period of the beats. They keep to a schedule, so
+	// neither the time a step takes nor a beat held up for less than a
+	// period makes the later beats late; a beat held up longer starts
+	// the schedule again from when it went. Zero sends them as fast as
+	// the worker takes them.
 	Rate time.Duration
 	// Beats is the number of beats after which the heartbeat asks the
 	// graph to shut down; zero beats until something else shuts it down.
@@ -51,6 +54,7 @@ func NewHeartbeat(g *steady.Graph, beats *steady.Channel[uint64], cfg HeartbeatC
 }
 
 func (x *Heartbeat) run(a *steady.Actor) error {
+	next := time.Now() // when the last beat was due; a restart starts afresh
 	for a.Running() {
 		// Checked at the top, so that a restart after the last beat
 		// committed still asks for the shutdown.
@@ -59,7 +63,8 @@ func (x *Heartbeat) run(a *steady.Actor) error {
 			return nil
 		}
 		if x.cfg.Rate > 0 {
-			if err := a.Sleep(x.cfg.Rate); err != nil {
+			next = next.Add(x.cfg.Rate)
+			if err := a.SleepUntil(next); err != nil {
 				return err
 			}
 		}
@@ -68,6 +73,12 @@ func (x *Heartbeat) run(a *steady.Actor) error {
 		}
 		if err := a.Step(x.step); err != nil {
 			return err
+		}
+		if now := time.Now(); x.cfg.Rate > 0 && now.Sub(next) > x.cfg.Rate {
+			// The beat went out more than a period late (the worker
+			// let the beats channel fill): keep the rate from now
+			// rather than send the beats missed back to back.
+			next = now
 		}
 	}
 	return nil
