@@ -74,29 +74,7 @@ func steadyPipeWith(b *testing.B, cfg steady.Config, n, batch int, scrape ...tim
 	var out *steady.Sender[uint64]
 	var in *steady.Receiver[uint64]
 	var sum uint64
-	prod := g.Actor("producer", func(a *steady.Actor) error {
-		buf := make([]uint64, batch)
-		for i := 0; i < n; {
-			k := min(batch, n-i)
-			if err := a.WaitVacant(out, k); err != nil {
-				return err
-			}
-			err := a.Step(func(s *steady.Step) error {
-				if batch == 1 {
-					return out.Send(s, uint64(i))
-				}
-				for j := range k {
-					buf[j] = uint64(i + j)
-				}
-				return out.SendMany(s, buf[:k])
-			})
-			if err != nil {
-				return err
-			}
-			i += k
-		}
-		return nil
-	})
+	prod := g.Actor("producer", func(a *steady.Actor) error { return produce(a, out, n, batch) })
 	cons := g.Actor("consumer", func(a *steady.Actor) error {
 		buf := make([]uint64, batch)
 		for {
@@ -126,6 +104,32 @@ func steadyPipeWith(b *testing.B, cfg steady.Config, n, batch int, scrape ...tim
 		b.Fatal(err)
 	}
 	return time.Since(start), sum
+}
+
+// produce is the hand-written source of the pipes: it sends 0..n-1 to
+// out, batch values a step (Send for one, SendMany for more).
+func produce(a *steady.Actor, out *steady.Sender[uint64], n, batch int) error {
+	buf := make([]uint64, batch)
+	for i := 0; i < n; {
+		k := min(batch, n-i)
+		if err := a.WaitVacant(out, k); err != nil {
+			return err
+		}
+		err := a.Step(func(s *steady.Step) error {
+			if batch == 1 {
+				return out.Send(s, uint64(i))
+			}
+			for j := range k {
+				buf[j] = uint64(i + j)
+			}
+			return out.SendMany(s, buf[:k])
+		})
+		if err != nil {
+			return err
+		}
+		i += k
+	}
+	return nil
 }
 
 // benchChannel reports, besides the two speeds and their ratio, how many

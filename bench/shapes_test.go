@@ -71,29 +71,7 @@ func shapesPipe(b *testing.B, n, batch int, shapes bool) (time.Duration, uint64)
 			})
 		}
 	} else {
-		source = func(a *steady.Actor) error {
-			buf := make([]uint64, batch)
-			for i := 0; i < n; {
-				k := min(batch, n-i)
-				if err := a.WaitVacant(out, k); err != nil {
-					return err
-				}
-				err := a.Step(func(s *steady.Step) error {
-					if batch == 1 {
-						return out.Send(s, uint64(i))
-					}
-					for j := range k {
-						buf[j] = uint64(i + j)
-					}
-					return out.SendMany(s, buf[:k])
-				})
-				if err != nil {
-					return err
-				}
-				i += k
-			}
-			return nil
-		}
+		source = func(a *steady.Actor) error { return produce(a, out, n, batch) }
 		stage = func(a *steady.Actor) error {
 			buf := make([]uint64, batch)
 			for a.Running() {
