@@ -27,15 +27,7 @@ func TestTransientChargesNothing(t *testing.T) {
 		var out *steady.Sender[int]
 		var in *steady.Receiver[int]
 		prod := g.Actor("producer", func(a *steady.Actor) error {
-			for i := range n {
-				if err := a.WaitVacant(out, 1); err != nil {
-					return err
-				}
-				if err := a.Step(func(s *steady.Step) error { return out.Send(s, i) }); err != nil {
-					return err
-				}
-			}
-			return nil
+			return steady.Source(a, out, upTo(n))
 		})
 		out = ch.Sender(prod)
 		var got []int
