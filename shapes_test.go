@@ -127,20 +127,6 @@ func shapesName(n int) string {
 // Clone lets the sink's state be a slice: each step works on its own copy.
 func (l intList) Clone() intList { return append(intList(nil), l...) }
 
-// upTo is a [steady.Source]'s next that sends 0, 1, ..., n-1 and then
-// ends. It keeps its position in a local variable, not in state: a
-// restarted actor calls upTo again and starts over.
-func upTo[T ~int | ~uint64](n T) func(*steady.Step) (T, bool, error) {
-	var i T
-	return func(*steady.Step) (T, bool, error) {
-		if i == n {
-			return 0, false, nil
-		}
-		i++
-		return i - 1, true, nil
-	}
-}
-
 // wantCooked is what the sink must commit for 1..total: each value not a
 // multiple of 5, doubled, once, in order.
 func wantCooked(total int) []int {

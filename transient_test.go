@@ -27,7 +27,11 @@ func TestTransientChargesNothing(t *testing.T) {
 		var out *steady.Sender[int]
 		var in *steady.Receiver[int]
 		prod := g.Actor("producer", func(a *steady.Actor) error {
-			return steady.Source(a, out, upTo(n))
+			i := 0
+			return steady.Source(a, out, func(*steady.Step) (int, bool, error) {
+				i++ // no state: this producer never restarts
+				return i - 1, i <= n, nil
+			})
 		})
 		out = ch.Sender(prod)
 		var got []int
