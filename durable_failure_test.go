@@ -89,50 +89,34 @@ func TestDurableVisibilityRule(t *testing.T) {
 	}
 	var out *steady.Sender[uint64]
 	src := g.Actor("src", func(a *steady.Actor) error {
-		for sent.Value() < n {
-			if err := a.WaitVacant(out, 1); err != nil {
-				return err
+		return steady.Source(a, out, func(s *steady.Step) (uint64, bool, error) {
+			seq := sent.Get(s)
+			if *seq == n {
+				return 0, false, nil
 			}
-			err := a.Step(func(s *steady.Step) error {
-				seq := sent.Get(s)
-				if head, _ := ws.durable("c"); *seq >= head+capacity {
-					report("producer wrote message %d with %d durably consumed, capacity %d", *seq, head, capacity)
-				}
-				*seq++
-				return out.Send(s, *seq-1)
-			})
-			if err != nil {
-				return err
+			if head, _ := ws.durable("c"); *seq >= head+capacity {
+				report("producer wrote message %d with %d durably consumed, capacity %d", *seq, head, capacity)
 			}
-		}
-		return nil
+			*seq++
+			return *seq - 1, true, nil
+		})
 	})
 	out = ch.Sender(src)
 	sent.Bind(src)
 	var in *steady.Receiver[uint64]
-	buf := make([]uint64, 3)
 	sink := g.Actor("sink", func(a *steady.Actor) error {
-		for {
-			if err := a.WaitAvailable(in, 1); err != nil {
-				return err
-			}
-			err := a.Step(func(s *steady.Step) error {
-				k := in.PeekMany(s, buf)
-				_, tail := ws.durable("c")
-				for _, v := range buf[:k] {
-					if v >= tail {
-						report("consumer saw message %d with %d durable", v, tail)
-					}
-					if v%97 == 3 {
-						return errors.New("poison")
-					}
+		return steady.SinkBatch(a, in, 3, func(s *steady.Step, vs []uint64) error {
+			_, tail := ws.durable("c")
+			for _, v := range vs {
+				if v >= tail {
+					report("consumer saw message %d with %d durable", v, tail)
 				}
-				return nil
-			})
-			if err != nil {
-				return err
+				if v%97 == 3 {
+					return errors.New("poison")
+				}
 			}
-		}
+			return nil
+		})
 	}, steady.Backoff(0, 0), steady.PoisonAfter(2), steady.Intensity(-1, 0))
 	in = ch.Receiver(sink)
 	if err := g.Run(context.Background()); err != nil {
@@ -172,28 +156,20 @@ func TestDurableReplayAttemptsStayWithTheLetter(t *testing.T) {
 	var in *steady.Receiver[uint64]
 	var delivered atomic.Bool
 	sink := g.Actor("sink", func(a *steady.Actor) error {
-		for {
-			if err := a.WaitAvailable(in, 1); err != nil {
-				return err
+		return steady.Sink(a, in, func(s *steady.Step, v uint64) error {
+			if v == 5 && replaying.Load() && replays.Load() == 2 {
+				// Third try of the replayed letter: what would a
+				// crash now leave as the channel's attempts?
+				storedAttempts.Store(int64(ws.settledAttempts("values")))
 			}
-			if err := a.Step(func(s *steady.Step) error {
-				v, _ := in.Peek(s)
-				if v == 5 && replaying.Load() && replays.Load() == 2 {
-					// Third try of the replayed letter: what would a
-					// crash now leave as the channel's attempts?
-					storedAttempts.Store(int64(ws.settledAttempts("values")))
-				}
-				if v == 5 && (!replaying.Load() || replays.Add(1) <= 2) {
-					return errors.New("five fails") // always, then twice more once replayed
-				}
-				if v == 5 {
-					delivered.Store(true)
-				}
-				return nil
-			}); err != nil {
-				return err
+			if v == 5 && (!replaying.Load() || replays.Add(1) <= 2) {
+				return errors.New("five fails") // always, then twice more once replayed
 			}
-		}
+			if v == 5 {
+				delivered.Store(true)
+			}
+			return nil
+		})
 	}, steady.Backoff(0, 0), steady.PoisonAfter(3))
 	in = ch.Receiver(sink)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -400,15 +376,15 @@ func TestDurableCodecWithItsOwnSlice(t *testing.T) {
 	ch := steady.NewChannel[string](g, "c", 8).SetCodec(markerCodec{})
 	var out *steady.Sender[string]
 	p := g.Actor("p", func(a *steady.Actor) error {
-		for _, v := range []string{"", "xyz", "", "w"} {
-			if err := a.WaitVacant(out, 1); err != nil {
-				return err
+		vals := []string{"", "xyz", "", "w"}
+		return steady.Source(a, out, func(*steady.Step) (string, bool, error) {
+			if len(vals) == 0 {
+				return "", false, nil
 			}
-			if err := a.Step(func(s *steady.Step) error { return out.Send(s, v) }); err != nil {
-				return err
-			}
-		}
-		return nil
+			v := vals[0]
+			vals = vals[1:]
+			return v, true, nil
+		})
 	})
 	out = ch.Sender(p)
 	c := g.Actor("c", func(a *steady.Actor) error { return steady.ErrFinished })
@@ -484,32 +460,19 @@ func TestDurableStorePanics(t *testing.T) {
 			var out *steady.Sender[uint64]
 			out = nums.Sender(g.Actor("producer", func(a *steady.Actor) error {
 				ran.Store(true)
-				for v := uint64(0); a.Running(); v++ {
-					if err := a.WaitVacant(out, 1); err != nil {
-						return err
-					}
-					if err := a.Step(func(s *steady.Step) error { return out.Send(s, v) }); err != nil {
-						return err
-					}
-				}
-				return nil
+				v := uint64(0)
+				return steady.Source(a, out, func(*steady.Step) (uint64, bool, error) {
+					v++
+					return v - 1, true, nil
+				})
 			}))
 			var in *steady.Receiver[uint64]
 			in = nums.Receiver(g.Actor("consumer", func(a *steady.Actor) error {
 				ran.Store(true)
-				for {
-					if err := a.WaitAvailable(in, 1); err != nil {
-						return err
-					}
-					err := a.Step(func(s *steady.Step) error {
-						v, _ := in.Peek(s)
-						seen = append(seen, v)
-						return nil
-					})
-					if err != nil {
-						return err
-					}
-				}
+				return steady.Sink(a, in, func(s *steady.Step, v uint64) error {
+					seen = append(seen, v)
+					return nil
+				})
 			}))
 			err := g.Run(context.Background())
 

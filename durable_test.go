@@ -167,43 +167,31 @@ func newSinkRig(cfg steady.Config, linger bool, poison func(uint64) bool, opts .
 	sent := steady.NewState(g, "sent", uint64(0))
 	var out *steady.Sender[uint64]
 	src := g.Actor("source", func(a *steady.Actor) error {
-		for sent.Value() < 10 {
-			if err := a.WaitVacant(out, 1); err != nil {
-				return err
+		err := steady.Source(a, out, func(s *steady.Step) (uint64, bool, error) {
+			v := sent.Get(s)
+			if *v == 10 {
+				return 0, false, nil
 			}
-			if err := a.Step(func(s *steady.Step) error {
-				v := sent.Get(s)
-				*v++
-				return out.Send(s, *v-1)
-			}); err != nil {
-				return err
-			}
+			*v++
+			return *v - 1, true, nil
+		})
+		if err != nil || !linger {
+			return err
 		}
-		if linger {
-			return a.Sleep(time.Hour)
-		}
-		return nil
+		return a.Sleep(time.Hour)
 	})
 	out = r.ch.Sender(src)
 	sent.Bind(src)
 	var in *steady.Receiver[uint64]
 	sink := g.Actor("sink", func(a *steady.Actor) error {
-		for {
-			if err := a.WaitAvailable(in, 1); err != nil {
-				return err
+		return steady.Sink(a, in, func(s *steady.Step, v uint64) error {
+			if poison != nil && poison(v) {
+				return fmt.Errorf("%d is poison", v)
 			}
-			if err := a.Step(func(s *steady.Step) error {
-				v, _ := in.Peek(s)
-				if poison != nil && poison(v) {
-					return fmt.Errorf("%d is poison", v)
-				}
-				l := r.got.Get(s)
-				*l = append(*l, v)
-				return nil
-			}); err != nil {
-				return err
-			}
-		}
+			l := r.got.Get(s)
+			*l = append(*l, v)
+			return nil
+		})
 	}, append([]steady.ActorOption{steady.Backoff(0, 0), steady.PoisonAfter(2)}, opts...)...)
 	in = r.ch.Receiver(sink)
 	r.got.Bind(sink)

@@ -52,20 +52,14 @@ func TestPanickingHookFailsNothing(t *testing.T) {
 	got := steady.NewState(g, "got", []int(nil))
 	var tx *steady.Sender[int]
 	prod := g.Actor("producer", func(a *steady.Actor) error {
-		for sent.Value() < n {
-			if err := a.WaitVacant(tx, 1); err != nil {
-				return err
+		return steady.Source(a, tx, func(s *steady.Step) (int, bool, error) {
+			v := sent.Get(s)
+			if *v == n {
+				return 0, false, nil
 			}
-			err := a.Step(func(s *steady.Step) error {
-				v := sent.Get(s)
-				*v++
-				return tx.Send(s, *v)
-			})
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+			*v++
+			return *v, true, nil
+		})
 	})
 	tx = nums.Sender(prod)
 	sent.Bind(prod)
@@ -73,46 +67,22 @@ func TestPanickingHookFailsNothing(t *testing.T) {
 	var fwd *steady.Sender[int]
 	failed := false
 	worker := g.Actor("worker", func(a *steady.Actor) error {
-		for a.Running() {
-			if err := a.WaitAvailable(rx, 1); err != nil {
-				return err
+		return steady.Stage(a, rx, fwd, func(s *steady.Step, v int) (int, bool, error) {
+			if v == n/2 && !failed {
+				failed = true
+				panic("the worker fails once")
 			}
-			if err := a.WaitVacant(fwd, 1); err != nil {
-				return err
-			}
-			err := a.Step(func(s *steady.Step) error {
-				v, _ := rx.Peek(s)
-				if v == n/2 && !failed {
-					failed = true
-					panic("the worker fails once")
-				}
-				return fwd.Send(s, v)
-			})
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+			return v, true, nil
+		})
 	}, steady.Backoff(0, 0))
 	rx, fwd = nums.Receiver(worker), out.Sender(worker)
 	var sink *steady.Receiver[int]
-	buf := make([]int, 64)
 	sinkActor := g.Actor("sink", func(a *steady.Actor) error {
-		for a.Running() {
-			if err := a.WaitAvailable(sink, 1); err != nil {
-				return err
-			}
-			err := a.Step(func(s *steady.Step) error {
-				k := sink.PeekMany(s, buf)
-				v := got.Get(s)
-				*v = append(slices.Clip(*v), buf[:k]...)
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+		return steady.SinkBatch(a, sink, 64, func(s *steady.Step, vs []int) error {
+			v := got.Get(s)
+			*v = append(slices.Clip(*v), vs...)
+			return nil
+		})
 	})
 	sink = out.Receiver(sinkActor)
 	got.Bind(sinkActor)

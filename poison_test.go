@@ -122,31 +122,19 @@ func newPoisonRig(t *testing.T, s poisonSetup) *poisonRig {
 	var rx *steady.Receiver[int]
 
 	producer := g.Actor("producer", func(a *steady.Actor) error {
-		chunk := make([]int, 0, s.chunk)
-		for next.Value() < s.n {
-			k := min(s.chunk, s.n-next.Value())
-			if err := a.WaitVacant(tx, k); err != nil {
-				return err
+		err := steady.SourceBatch(a, tx, s.chunk, func(st *steady.Step, buf []int) (int, bool, error) {
+			v := next.Get(st)
+			k := min(len(buf), s.n-*v)
+			for i := range k {
+				buf[i] = *v + i
 			}
-			err := a.Step(func(st *steady.Step) error {
-				v := next.Get(st)
-				chunk = chunk[:0]
-				for i := range k {
-					chunk = append(chunk, *v+i)
-				}
-				*v += k
-				return tx.SendMany(st, chunk)
-			})
-			if err != nil {
-				return err
-			}
+			*v += k
+			return k, *v < s.n, nil
+		})
+		for err == nil && s.linger {
+			err = a.Sleep(time.Hour)
 		}
-		for s.linger {
-			if err := a.Sleep(time.Hour); err != nil {
-				return err
-			}
-		}
-		return nil
+		return err
 	}, steady.Backoff(0, 0))
 
 	isPoison := func(v int) bool {

@@ -295,19 +295,11 @@ func TestCrashLoopIsolated(t *testing.T) {
 		})
 		var late time.Duration
 		dst := g.Actor("counter", func(a *steady.Actor) error {
-			for {
-				if err := a.WaitAvailable(in, 1); err != nil {
-					return err
-				}
-				if err := a.Step(func(s *steady.Step) error {
-					sent, _ := in.Peek(s)
-					late = max(late, time.Since(sent))
-					*count.Get(s)++
-					return nil
-				}); err != nil {
-					return err
-				}
-			}
+			return steady.Sink(a, in, func(s *steady.Step, sent time.Time) error {
+				late = max(late, time.Since(sent))
+				*count.Get(s)++
+				return nil
+			})
 		})
 		out, in = ticks.Sender(src), ticks.Receiver(dst)
 		count.Bind(dst)

@@ -28,33 +28,24 @@ func TestReplayedMessageCountsItsOwnAttempts(t *testing.T) {
 	})
 	failed := map[int]int{} // failures per value, on the consumer's goroutine
 	c := g.Actor("consumer", func(a *steady.Actor) error {
-		for {
-			if err := a.WaitAvailable(rx, 1); err != nil {
-				return err
-			}
-			err := a.Step(func(s *steady.Step) error {
-				v, _ := rx.Peek(s)
-				switch {
-				case v == 1: // poison: always fails
-					failed[v]++
-					panic("poison 1")
-				case v == 5 && failed[5] < 2: // fails twice, then goes through
-					failed[5]++
-					if failed[5] == 2 {
-						if err := g.Replay(g.DeadLetters()[0].ID); err != nil {
-							t.Errorf("Replay: %v", err)
-						}
+		return steady.Sink(a, rx, func(s *steady.Step, v int) error {
+			switch {
+			case v == 1: // poison: always fails
+				failed[v]++
+				panic("poison 1")
+			case v == 5 && failed[5] < 2: // fails twice, then goes through
+				failed[5]++
+				if failed[5] == 2 {
+					if err := g.Replay(g.DeadLetters()[0].ID); err != nil {
+						t.Errorf("Replay: %v", err)
 					}
-					panic("transient 5")
 				}
-				l := got.Get(s)
-				*l = append(*l, v)
-				return nil
-			})
-			if err != nil {
-				return err
+				panic("transient 5")
 			}
-		}
+			l := got.Get(s)
+			*l = append(*l, v)
+			return nil
+		})
 	}, steady.Backoff(0, 0), steady.Intensity(-1, 0))
 	tx, rx = ch.Sender(p), ch.Receiver(c)
 	got.Bind(c)

@@ -46,22 +46,14 @@ func TestStateContinuity(t *testing.T) {
 		return nil
 	}, steady.Backoff(0, 0), steady.Intensity(-1, 0))
 	sink := g.Actor("sink", func(a *steady.Actor) error {
-		for {
-			if err := a.WaitAvailable(in, 1); err != nil {
-				return err
+		return steady.Sink(a, in, func(s *steady.Step, v int) error {
+			n := got.Get(s)
+			if v != *n+1 {
+				t.Errorf("sink got %d after %d", v, *n)
 			}
-			if err := a.Step(func(s *steady.Step) error {
-				v, _ := in.Peek(s)
-				n := got.Get(s)
-				if v != *n+1 {
-					t.Errorf("sink got %d after %d", v, *n)
-				}
-				*n = v
-				return nil
-			}); err != nil {
-				return err
-			}
-		}
+			*n = v
+			return nil
+		})
 	})
 	out, in = ch.Sender(a), ch.Receiver(sink)
 	counter.Bind(a)

@@ -27,15 +27,11 @@ func TestTransientChargesNothing(t *testing.T) {
 		var out *steady.Sender[int]
 		var in *steady.Receiver[int]
 		prod := g.Actor("producer", func(a *steady.Actor) error {
-			for i := range n {
-				if err := a.WaitVacant(out, 1); err != nil {
-					return err
-				}
-				if err := a.Step(func(s *steady.Step) error { return out.Send(s, i) }); err != nil {
-					return err
-				}
-			}
-			return nil
+			i := 0
+			return steady.Source(a, out, func(*steady.Step) (int, bool, error) {
+				i++ // no state: this producer never restarts
+				return i - 1, i <= n, nil
+			})
 		})
 		out = ch.Sender(prod)
 		var got []int

@@ -662,21 +662,11 @@ func TestMisuseAtRunTime(t *testing.T) {
 				if err := misused.wait(a); err != nil {
 					return err
 				}
-				buf := make([]int, 4)
-				for {
-					if err := a.WaitAvailable(r.rx, 1); err != nil {
-						return err
-					}
-					err := a.Step(func(s *steady.Step) error {
-						n := r.rx.PeekMany(s, buf)
-						l := received.Get(s)
-						l.Vals = append(l.Vals, buf[:n]...)
-						return nil
-					})
-					if err != nil {
-						return err
-					}
-				}
+				return steady.SinkBatch(a, r.rx, 4, func(s *steady.Step, vs []int) error {
+					l := received.Get(s)
+					l.Vals = append(l.Vals, vs...)
+					return nil
+				})
 			}, opts...)
 			intruder := g.Actor("intruder", func(a *steady.Actor) error {
 				if err := ready.wait(a); err != nil {
@@ -755,20 +745,11 @@ func TestMisuseNestedStepFailsOuterStep(t *testing.T) {
 		return nil
 	}, steady.Backoff(0, 0))
 	dst := g.Actor("dst", func(a *steady.Actor) error {
-		for {
-			if err := a.WaitAvailable(rx, 1); err != nil {
-				return err
-			}
-			err := a.Step(func(s *steady.Step) error {
-				v, _ := rx.Peek(s)
-				l := received.Get(s)
-				l.Vals = append(l.Vals, v)
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-		}
+		return steady.Sink(a, rx, func(s *steady.Step, v int) error {
+			l := received.Get(s)
+			l.Vals = append(l.Vals, v)
+			return nil
+		})
 	}, steady.Backoff(0, 0))
 	tx, rx = c.Sender(src), c.Receiver(dst)
 	received.Bind(dst)

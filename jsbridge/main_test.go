@@ -102,28 +102,18 @@ func heldPublisher[T any](t testing.TB, cfg steady.Config, nc *nats.Conn, bc jsb
 	next := steady.NewState(g, "next", 0)
 	var out *steady.Sender[T]
 	prod := g.Actor("producer", func(a *steady.Actor) error {
-		for next.Value() < len(vals) {
-			k := min(chunk, len(vals)-next.Value())
-			if err := a.WaitVacant(out, k); err != nil {
-				return err
-			}
-			err := a.Step(func(s *steady.Step) error {
-				n := next.Get(s)
-				if err := out.SendMany(s, vals[*n:*n+k]); err != nil {
-					return err
-				}
-				*n += k
-				return nil
-			})
-			if err != nil {
-				return err
-			}
+		err := steady.SourceBatch(a, out, chunk, func(s *steady.Step, buf []T) (int, bool, error) {
+			n := next.Get(s)
+			k := copy(buf, vals[*n:])
+			*n += k
+			return k, *n < len(vals), nil
+		})
+		if err != nil || hold == nil {
+			return err
 		}
-		if hold != nil {
-			select {
-			case <-hold:
-			case <-a.Context().Done():
-			}
+		select {
+		case <-hold:
+		case <-a.Context().Done():
 		}
 		return nil
 	})

@@ -20,20 +20,9 @@ func Example() {
 	var rx *steady.Receiver[int]
 	var tx *steady.Sender[int]
 	a := h.Actor("doubler", func(a *steady.Actor) error {
-		for {
-			if err := a.WaitAvailable(rx, 1); err != nil {
-				return err
-			}
-			if err := a.WaitVacant(tx, 1); err != nil {
-				return err
-			}
-			if err := a.Step(func(s *steady.Step) error {
-				v, _ := rx.Peek(s)
-				return tx.Send(s, 2*v)
-			}); err != nil {
-				return err
-			}
-		}
+		return steady.Stage(a, rx, tx, func(s *steady.Step, v int) (int, bool, error) {
+			return 2 * v, true, nil
+		})
 	}, steady.Backoff(0, 0))
 	rx, tx = in.Receiver(a), out.Sender(a)
 

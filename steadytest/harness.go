@@ -142,19 +142,15 @@ func Feed[T any](h *Harness, name string, capacity int, script ...T) *Feeder[T] 
 	var out *steady.Sender[T]
 	sent := steady.NewState(h.g, "steadytest.feed."+name, 0)
 	a := h.g.Actor("steadytest.feed."+name, func(a *steady.Actor) error {
-		for sent.Value() < len(f.script) {
-			if err := a.WaitVacant(out, 1); err != nil {
-				return err
-			}
-			if err := a.Step(func(s *steady.Step) error {
-				n := sent.Get(s)
-				*n++
-				return out.Send(s, f.script[*n-1])
-			}); err != nil {
-				return err
-			}
-		}
-		return nil
+		// A batch of one, not Source: the step that sends the last
+		// message ends the feed, with no empty step after it that would
+		// wait for room before the channel closes.
+		return steady.SourceBatch(a, out, 1, func(s *steady.Step, buf []T) (int, bool, error) {
+			n := sent.Get(s)
+			k := copy(buf, f.script[*n:])
+			*n += k
+			return k, *n < len(f.script), nil
+		})
 	})
 	out = f.Sender(a)
 	sent.Bind(a)
@@ -181,24 +177,14 @@ func Collect[T any](h *Harness, name string, capacity int) *Collector[T] {
 	c.got = steady.NewState[[]T](h.g, "steadytest.collect."+name, nil)
 	var in *steady.Receiver[T]
 	a := h.g.Actor("steadytest.collect."+name, func(a *steady.Actor) error {
-		buf := make([]T, 64)
-		for {
-			if err := a.WaitAvailable(in, 1); err != nil {
-				return err
+		return steady.SinkBatch(a, in, 64, func(s *steady.Step, vs []T) error {
+			got := c.got.Get(s)
+			*got = append(*got, vs...)
+			if c.stopAfter > 0 && len(*got) >= c.stopAfter {
+				a.RequestShutdown(fmt.Sprintf("steadytest: %q collected %d messages", name, len(*got)))
 			}
-			err := a.Step(func(s *steady.Step) error {
-				k := in.PeekMany(s, buf)
-				got := c.got.Get(s)
-				*got = append(*got, buf[:k]...)
-				if c.stopAfter > 0 && len(*got) >= c.stopAfter {
-					a.RequestShutdown(fmt.Sprintf("steadytest: %q collected %d messages", name, len(*got)))
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-		}
+			return nil
+		})
 	})
 	in = c.Receiver(a)
 	c.got.Bind(a)

@@ -51,17 +51,9 @@ func TestDashboardRendersHostileDataAsText(t *testing.T) {
 	out = ch.Sender(src)
 	var in *steady.Receiver[string]
 	sink := g.Actor(hostileActor, func(a *steady.Actor) error {
-		for {
-			if err := a.WaitAvailable(in, 1); err != nil {
-				return err
-			}
-			if err := a.Step(func(s *steady.Step) error {
-				in.Peek(s)
-				panic(errors.New(hostilePanic))
-			}); err != nil {
-				return err
-			}
-		}
+		return steady.Sink(a, in, func(*steady.Step, string) error {
+			panic(errors.New(hostilePanic))
+		})
 	}, steady.Backoff(0, 0), steady.PoisonAfter(2))
 	in = ch.Receiver(sink)
 

@@ -69,51 +69,31 @@ func sweepGraph(cfg steady.Config) (*steady.Graph, *steady.State[sinkState]) {
 
 	var out *steady.Sender[uint64]
 	ga := g.Actor("gen", func(a *steady.Actor) error {
-		for gen.Value() < sweepLimit {
-			k := min(sweepBatch, sweepLimit-gen.Value())
-			if err := a.WaitVacant(out, int(k)); err != nil {
-				return err
+		return steady.SourceBatch(a, out, sweepBatch, func(s *steady.Step, buf []uint64) (int, bool, error) {
+			next := gen.Get(s)
+			k := min(uint64(len(buf)), sweepLimit-*next)
+			for i := range k {
+				buf[i] = *next + i
 			}
-			err := a.Step(func(s *steady.Step) error {
-				next := gen.Get(s)
-				for i := range k {
-					if err := out.Send(s, *next+i); err != nil {
-						return err
-					}
-				}
-				*next += k
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+			*next += k
+			return int(k), *next < sweepLimit, nil
+		})
 	})
 	out = nums.Sender(ga)
 	gen.Bind(ga)
 
 	var in *steady.Receiver[uint64]
-	buf := make([]uint64, sweepBatch)
 	sa := g.Actor("sink", func(a *steady.Actor) error {
-		for {
-			if err := a.WaitAvailable(in, 1); err != nil {
-				return err
-			}
-			err := a.Step(func(s *steady.Step) error {
-				st := sink.Get(s)
-				for _, v := range buf[:in.PeekMany(s, buf)] {
-					if v != st.Next {
-						st.Wrong++
-					}
-					st.Next = v + 1
+		return steady.SinkBatch(a, in, sweepBatch, func(s *steady.Step, vs []uint64) error {
+			st := sink.Get(s)
+			for _, v := range vs {
+				if v != st.Next {
+					st.Wrong++
 				}
-				return nil
-			})
-			if err != nil {
-				return err
+				st.Next = v + 1
 			}
-		}
+			return nil
+		})
 	})
 	in = nums.Receiver(sa)
 	sink.Bind(sa)
