@@ -60,11 +60,12 @@ func (h *history) add(o *history) {
 	h.samples = append(h.samples, o.samples...)
 }
 
-// public is h as an ActorHistory.
-func (h *history) public() observe.ActorHistory {
-	out := observe.ActorHistory{
+// figures are h's counts as observe reports them, with the percentiles of
+// its samples.
+func (h *history) figures() observe.Figures {
+	out := observe.Figures{
 		Panics: h.panics, Errors: h.errors, Restarts: h.restarts, DeadLetters: h.deadLetters,
-		Lifetime: h.life, Downtime: h.down, Availability: 1,
+		Downtime: h.down, Availability: 1,
 		Recoveries: h.recoveries, RecoveryMax: h.recMax, RecoveryTotal: h.recTotal, RecoveryBuckets: h.buckets,
 	}
 	if h.life > 0 {
@@ -164,13 +165,12 @@ func (a *Actor) thisRun(now time.Time) history {
 	return h
 }
 
-// whole is the actor's history at now: the earlier runs' and this one's.
-// st.mu is held.
-func (a *Actor) whole(now time.Time) history {
+// whole is the actor's history with run, this run's: the earlier runs'
+// and this one's. st.mu is held.
+func (a *Actor) whole(run *history) history {
 	h := a.earlier
 	h.samples = slices.Clone(h.samples)
-	cur := a.thisRun(now)
-	h.add(&cur)
+	h.add(run)
 	return h
 }
 
@@ -220,7 +220,8 @@ func (g *Graph) addHistories(b *store.Batch) {
 			continue
 		}
 		a.stats.mu.Lock()
-		h := a.whole(now)
+		run := a.thisRun(now)
+		h := a.whole(&run)
 		a.stats.mu.Unlock()
 		b.Actors[a.name] = h.encode(nil)
 	}

@@ -1,7 +1,6 @@
 package steady
 
 import (
-	"slices"
 	"time"
 
 	"github.com/steady-go/steady/observe"
@@ -15,7 +14,7 @@ const recoveryWindow = 4096
 // as observe.RecoveryBounds states them; recoveryBuckets is its layout.
 var recoveryBounds = observe.RecoveryBounds()
 
-type recoveryBuckets = [len(observe.ActorStats{}.RecoveryBuckets)]int64
+type recoveryBuckets = [len(observe.Figures{}.RecoveryBuckets)]int64
 
 // recoverySamples keeps the latest recovery times in a ring and the maximum
 // of all of them.
@@ -61,42 +60,17 @@ func (a *Actor) Stats() observe.ActorStats {
 	st := &a.stats
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	now := time.Now()
-	end := now
-	if !st.stopped.IsZero() {
-		end = st.stopped
+	run := a.thisRun(time.Now())
+	all := a.whole(&run)
+	return observe.ActorStats{
+		Name:        a.name,
+		Status:      a.Status(),
+		Commits:     st.commits.Load(),
+		Figures:     run.figures(),
+		LastError:   st.lastErr,
+		LastErrorAt: st.lastErrAt,
+		History:     observe.ActorHistory{Figures: all.figures(), Lifetime: all.life},
 	}
-	down := st.down
-	if !st.downSince.IsZero() {
-		down += end.Sub(st.downSince)
-	}
-	out := observe.ActorStats{
-		Name:            a.name,
-		Status:          a.Status(),
-		Panics:          st.panics.Load(),
-		Errors:          st.errors.Load(),
-		Restarts:        a.restarts.Load(),
-		Commits:         st.commits.Load(),
-		DeadLetters:     st.deadLetters.Load(),
-		Downtime:        down,
-		Recoveries:      st.recoveries.count,
-		RecoveryMax:     st.recoveries.max,
-		RecoveryTotal:   st.recoveries.total,
-		RecoveryBuckets: st.recoveries.buckets,
-		LastError:       st.lastErr,
-		LastErrorAt:     st.lastErrAt,
-	}
-	out.Availability = 1
-	if life := end.Sub(st.started); !st.started.IsZero() && life > 0 {
-		out.Availability = max(0, 1-float64(down)/float64(life))
-	}
-	sorted := slices.Clone(st.recoveries.ring)
-	slices.Sort(sorted)
-	out.RecoveryP50 = percentile(sorted, 0.50)
-	out.RecoveryP99 = percentile(sorted, 0.99)
-	h := a.whole(now)
-	out.History = h.public()
-	return out
 }
 
 // failed records a failure at now.

@@ -34,13 +34,27 @@ type Snapshot struct {
 
 // ActorStats is a snapshot of what the supervisor measured for one actor.
 type ActorStats struct {
-	Name        string      // the actor's name
-	Status      ActorStatus // what it is doing now
-	Panics      int64       // panics recovered
-	Errors      int64       // errors returned
-	Restarts    int64       // restarts
-	Commits     int64       // committed steps; while the actor runs, up to 63 behind
-	DeadLetters int64       // messages this actor quarantined
+	Name    string      // the actor's name
+	Status  ActorStatus // what it is doing now
+	Commits int64       // committed steps; while the actor runs, up to 63 behind
+
+	Figures // this run's
+
+	LastError   error     // the latest failure, nil if none; once the actor gave up, its *steady.GaveUpError
+	LastErrorAt time.Time // when it happened
+
+	// History is the actor's figures over every run of the graph's
+	// store, this one included.
+	History ActorHistory
+}
+
+// Figures are what the supervisor counts of an actor's failures and
+// recoveries, over one run ([ActorStats]) or every run ([ActorHistory]).
+type Figures struct {
+	Panics      int64 // panics recovered
+	Errors      int64 // errors returned
+	Restarts    int64 // restarts
+	DeadLetters int64 // messages the actor quarantined
 
 	// Downtime is the time spent between a failure and the next run;
 	// Availability is the share of the actor's lifetime it was not down.
@@ -48,8 +62,7 @@ type ActorStats struct {
 	Availability float64
 
 	// Recovery times, from a failure to the next committed step: how many
-	// were measured, and their percentiles over the last
-	// few thousand measurements.
+	// were measured, and their percentiles over the latest few thousand.
 	Recoveries  int64
 	RecoveryP50 time.Duration
 	RecoveryP99 time.Duration
@@ -59,17 +72,10 @@ type ActorStats struct {
 	// last bucket counts all), for a Prometheus histogram.
 	RecoveryTotal   time.Duration
 	RecoveryBuckets [len(recoveryBounds)]int64
-
-	LastError   error     // the latest failure, nil if none; once the actor gave up, its *steady.GaveUpError
-	LastErrorAt time.Time // when it happened
-
-	// History is the actor's figures over every run of the graph's
-	// store, this one included; the fields above are this run's.
-	History ActorHistory
 }
 
 // RecoveryBounds returns the upper bounds of the recovery-time histogram's
-// buckets ([ActorStats].RecoveryBuckets): from a restart without backoff
+// buckets ([Figures].RecoveryBuckets): from a restart without backoff
 // (microseconds) to a long backoff (tens of seconds), one bucket per factor
 // of about three. The last bound is infinite.
 func RecoveryBounds() []time.Duration { return slices.Clone(recoveryBounds[:]) }
@@ -87,27 +93,12 @@ var recoveryBounds = [...]time.Duration{
 // earlier runs committed, added to this run's. Without a store, or on a
 // store no earlier run wrote to, it equals this run's figures.
 type ActorHistory struct {
-	Panics      int64 // panics recovered
-	Errors      int64 // errors returned
-	Restarts    int64 // restarts
-	DeadLetters int64 // messages this actor quarantined
-
-	// Lifetime is the time the actor was started for, summed over the
-	// runs; Downtime the part of it it was down; Availability the share
-	// of Lifetime it was not.
-	Lifetime     time.Duration
-	Downtime     time.Duration
-	Availability float64
-
-	// Recovery times, as in ActorStats. The percentiles are over this
-	// run's kept samples and the latest thousand or so of the earlier
-	// runs'.
-	Recoveries      int64
-	RecoveryP50     time.Duration
-	RecoveryP99     time.Duration
-	RecoveryMax     time.Duration
-	RecoveryTotal   time.Duration
-	RecoveryBuckets [len(recoveryBounds)]int64
+	// Figures are summed over the runs; Availability is the share of
+	// Lifetime the actor was not down, and the recovery percentiles are
+	// over this run's kept samples and the latest thousand or so of the
+	// earlier runs'.
+	Figures
+	Lifetime time.Duration // the time the actor was started for, summed over the runs
 }
 
 // ChannelStats is a snapshot of one channel.
