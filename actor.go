@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/steady-go/steady/observe"
 )
 
 // Actor is one supervised unit of the graph: a function the graph runs on
@@ -57,35 +59,6 @@ type Actor struct {
 	rec       record
 }
 
-// ActorStatus is what an actor is doing.
-type ActorStatus int32
-
-// The statuses of an actor.
-const (
-	StatusIdle       ActorStatus = iota // the graph has not started
-	StatusRunning                       // the actor function is running
-	StatusBackingOff                    // waiting to restart after a failure
-	StatusStopped                       // finished or stopped by shutdown
-	StatusDegraded                      // gave up past its restart limit
-)
-
-// String returns the status as the dashboard shows it: "backing off", …
-func (s ActorStatus) String() string {
-	switch s {
-	case StatusIdle:
-		return "idle"
-	case StatusRunning:
-		return "running"
-	case StatusBackingOff:
-		return "backing off"
-	case StatusStopped:
-		return "stopped"
-	case StatusDegraded:
-		return "degraded"
-	}
-	return fmt.Sprintf("ActorStatus(%d)", int32(s))
-}
-
 // Actor adds an actor running fn, under [DefaultPolicy] changed by opts.
 // The function should loop while [Actor.Running], wait for input or room
 // with [Actor.WaitAvailable] and [Actor.WaitVacant], and do its work in
@@ -117,7 +90,7 @@ func (a *Actor) Name() string { return a.name }
 func (a *Actor) Restarts() int { return int(a.restarts.Load()) }
 
 // Status is what the actor is doing now.
-func (a *Actor) Status() ActorStatus { return ActorStatus(a.status.Load()) }
+func (a *Actor) Status() observe.ActorStatus { return observe.ActorStatus(a.status.Load()) }
 
 // Err is the error that made the actor unusable, or nil.
 func (a *Actor) Err() error { return a.err }
@@ -158,7 +131,7 @@ func (a *Actor) Running() bool {
 func (a *Actor) HoldShutdown(reason string) {
 	a.hold.Store(&reason)
 	if a.g.shuttingDown.Load() {
-		a.g.emit(Event{Kind: EventVetoed, Actor: a.name, Restarts: a.Restarts(), Reason: reason})
+		a.g.emit(observe.Event{Kind: observe.EventVetoed, Actor: a.name, Restarts: a.Restarts(), Reason: reason})
 	}
 }
 

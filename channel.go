@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/steady-go/steady/observe"
 	"github.com/steady-go/steady/store"
 )
 
@@ -37,7 +38,7 @@ type Channel[T any] struct {
 	// mirrors its length so the consumer's fast path reads one atomic.
 	replayMu sync.Mutex
 	replayed []T
-	letters  []DeadLetter // the dead letters of replayed, in the same order
+	letters  []observe.DeadLetter // the dead letters of replayed, in the same order
 
 	// Set for a durable graph: the codec, and the bound ends, which
 	// restore positions.
@@ -70,7 +71,7 @@ type chanCore struct {
 	in       Input // the consumer's end, for quarantine
 
 	// unreplay is the typed channel's unreplay, for stopActor.
-	unreplay func() []DeadLetter
+	unreplay func() []observe.DeadLetter
 	// anyCh is the typed channel this is the core of.
 	anyCh anyChannel
 	// durable: the graph has a store, and the committer publishes tails.
@@ -208,7 +209,7 @@ func (c *Channel[T]) fits(v any) error {
 
 // replayValue puts back a dead letter whose value fits; see
 // [Graph.Replay].
-func (c *Channel[T]) replayValue(d DeadLetter) {
+func (c *Channel[T]) replayValue(d observe.DeadLetter) {
 	t, _ := d.Value.(T)
 	c.replayMu.Lock()
 	c.replayed = append(c.replayed, t)
@@ -238,7 +239,7 @@ func (c *Channel[T]) dropReplayed(n int) {
 
 // unreplay takes back the replayed messages nobody consumed, as the dead
 // letters they were.
-func (c *Channel[T]) unreplayTyped() []DeadLetter {
+func (c *Channel[T]) unreplayTyped() []observe.DeadLetter {
 	c.replayMu.Lock()
 	defer c.replayMu.Unlock()
 	out := c.letters
@@ -739,7 +740,7 @@ type anyChannel interface {
 	core() *chanCore
 	dropReplayed(n int)
 	fits(v any) error
-	replayValue(d DeadLetter)
+	replayValue(d observe.DeadLetter)
 	resolveCodec() error
 	restore(ci *store.ChannelImage, where string) error
 	encodeValue(v any) ([]byte, error)

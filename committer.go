@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/steady-go/steady/observe"
 	"github.com/steady-go/steady/store"
 )
 
@@ -329,7 +330,7 @@ func (d *committer) run() {
 }
 
 // callStore runs fn, a call into the store named op, and returns a panic
-// in it as a *StorePanicError. It recovers, like the actor runner, because
+// in it as a *PanicError with Op set. It recovers, like the actor runner, because
 // a store is code the
 // graph calls but does not own (a user's Store, or bbolt inside the
 // default one, which panics on pages it finds damaged), and a panic on the
@@ -339,7 +340,7 @@ func (d *committer) run() {
 func callStore(op string, fn func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = newStorePanicError(op, r)
+			err = newStorePanic(op, r)
 		}
 	}()
 	return fn()
@@ -402,27 +403,15 @@ func (l *durableLatency) add(commit, wait time.Duration) {
 	l.next = (l.next + 1) % latencyWindow
 }
 
-// DurableStats is what the committer of a durable graph measured.
-type DurableStats struct {
-	Batches int64 // batches committed
-	Steps   int64 // records committed: steps, quarantines and attempt counts
-	// Commit is the time Store.Commit took (write and fsync), over the
-	// last few thousand batches; Durable is the time from a batch's oldest
-	// step to its publication, the latency a step's outputs wait.
-	CommitP50, CommitP99   time.Duration
-	DurableP50, DurableP99 time.Duration
-	Err                    error // the failed commit that stopped the graph, if any
-}
-
 // durableStats reports the committer's figures; it is zero for a graph
 // without a store.
-func (g *Graph) durableStats() DurableStats {
+func (g *Graph) durableStats() observe.DurableStats {
 	d := g.committer
 	if d == nil {
-		return DurableStats{}
+		return observe.DurableStats{}
 	}
 	d.mu.Lock()
-	s := DurableStats{Batches: d.latency.batches, Steps: int64(d.durableN), Err: d.err}
+	s := observe.DurableStats{Batches: d.latency.batches, Steps: int64(d.durableN), Err: d.err}
 	commit, wait := slices.Clone(d.latency.commit), slices.Clone(d.latency.wait)
 	d.mu.Unlock() // sort outside: every committing step takes d.mu
 	s.CommitP50, s.CommitP99 = p50p99(commit)

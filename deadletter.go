@@ -6,25 +6,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
+
+	"github.com/steady-go/steady/observe"
 )
 
-// DeadLetter is a poison message: one that made its consumer's step fail
-// [Policy.PoisonAfter] times in a row, moved out of its channel so the
-// actor could move on. It stays in the graph's dead-letter store until it
-// is replayed ([Graph.Replay]) or purged ([Graph.Purge]).
-type DeadLetter struct {
-	ID       uint64    // unique within the graph, from 1
-	Actor    string    // the consumer that failed on it
-	Channel  string    // the channel it was taken from
-	Value    any       // the message
-	Err      error     // the last failure: a *PanicError or the step's error
-	Stack    string    // the panic's stack, when Err is a panic
-	Attempts int       // failed attempts before quarantine
-	Time     time.Time // when it was quarantined
-}
-
-// DefaultMaxDeadLetters is the dead-letter store's limit unless
+// defaultMaxDeadLetters is the dead-letter store's limit unless
 // [Config.MaxDeadLetters] sets another. A poison message is rare: a
 // thousand of them waiting means a failure in the consumer or in what it
 // depends on, for an operator to look at, rather than in the messages. A
@@ -32,7 +18,7 @@ type DeadLetter struct {
 // at most, a few KiB), so a full store stays within a few MiB in memory
 // and in a state file, and [Graph.Snapshot], which copies the list at
 // every scrape, stays cheap.
-const DefaultMaxDeadLetters = 1000
+const defaultMaxDeadLetters = 1000
 
 // deadLetterStore keeps the dead letters of a graph, in ID order (the
 // order of their quarantine), and counts what it holds against its limit.
@@ -51,7 +37,7 @@ const DefaultMaxDeadLetters = 1000
 // readers.
 type deadLetterStore struct {
 	mu      sync.Mutex
-	letters []DeadLetter
+	letters []observe.DeadLetter
 	out     int // replayed letters not yet consumed
 	nextID  uint64
 	max     int   // Config.MaxDeadLetters
@@ -63,7 +49,7 @@ func (s *deadLetterStore) heldLocked() int { return len(s.letters) + s.out }
 
 // addLocked gives d the next ID and keeps it. fromReplay says d is a
 // replayed letter quarantined again, which takes back its own place.
-func (s *deadLetterStore) addLocked(d DeadLetter, fromReplay bool) DeadLetter {
+func (s *deadLetterStore) addLocked(d observe.DeadLetter, fromReplay bool) observe.DeadLetter {
 	if fromReplay {
 		s.out--
 	}
@@ -75,13 +61,13 @@ func (s *deadLetterStore) addLocked(d DeadLetter, fromReplay bool) DeadLetter {
 
 // load installs a durable graph's letters: those in the list, and the
 // number queued in their channels for a replay.
-func (s *deadLetterStore) load(letters []DeadLetter, queued int, nextID uint64, purged int64) {
+func (s *deadLetterStore) load(letters []observe.DeadLetter, queued int, nextID uint64, purged int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.letters, s.out, s.nextID, s.purged = letters, queued, nextID, purged
 }
 
-func (s *deadLetterStore) list() []DeadLetter {
+func (s *deadLetterStore) list() []observe.DeadLetter {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.letters)
@@ -96,11 +82,11 @@ func (s *deadLetterStore) delivered(n int) {
 
 // restore puts back, in ID order, a replayed letter its consumer will not
 // take: it stopped for good.
-func (s *deadLetterStore) restore(d DeadLetter) {
+func (s *deadLetterStore) restore(d observe.DeadLetter) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.out--
-	i, _ := slices.BinarySearchFunc(s.letters, d.ID, func(x DeadLetter, id uint64) int {
+	i, _ := slices.BinarySearchFunc(s.letters, d.ID, func(x observe.DeadLetter, id uint64) int {
 		return cmp.Compare(x.ID, id)
 	})
 	s.letters = slices.Insert(s.letters, i, d)
@@ -108,13 +94,13 @@ func (s *deadLetterStore) restore(d DeadLetter) {
 
 // findLocked returns the letters of ids, each once, or an error wrapping
 // ErrDeadLetterNotFound that names every id not in the list.
-func (s *deadLetterStore) findLocked(ids []uint64) ([]DeadLetter, error) {
-	var found []DeadLetter
+func (s *deadLetterStore) findLocked(ids []uint64) ([]observe.DeadLetter, error) {
+	var found []observe.DeadLetter
 	var missing []string
 	for _, id := range ids {
-		i := slices.IndexFunc(s.letters, func(d DeadLetter) bool { return d.ID == id })
+		i := slices.IndexFunc(s.letters, func(d observe.DeadLetter) bool { return d.ID == id })
 		switch {
-		case i >= 0 && !slices.ContainsFunc(found, func(d DeadLetter) bool { return d.ID == id }):
+		case i >= 0 && !slices.ContainsFunc(found, func(d observe.DeadLetter) bool { return d.ID == id }):
 			found = append(found, s.letters[i])
 		case i < 0:
 			missing = append(missing, fmt.Sprint(id))
@@ -127,14 +113,14 @@ func (s *deadLetterStore) findLocked(ids []uint64) ([]DeadLetter, error) {
 }
 
 // removeLocked takes the letters out of the list.
-func (s *deadLetterStore) removeLocked(letters []DeadLetter) {
-	s.letters = slices.DeleteFunc(s.letters, func(d DeadLetter) bool {
-		return slices.ContainsFunc(letters, func(x DeadLetter) bool { return x.ID == d.ID })
+func (s *deadLetterStore) removeLocked(letters []observe.DeadLetter) {
+	s.letters = slices.DeleteFunc(s.letters, func(d observe.DeadLetter) bool {
+		return slices.ContainsFunc(letters, func(x observe.DeadLetter) bool { return x.ID == d.ID })
 	})
 }
 
 // idsOf lists the IDs of letters.
-func idsOf(letters []DeadLetter) []uint64 {
+func idsOf(letters []observe.DeadLetter) []uint64 {
 	out := make([]uint64, len(letters))
 	for i, d := range letters {
 		out[i] = d.ID
@@ -145,7 +131,7 @@ func idsOf(letters []DeadLetter) []uint64 {
 // DeadLetters lists the letters in the dead-letter store, oldest first. A
 // replayed letter is not listed while its message waits in its channel.
 // It may be called at any time.
-func (g *Graph) DeadLetters() []DeadLetter { return g.deadLetters.list() }
+func (g *Graph) DeadLetters() []observe.DeadLetter { return g.deadLetters.list() }
 
 // Replay takes the given dead letters out of the store and puts their
 // messages back into their channels, in the order given, ahead of the
@@ -202,8 +188,8 @@ func (g *Graph) Replay(ids ...uint64) error {
 }
 
 // Purge deletes the given dead letters from the store for good: a
-// deliberate loss of their messages, each announced by an [EventPurged]
-// and counted in [Snapshot.DeadLettersPurged]. It deletes all of them or
+// deliberate loss of their messages, each announced by an [observe.EventPurged]
+// and counted in [observe.Snapshot.DeadLettersPurged]. It deletes all of them or
 // none: an id not in the store fails it with an error wrapping
 // [ErrDeadLetterNotFound] that names the id. With a [Config.Store], the
 // letters leave the store in one transaction, and Purge returns once it
@@ -227,7 +213,7 @@ func (g *Graph) Purge(ids ...uint64) error {
 		return err
 	}
 	for _, d := range letters {
-		g.emit(Event{Kind: EventPurged, DeadLetter: &d})
+		g.emit(observe.Event{Kind: observe.EventPurged, DeadLetter: &d})
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 )
 
 // letterValues lists the values of the graph's dead letters, by ID.
@@ -89,10 +90,10 @@ func TestDeadLetterStoreFull(t *testing.T) {
 				t.Errorf("%d messages left in the channel, want %d (9 at its head); %d consumed + 2 dead + %d left ≠ %d",
 					l, n-9, len(vals), l, n)
 			}
-			if st := r.consumer.Status(); st != steady.StatusDegraded {
+			if st := r.consumer.Status(); st != observe.StatusDegraded {
 				t.Errorf("consumer %v, want degraded", st)
 			}
-			gaveUp := r.events.kinds(steady.EventGaveUp)
+			gaveUp := r.events.kinds(observe.EventGaveUp)
 			if len(gaveUp) != 1 || !errors.Is(gaveUp[0].Err, steady.ErrDeadLetterStoreFull) ||
 				!strings.Contains(gaveUp[0].String(), "dead-letter store full") {
 				t.Errorf("EventGaveUp events %v, want one saying the store is full", gaveUp)
@@ -124,8 +125,8 @@ func TestDeadLetterPurge(t *testing.T) {
 		opts: []steady.ActorOption{steady.Backoff(0, 0)}, maxDeadLetters: 2,
 		// Once the store is full, an operator purges the first letter
 		// (from the hook, which runs before the consumer goes on).
-		onEvent: func(e steady.Event) {
-			if e.Kind != steady.EventDeadLettered {
+		onEvent: func(e observe.Event) {
+			if e.Kind != observe.EventDeadLettered {
 				return
 			}
 			switch e.DeadLetter.Value {
@@ -143,7 +144,7 @@ func TestDeadLetterPurge(t *testing.T) {
 	if got := letterValues(r.g); !slices.Equal(got, []any{6, 9}) {
 		t.Errorf("dead letters %v, want 6 and 9 (3 purged)", got)
 	}
-	purged := r.events.kinds(steady.EventPurged)
+	purged := r.events.kinds(observe.EventPurged)
 	if len(purged) != 1 || purged[0].DeadLetter == nil || purged[0].DeadLetter.ID != first ||
 		purged[0].DeadLetter.Value != 3 || !strings.Contains(purged[0].String(), "purged") {
 		t.Errorf("EventPurged events %v, want one for letter %d of 3", purged, first)
@@ -173,7 +174,7 @@ func TestDeadLetterPurge(t *testing.T) {
 	if dl := r.g.DeadLetters(); len(dl) != 0 {
 		t.Errorf("dead letters %v after purging all", dl)
 	}
-	if p, e := r.g.Snapshot().DeadLettersPurged, len(r.events.kinds(steady.EventPurged)); p != 3 || e != 3 {
+	if p, e := r.g.Snapshot().DeadLettersPurged, len(r.events.kinds(observe.EventPurged)); p != 3 || e != 3 {
 		t.Errorf("%d purged, %d EventPurged; want 3 of each", p, e)
 	}
 }
@@ -233,7 +234,7 @@ func TestDeadLetterReplayKeepsItsPlace(t *testing.T) {
 		opts: []steady.ActorOption{steady.Backoff(0, 0)}, linger: true, maxDeadLetters: 1,
 	})
 	wait := r.start(t)
-	var d steady.DeadLetter
+	var d observe.DeadLetter
 	select {
 	case d = <-r.events.deadLettered:
 	case <-time.After(poisonRunLimit):
@@ -242,7 +243,7 @@ func TestDeadLetterReplayKeepsItsPlace(t *testing.T) {
 	if err := r.g.Replay(d.ID); err != nil {
 		t.Fatalf("Replay: %v", err)
 	}
-	var again steady.DeadLetter
+	var again observe.DeadLetter
 	select {
 	case again = <-r.events.deadLettered:
 	case <-time.After(poisonRunLimit):
@@ -255,7 +256,7 @@ func TestDeadLetterReplayKeepsItsPlace(t *testing.T) {
 	if dl := r.g.DeadLetters(); len(dl) != 1 || dl[0].ID != again.ID || again.ID == d.ID || dl[0].Value != 3 {
 		t.Errorf("dead letters %+v, want 3 alone, under a new ID", dl)
 	}
-	if e := r.events.kinds(steady.EventGaveUp); len(e) != 0 {
+	if e := r.events.kinds(observe.EventGaveUp); len(e) != 0 {
 		t.Errorf("the consumer gave up: %v", e[0].Err)
 	}
 	poisonExpect(t, r.log.Value().Vals, 10, 3)
@@ -381,8 +382,8 @@ func TestDurableReplayIsDurableWhenItReturns(t *testing.T) {
 	var once sync.Once
 	quarantined := make(chan uint64, 1)
 	cfg := durableCfg(ms, 0)
-	cfg.OnEvent = func(e steady.Event) {
-		if e.Kind == steady.EventDeadLettered {
+	cfg.OnEvent = func(e observe.Event) {
+		if e.Kind == observe.EventDeadLettered {
 			once.Do(func() { quarantined <- e.DeadLetter.ID })
 		}
 	}

@@ -26,11 +26,11 @@
 //     its consumer's step [Policy.PoisonAfter] times in a row moves to the
 //     graph's dead-letter store ([Graph.DeadLetters]) with the failure;
 //     [Graph.Replay] puts it back, [Graph.Purge] deletes it, a deliberate
-//     loss that is announced ([EventPurged]) and counted. After a failed
+//     loss that is announced ([observe.EventPurged]) and counted. After a failed
 //     step the channels it peeked are narrowed to one message per step
 //     until the suspect messages are consumed, so the message quarantined
 //     is the one that fails. The store is bounded ([Config.MaxDeadLetters],
-//     default [DefaultMaxDeadLetters]): when it is full, the message stays
+//     default [DefaultConfig]): when it is full, the message stays
 //     at the head of its channel and its consumer gives up, under its
 //     [Policy.OnLimit], with an error wrapping [ErrDeadLetterStoreFull].
 //   - Graceful shutdown. [Graph.Shutdown], a cancelled context or an actor
@@ -148,9 +148,9 @@
 // # Events
 //
 // Every failure, restart, quarantine, shutdown request, veto and stop is an
-// [Event], logged through [Config.Logger] (log/slog) and delivered to
+// [observe.Event], logged through [Config.Logger] (log/slog) and delivered to
 // [Config.OnEvent]; so are alerts and memory pressure, and each restarted
-// actor's resumed state ([EventResumed], at Debug). [Actor.Stats] returns
+// actor's resumed state ([observe.EventResumed], at Debug). [Actor.Stats] returns
 // each actor's panics, restarts, downtime, availability and recovery-time
 // percentiles; [Graph.Snapshot] adds the channels, the graph's
 // availability (the share of the run every actor could work) and the

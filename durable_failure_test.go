@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 	"github.com/steady-go/steady/store"
 )
 
@@ -476,9 +477,9 @@ func TestDurableStorePanics(t *testing.T) {
 			}))
 			err := g.Run(context.Background())
 
-			var sp *steady.StorePanicError
+			var sp *steady.PanicError
 			if !errors.As(err, &sp) || sp.Op != tc.op || !errors.Is(err, errBoom) {
-				t.Fatalf("Run: %v; want a *StorePanicError of %s wrapping %v", err, tc.op, errBoom)
+				t.Fatalf("Run: %v; want a *PanicError of %s wrapping %v", err, tc.op, errBoom)
 			}
 			if !strings.Contains(sp.Stack(), "panickyStore).") {
 				t.Errorf("the panic's stack does not show the store:\n%s", sp.Stack())
@@ -492,11 +493,11 @@ func TestDurableStorePanics(t *testing.T) {
 			if ds := *g.Snapshot().Durable; !errors.Is(ds.Err, errBoom) {
 				t.Errorf("Snapshot().Durable.Err = %v", ds.Err)
 			}
-			if g.Status() != steady.GraphStopped || !strings.Contains(g.ShutdownReason(), "store Commit panicked") {
+			if g.Status() != observe.GraphStopped || !strings.Contains(g.ShutdownReason(), "store Commit panicked") {
 				t.Errorf("graph %v, shutdown reason %q; want stopped, for the panic", g.Status(), g.ShutdownReason())
 			}
 			for _, a := range g.Actors() {
-				if a.Status() != steady.StatusStopped {
+				if a.Status() != observe.StatusStopped {
 					t.Errorf("actor %q is %v, want stopped", a.Name(), a.Status())
 				}
 			}

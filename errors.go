@@ -100,9 +100,12 @@ func (e transientError) Unwrap() []error { return []error{ErrTransient, e.err} }
 const stackDepth = 32
 
 // PanicError is a panic recovered from an actor, as a value. It is the
-// failure reported in events, dead letters and [GaveUpError].
+// failure reported in events, dead letters and [GaveUpError]. A durable
+// graph's Run also returns one for a panic inside its store: then Op
+// names the store's call and Actor is empty.
 type PanicError struct {
 	Actor string // the actor that panicked
+	Op    string // for a panic inside the store: "Load" or "Commit"
 	Value any    // the value passed to panic
 	pcs   []uintptr
 }
@@ -117,6 +120,11 @@ func newPanicError(actor string, value any) *PanicError {
 	return &PanicError{Actor: actor, Value: value, pcs: panicStack()}
 }
 
+// newStorePanic is newPanicError for a panic inside the store's op.
+func newStorePanic(op string, value any) *PanicError {
+	return &PanicError{Op: op, Value: value, pcs: panicStack()}
+}
+
 // panicStack captures the stack of the panicking goroutine for a
 // constructor called by the deferred function that recovered: from the
 // frames above those two.
@@ -128,6 +136,9 @@ func panicStack() []uintptr {
 
 // Error says which actor panicked and with what.
 func (p *PanicError) Error() string {
+	if p.Op != "" {
+		return fmt.Sprintf("store %s panicked: %v", p.Op, p.Value)
+	}
 	return fmt.Sprintf("actor %q panicked: %v", p.Actor, p.Value)
 }
 
@@ -140,37 +151,6 @@ func (p *PanicError) Unwrap() error {
 // Stack formats the stack of the panic, one "function\n\tfile:line" pair per
 // frame, from the panic site outwards, skipping the runtime's own frames.
 func (p *PanicError) Stack() string { return formatStack(p.pcs) }
-
-// StorePanicError is a panic recovered from a call into a durable graph's
-// store ([store.Store] Load or Commit), as a value. The graph treats it as
-// that call's error: [Graph.Run] returns it, wrapped, after stopping the
-// graph (a Load's before any actor runs).
-type StorePanicError struct {
-	Op    string // the call that panicked: "Load" or "Commit"
-	Value any    // the value passed to panic
-	pcs   []uintptr
-}
-
-var _ error = (*StorePanicError)(nil)
-
-// Error says which call panicked and with what.
-func (e *StorePanicError) Error() string {
-	return fmt.Sprintf("store %s panicked: %v", e.Op, e.Value)
-}
-
-// Unwrap returns the panic value when it is an error.
-func (e *StorePanicError) Unwrap() error {
-	err, _ := e.Value.(error)
-	return err
-}
-
-// Stack formats the stack of the panic, as [PanicError.Stack] does.
-func (e *StorePanicError) Stack() string { return formatStack(e.pcs) }
-
-// newStorePanicError is newPanicError for a store's call op.
-func newStorePanicError(op string, value any) *StorePanicError {
-	return &StorePanicError{Op: op, Value: value, pcs: panicStack()}
-}
 
 // formatStack formats pcs, one "function\n\tfile:line" pair per frame,
 // skipping the runtime's own frames.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 )
 
 // msg travels the chaos pipeline; Hops counts the transforms it went
@@ -87,8 +88,8 @@ func runChaosPipeline(t *testing.T, n uint64, batch int, p float64) (sinkState, 
 // newChaosPipeline builds the graph of runChaosPipeline on cfg.
 func newChaosPipeline(cfg steady.Config, n uint64, batch int, p float64) *chaosPipeline {
 	var panics atomic.Int64
-	cfg.OnEvent = func(e steady.Event) {
-		if e.Kind == steady.EventPanicked {
+	cfg.OnEvent = func(e observe.Event) {
+		if e.Kind == observe.EventPanicked {
 			panics.Add(1)
 		}
 	}

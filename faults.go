@@ -20,13 +20,6 @@ type FaultPoint struct {
 	Message any       // FaultPeek: the message
 }
 
-// Fault is what an injector asks for: a panic with Panic, or a step that
-// fails with Err. The zero Fault injects nothing.
-type Fault struct {
-	Panic any   // if not nil, panic with it
-	Err   error // if not nil, fail the step with it
-}
-
 // Fault marks a named fault point in the actor's step. It does nothing
 // unless [Config.Faults] is set (a nil check); with it, a test can fail the
 // step here without changing the actor. See package steadytest.
@@ -36,7 +29,8 @@ func (s *Step) Fault(name string) {
 	}
 }
 
-// inject asks the injector about p and applies its answer. Once a step
+// inject asks the injector about p and fails the step with the error it
+// returns; an injector that panics panics the step, like the actor's code. Once a step
 // has failed, its later fault points are not asked: one failure per step.
 func (s *Step) inject(p FaultPoint) {
 	if s.err != nil {
@@ -44,11 +38,7 @@ func (s *Step) inject(p FaultPoint) {
 	}
 	a := s.actor
 	p.Actor, p.Step = a.name, a.stepsBegun
-	f := a.g.cfg.Faults(p)
-	if f.Panic != nil {
-		panic(f.Panic)
-	}
-	if f.Err != nil {
-		s.fail(f.Err)
+	if err := a.g.cfg.Faults(p); err != nil {
+		s.fail(err)
 	}
 }

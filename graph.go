@@ -11,11 +11,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/steady-go/steady/observe"
 	"github.com/steady-go/steady/store"
 )
 
-// Config configures a [Graph]. The zero value is ready to use; see each
-// field for its default.
+// Config configures a [Graph]. The zero value is ready to use: a zero
+// field takes its value from [DefaultConfig], except where it says
+// otherwise.
 type Config struct {
 	// Logger receives every event at a level that fits it (failures at
 	// Warn, giving up at Error, the rest at Info or Debug). Default:
@@ -29,23 +31,25 @@ type Config struct {
 	// actor's: it is recovered and logged at Error with its stack, and the
 	// event and the graph go on. It may call Graph.Shutdown (or
 	// Actor.RequestShutdown), from any event, the shutdown's own included.
-	OnEvent func(Event)
+	OnEvent func(observe.Event)
 
 	// ShutdownTimeout bounds an orderly shutdown, from the request to the
 	// last actor stopping. Past it, actors' waits return ErrStopped, their
 	// contexts are cancelled, and Run returns a *ShutdownTimeoutError
-	// naming those still running. Default: DefaultShutdownTimeout.
+	// naming those still running.
 	ShutdownTimeout time.Duration
 
 	// Seed seeds the backoff jitter of every actor, for reproducible runs.
 	// Zero picks a random seed.
 	Seed uint64
 
-	// Faults, if set, is asked at every fault point (each step's start,
-	// each peeked message, each Step.Fault) whether to inject a failure
-	// there. It is for tests (see package steadytest); unset, a fault
-	// point costs a nil check.
-	Faults func(FaultPoint) Fault
+	// Faults, if set, is called at every fault point (each step's start,
+	// each peeked message, each Step.Fault), on the actor's goroutine
+	// inside its step, to inject a failure there: an error it returns
+	// fails the step as if the step had returned it, and a panic in it is
+	// the step's panic. nil injects nothing. It is for tests (see package
+	// steadytest); unset, a fault point costs a nil check.
+	Faults func(FaultPoint) error
 
 	// PassThroughPanics lets actor panics crash the program instead of
 	// restarting the actor, to debug them with a full traceback.
@@ -53,14 +57,14 @@ type Config struct {
 
 	// A failure cluster alert (EventFailureCluster) is raised when
 	// ClusterFailures failures happen within ClusterWindow in one actor and
-	// the actors it shares a channel with. Defaults: 5 within 10 s, more
-	// than a poison message alone causes (3 attempts).
+	// the actors it shares a channel with. The default is more than a
+	// poison message alone causes (Policy.PoisonAfter attempts).
 	ClusterFailures int
 	ClusterWindow   time.Duration // see ClusterFailures
 
 	// A channel alert (EventChannelBackedUp) is raised when a channel stays
 	// at least FillAlert full (a fraction) for FillAlertAfter: its consumer
-	// is falling behind. Defaults: 90% for 5 s.
+	// is falling behind.
 	FillAlert      float64
 	FillAlertAfter time.Duration // see FillAlert
 
@@ -72,8 +76,8 @@ type Config struct {
 	// MemoryHigh of the limit (a fraction), the graph holds its sources
 	// (actors without inputs) at their next wait or step and raises
 	// EventMemoryPressure; the rest drain the channels. Below MemoryLow
-	// of the limit it releases them (EventMemoryRecovered). Defaults:
-	// DefaultMemoryHigh and DefaultMemoryLow. See memory.go.
+	// of the limit it releases them (EventMemoryRecovered). memory.go
+	// says why the defaults are what they are.
 	MemoryLimit int64
 	MemoryHigh  float64 // see MemoryLimit
 	MemoryLow   float64 // see MemoryLimit
@@ -93,8 +97,7 @@ type Config struct {
 	// graph runs on degraded or shuts down). Nothing is dropped to make
 	// room; Graph.Replay and Graph.Purge make it. A replayed letter counts
 	// until its message is consumed. A durable graph that loads more
-	// letters than the limit keeps them all. Default:
-	// DefaultMaxDeadLetters.
+	// letters than the limit keeps them all.
 	MaxDeadLetters int
 
 	// CommitLinger is how long a durable graph's committer waits for more
@@ -104,44 +107,32 @@ type Config struct {
 	CommitLinger time.Duration
 }
 
-// DefaultShutdownTimeout is long enough to drain full channels of a busy
+// DefaultConfig returns the values NewGraph gives a Config's zero
+// tuning fields. Logger, OnEvent, Seed (zero: random), Faults, Store and
+// MemoryLimit have no tuning default and are zero in it; CommitLinger's
+// default is zero.
+func DefaultConfig() Config {
+	return Config{
+		ShutdownTimeout: defaultShutdownTimeout,
+		ClusterFailures: defaultClusterFailures,
+		ClusterWindow:   defaultClusterWindow,
+		FillAlert:       defaultFillAlert,
+		FillAlertAfter:  defaultFillAlertAfter,
+		MemoryHigh:      defaultMemoryHigh,
+		MemoryLow:       defaultMemoryLow,
+		MaxDeadLetters:  defaultMaxDeadLetters,
+	}
+}
+
+// defaultShutdownTimeout is long enough to drain full channels of a busy
 // pipeline and short enough that a stuck actor does not hold a deploy.
-const DefaultShutdownTimeout = 5 * time.Second
+const defaultShutdownTimeout = 5 * time.Second
 
 // stopGrace is how long Run waits, after the shutdown timeout has cancelled
 // every actor's context, for the actors' goroutines to return. An actor
 // stuck outside steady's waits past that leaks its goroutine; Run reports
 // it rather than hang.
 const stopGrace = time.Second
-
-// GraphStatus is the state of the graph as a whole.
-type GraphStatus int32
-
-// The statuses of a graph.
-const (
-	GraphBuilding     GraphStatus = iota // Run not called yet
-	GraphRunning                         // every actor is running or restarting
-	GraphDegraded                        // an actor gave up; the rest run on
-	GraphShuttingDown                    // a shutdown was requested
-	GraphStopped                         // Run returned
-)
-
-// String returns the status as the dashboard shows it: "running", …
-func (s GraphStatus) String() string {
-	switch s {
-	case GraphBuilding:
-		return "building"
-	case GraphRunning:
-		return "running"
-	case GraphDegraded:
-		return "degraded"
-	case GraphShuttingDown:
-		return "shutting down"
-	case GraphStopped:
-		return "stopped"
-	}
-	return fmt.Sprintf("GraphStatus(%d)", int32(s))
-}
 
 // Graph is a set of named actors joined by channels, with the states they
 // own. Build it with [NewGraph], [NewChannel], [NewState] and [Graph.Actor],
@@ -200,25 +191,25 @@ func NewGraph(cfg Config) *Graph {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.ShutdownTimeout <= 0 {
-		cfg.ShutdownTimeout = DefaultShutdownTimeout
+		cfg.ShutdownTimeout = defaultShutdownTimeout
 	}
 	if cfg.Seed == 0 {
 		cfg.Seed = rand.Uint64()
 	}
 	if cfg.ClusterFailures <= 0 {
-		cfg.ClusterFailures = DefaultClusterFailures
+		cfg.ClusterFailures = defaultClusterFailures
 	}
 	if cfg.ClusterWindow <= 0 {
-		cfg.ClusterWindow = DefaultClusterWindow
+		cfg.ClusterWindow = defaultClusterWindow
 	}
 	if cfg.FillAlert <= 0 || cfg.FillAlert > 1 {
-		cfg.FillAlert = DefaultFillAlert
+		cfg.FillAlert = defaultFillAlert
 	}
 	if cfg.FillAlertAfter <= 0 {
-		cfg.FillAlertAfter = DefaultFillAlertAfter
+		cfg.FillAlertAfter = defaultFillAlertAfter
 	}
 	if cfg.MaxDeadLetters <= 0 {
-		cfg.MaxDeadLetters = DefaultMaxDeadLetters
+		cfg.MaxDeadLetters = defaultMaxDeadLetters
 	}
 	cfg.memoryDefaults()
 	g := &Graph{
@@ -370,7 +361,7 @@ func (g *Graph) validate() error {
 // *ShutdownTimeoutError if actors were still running at the timeout. A
 // durable graph also returns a store it cannot resume from (wrapping
 // [ErrLoad]); a panic inside the store, in a load or a commit, is a
-// *StorePanicError. A graph runs once.
+// *PanicError naming the call in Op. A graph runs once.
 func (g *Graph) Run(ctx context.Context) error {
 	if err := g.begin(); err != nil {
 		return err
@@ -554,7 +545,7 @@ func (g *Graph) hardStop() {
 func (g *Graph) pending() []PendingActor {
 	var out []PendingActor
 	for _, a := range g.actors {
-		if st := a.Status(); st == StatusStopped || st == StatusDegraded {
+		if st := a.Status(); st == observe.StatusStopped || st == observe.StatusDegraded {
 			continue
 		}
 		p := PendingActor{Actor: a.name}
@@ -573,16 +564,16 @@ func (g *Graph) pending() []PendingActor {
 // then an EventVetoed for each actor holding the shutdown, once the shutdown
 // applies: a hook may react to them by calling Shutdown again.
 func (g *Graph) Shutdown(reason string) {
-	var events []Event
+	var events []observe.Event
 	g.shutdownOnce.Do(func() {
 		now := time.Now()
 		g.reason.Store(&reason)
 		g.shuttingDown.Store(true)
-		events = append(events, Event{Kind: EventShutdownRequested, Time: now, Reason: reason})
+		events = append(events, observe.Event{Kind: observe.EventShutdownRequested, Time: now, Reason: reason})
 		close(g.shutdownCh)
 		for _, a := range g.actors {
 			if r := a.hold.Load(); r != nil {
-				events = append(events, Event{Kind: EventVetoed, Time: now, Actor: a.name, Restarts: a.Restarts(), Reason: *r})
+				events = append(events, observe.Event{Kind: observe.EventVetoed, Time: now, Actor: a.name, Restarts: a.Restarts(), Reason: *r})
 			}
 			a.wake()
 		}
@@ -604,21 +595,21 @@ func (g *Graph) ShutdownReason() string {
 }
 
 // Status is the state of the graph as a whole.
-func (g *Graph) Status() GraphStatus {
+func (g *Graph) Status() observe.GraphStatus {
 	switch {
 	case g.stoppedAll.Load():
-		return GraphStopped
+		return observe.GraphStopped
 	case g.shuttingDown.Load():
-		return GraphShuttingDown
+		return observe.GraphShuttingDown
 	case g.degraded.Load():
-		return GraphDegraded
+		return observe.GraphDegraded
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if !g.started {
-		return GraphBuilding
+		return observe.GraphBuilding
 	}
-	return GraphRunning
+	return observe.GraphRunning
 }
 
 // startTime is when Run started, or zero.
@@ -639,7 +630,7 @@ func (g *Graph) Actors() []*Actor {
 // stopActor ends an actor for good: its hold is released, its outputs
 // closed (so consumers can drain and finish), and the last one to stop ends
 // Run's wait.
-func (g *Graph) stopActor(a *Actor, st ActorStatus, gaveUp error) {
+func (g *Graph) stopActor(a *Actor, st observe.ActorStatus, gaveUp error) {
 	now := time.Now()
 	a.stats.commits.Store(a.commits)
 	a.stats.mu.Lock()
@@ -687,14 +678,14 @@ func (g *Graph) stopActor(a *Actor, st ActorStatus, gaveUp error) {
 			p.wake()
 		}
 	}
-	g.emit(Event{Kind: EventStopped, Time: now, Actor: a.name, Restarts: a.Restarts(), Err: gaveUp})
+	g.emit(observe.Event{Kind: observe.EventStopped, Time: now, Actor: a.name, Restarts: a.Restarts(), Err: gaveUp})
 	if g.live.Add(-1) == 0 {
 		close(g.allStopped)
 	}
 }
 
 // emit delivers an event to the logger and the hook.
-func (g *Graph) emit(e Event) {
+func (g *Graph) emit(e observe.Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
@@ -708,7 +699,7 @@ func (g *Graph) emit(e Event) {
 // runs on whatever goroutine the event happens on (an actor's runner, Run's,
 // Shutdown's caller), and a panic there would otherwise fail an actor that
 // did nothing wrong, or end the process.
-func (g *Graph) callHook(e Event) {
+func (g *Graph) callHook(e observe.Event) {
 	defer func() {
 		if r := recover(); r != nil {
 			g.log.Error("steady: the OnEvent hook panicked", "event", e.Kind.String(), "actor", e.Actor,

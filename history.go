@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/steady-go/steady/observe"
 	"github.com/steady-go/steady/store"
 )
 
@@ -16,34 +17,6 @@ import (
 // with the batches it commits anyway, whenever the actor's figures changed
 // (docs/durability.md, "Each actor's history", has when and what a kill
 // loses).
-
-// ActorHistory is an actor's figures over every run of its graph's
-// [Config.Store], this one included: the figures of [ActorStats] that
-// earlier runs committed, added to this run's. Without a store, or on a
-// store no earlier run wrote to, it equals this run's figures.
-type ActorHistory struct {
-	Panics      int64 // panics recovered
-	Errors      int64 // errors returned
-	Restarts    int64 // restarts
-	DeadLetters int64 // messages this actor quarantined
-
-	// Lifetime is the time the actor was started for, summed over the
-	// runs; Downtime the part of it it was down; Availability the share
-	// of Lifetime it was not.
-	Lifetime     time.Duration
-	Downtime     time.Duration
-	Availability float64
-
-	// Recovery times, as in ActorStats. The percentiles are over this
-	// run's kept samples and the latest historySamples of the earlier
-	// runs'.
-	Recoveries      int64
-	RecoveryP50     time.Duration
-	RecoveryP99     time.Duration
-	RecoveryMax     time.Duration
-	RecoveryTotal   time.Duration
-	RecoveryBuckets [len(recoveryBounds)]int64
-}
 
 // historySamples bounds the recovery times an actor's history record
 // keeps. The record is written whole at every commit after a failure, so it
@@ -66,7 +39,7 @@ type history struct {
 	life, down                            time.Duration
 	recoveries                            int64
 	recTotal, recMax                      time.Duration
-	buckets                               [len(recoveryBounds)]int64
+	buckets                               recoveryBuckets
 	samples                               []time.Duration // oldest first
 }
 
@@ -87,11 +60,12 @@ func (h *history) add(o *history) {
 	h.samples = append(h.samples, o.samples...)
 }
 
-// public is h as an ActorHistory.
-func (h *history) public() ActorHistory {
-	out := ActorHistory{
+// figures are h's counts as observe reports them, with the percentiles of
+// its samples.
+func (h *history) figures() observe.Figures {
+	out := observe.Figures{
 		Panics: h.panics, Errors: h.errors, Restarts: h.restarts, DeadLetters: h.deadLetters,
-		Lifetime: h.life, Downtime: h.down, Availability: 1,
+		Downtime: h.down, Availability: 1,
 		Recoveries: h.recoveries, RecoveryMax: h.recMax, RecoveryTotal: h.recTotal, RecoveryBuckets: h.buckets,
 	}
 	if h.life > 0 {
@@ -191,13 +165,12 @@ func (a *Actor) thisRun(now time.Time) history {
 	return h
 }
 
-// whole is the actor's history at now: the earlier runs' and this one's.
-// st.mu is held.
-func (a *Actor) whole(now time.Time) history {
+// whole is the actor's history with run, this run's: the earlier runs'
+// and this one's. st.mu is held.
+func (a *Actor) whole(run *history) history {
 	h := a.earlier
 	h.samples = slices.Clone(h.samples)
-	cur := a.thisRun(now)
-	h.add(&cur)
+	h.add(run)
 	return h
 }
 
@@ -247,7 +220,8 @@ func (g *Graph) addHistories(b *store.Batch) {
 			continue
 		}
 		a.stats.mu.Lock()
-		h := a.whole(now)
+		run := a.thisRun(now)
+		h := a.whole(&run)
 		a.stats.mu.Unlock()
 		b.Actors[a.name] = h.encode(nil)
 	}

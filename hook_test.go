@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 )
 
 // lockedBuffer is a log destination several goroutines may write to.
@@ -40,7 +41,7 @@ func TestPanickingHookFailsNothing(t *testing.T) {
 	var logs lockedBuffer
 	cfg := steady.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil)), Seed: 1}
 	var hooked sync.Map
-	cfg.OnEvent = func(e steady.Event) {
+	cfg.OnEvent = func(e observe.Event) {
 		hooked.Store(e.Kind, true)
 		panic("the hook is broken")
 	}
@@ -102,7 +103,7 @@ func TestPanickingHookFailsNothing(t *testing.T) {
 	if r := worker.Restarts(); r != 1 {
 		t.Errorf("worker restarted %d times, want 1", r)
 	}
-	for _, k := range []steady.EventKind{steady.EventPanicked, steady.EventRestarting, steady.EventStopped} {
+	for _, k := range []observe.EventKind{observe.EventPanicked, observe.EventRestarting, observe.EventStopped} {
 		if _, ok := hooked.Load(k); !ok {
 			t.Errorf("the hook never saw %v", k)
 		}

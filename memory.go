@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/steady-go/steady/observe"
 )
 
 // Memory pressure. Run's sampler reads the live heap every sampleInterval.
@@ -24,11 +26,11 @@ const (
 	// Past 85% live, the collector has less than a sixth of the limit to
 	// work in and runs ever more often: the program is close to
 	// thrashing, and new intake only makes it worse.
-	DefaultMemoryHigh = 0.85
+	defaultMemoryHigh = 0.85
 	// 70%: a gap of 15% of the limit between the marks, so that the
 	// garbage of a few batches cannot flip the graph between held and
 	// running at every sample.
-	DefaultMemoryLow = 0.70
+	defaultMemoryLow = 0.70
 )
 
 // memoryRecheck: while the sources are held, the sampler forces a
@@ -39,25 +41,6 @@ const (
 // milliseconds for tens of megabytes), at most once a second and only
 // while the graph is held.
 const memoryRecheck = time.Second
-
-// MemoryStats is what the graph's memory watch saw.
-type MemoryStats struct {
-	// Limit is the heap size watched, in bytes: Config.MemoryLimit, or
-	// the Go runtime's memory limit. Zero when the graph does not watch
-	// memory (no limit anywhere, or a negative MemoryLimit).
-	Limit uint64
-	High  uint64 // the high-water mark, in bytes: MemoryHigh of Limit
-	Low   uint64 // the low-water mark, in bytes: MemoryLow of Limit
-	Heap  uint64 // the live heap (as of the last collection) at the last sample
-	Peak  uint64 // the largest Heap sampled
-
-	Pressure bool      // the sources are held now
-	Since    time.Time // when the current hold began; zero without one
-	Episodes int64     // times the heap crossed the high-water mark
-	// Degraded is the time spent with the sources held, the current
-	// hold included (up to now, or to Run's end).
-	Degraded time.Duration
-}
 
 // memReading is one sample of the runtime's figures.
 type memReading struct {
@@ -90,11 +73,11 @@ type memWatch struct {
 // memoryDefaults fills in the memory fields of a Config.
 func (c *Config) memoryDefaults() {
 	if c.MemoryHigh <= 0 || c.MemoryHigh > 1 || math.IsNaN(c.MemoryHigh) {
-		c.MemoryHigh = DefaultMemoryHigh
+		c.MemoryHigh = defaultMemoryHigh
 	}
 	if c.MemoryLow <= 0 || c.MemoryLow >= c.MemoryHigh || math.IsNaN(c.MemoryLow) {
 		// Below the high mark in the default proportion.
-		c.MemoryLow = c.MemoryHigh * DefaultMemoryLow / DefaultMemoryHigh
+		c.MemoryLow = c.MemoryHigh * defaultMemoryLow / defaultMemoryHigh
 	}
 }
 
@@ -161,14 +144,14 @@ func (g *Graph) watchMemory(now time.Time) {
 		w.gcs, w.gcAt = r.gcs, now
 	}
 	w.limit, w.heap, w.peak = limit, r.heap, max(w.peak, r.heap)
-	var e *Event
+	var e *observe.Event
 	switch held := g.memHeld.Load(); {
 	case !held && limit > 0 && r.heap > high:
 		w.since = now
 		w.episodes++
 		g.memHeld.Store(true)
 		g.avail.lose()
-		e = &Event{Kind: EventMemoryPressure, Time: now, Reason: fmt.Sprintf(
+		e = &observe.Event{Kind: observe.EventMemoryPressure, Time: now, Reason: fmt.Sprintf(
 			"memory pressure: live heap %s is above %.0f%% of the %s limit; holding %s until it falls below %.0f%%",
 			bytesText(r.heap), 100*g.cfg.MemoryHigh, bytesText(limit), w.sourceNames(), 100*g.cfg.MemoryLow)}
 	case held && (limit == 0 || r.heap < low):
@@ -177,7 +160,7 @@ func (g *Graph) watchMemory(now time.Time) {
 		w.since = time.Time{}
 		g.memHeld.Store(false)
 		g.avail.regain()
-		e = &Event{Kind: EventMemoryRecovered, Time: now, Reason: fmt.Sprintf(
+		e = &observe.Event{Kind: observe.EventMemoryRecovered, Time: now, Reason: fmt.Sprintf(
 			"memory recovered: live heap %s is below %.0f%% of the %s limit after %v; %s run again",
 			bytesText(r.heap), 100*g.cfg.MemoryLow, bytesText(limit), held.Round(time.Millisecond), w.sourceNames())}
 	}
@@ -185,7 +168,7 @@ func (g *Graph) watchMemory(now time.Time) {
 	if e == nil {
 		return
 	}
-	if e.Kind == EventMemoryRecovered {
+	if e.Kind == observe.EventMemoryRecovered {
 		for _, a := range w.sources {
 			a.wake()
 		}
@@ -208,11 +191,11 @@ func (g *Graph) stopMemory(now time.Time) {
 }
 
 // memoryStats returns what the memory watch saw.
-func (g *Graph) memoryStats() MemoryStats {
+func (g *Graph) memoryStats() observe.MemoryStats {
 	w := &g.mem
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	m := MemoryStats{
+	m := observe.MemoryStats{
 		Limit:    w.limit,
 		High:     uint64(float64(w.limit) * g.cfg.MemoryHigh),
 		Low:      uint64(float64(w.limit) * g.cfg.MemoryLow),

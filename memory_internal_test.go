@@ -10,6 +10,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/steady-go/steady/observe"
 )
 
 // fakeMemory stands in for the runtime's figures: the test sets the live
@@ -52,7 +54,7 @@ type memGraph struct {
 	g                     *Graph
 	ch                    *Channel[uint64]
 	sent, received, ticks *State[uint64]
-	events                []Event
+	events                []observe.Event
 	mu                    sync.Mutex
 }
 
@@ -60,8 +62,8 @@ func newMemGraph(cfg Config, f *fakeMemory) *memGraph {
 	m := &memGraph{}
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	cfg.Seed = 1
-	cfg.OnEvent = func(e Event) {
-		if e.Kind == EventMemoryPressure || e.Kind == EventMemoryRecovered {
+	cfg.OnEvent = func(e observe.Event) {
+		if e.Kind == observe.EventMemoryPressure || e.Kind == observe.EventMemoryRecovered {
 			m.mu.Lock()
 			m.events = append(m.events, e)
 			m.mu.Unlock()
@@ -120,10 +122,10 @@ func newMemGraph(cfg Config, f *fakeMemory) *memGraph {
 	return m
 }
 
-func (m *memGraph) memEvents() []Event {
+func (m *memGraph) memEvents() []observe.Event {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return append([]Event(nil), m.events...)
+	return append([]observe.Event(nil), m.events...)
 }
 
 // checkNothingLost: every value sent arrived once, in order, and nothing
@@ -191,7 +193,7 @@ func TestMemoryPressureHoldsSources(t *testing.T) {
 		m.checkNothingLost(t)
 
 		ev := m.memEvents()
-		if len(ev) != 2 || ev[0].Kind != EventMemoryPressure || ev[1].Kind != EventMemoryRecovered ||
+		if len(ev) != 2 || ev[0].Kind != observe.EventMemoryPressure || ev[1].Kind != observe.EventMemoryRecovered ||
 			!ev[0].Time.Equal(start.Add(1250*time.Millisecond)) || !ev[1].Time.Equal(start.Add(4250*time.Millisecond)) {
 			t.Fatalf("events %v, want pressure at 1.25 s and recovery at 4.25 s", ev)
 		}
@@ -278,10 +280,10 @@ func TestMemoryWatchOff(t *testing.T) {
 // low mark at or above the high one is put below it.
 func TestMemoryDefaults(t *testing.T) {
 	for _, tc := range []struct{ high, low, wantHigh, wantLow float64 }{
-		{0, 0, DefaultMemoryHigh, DefaultMemoryLow},
-		{1.5, -1, DefaultMemoryHigh, DefaultMemoryLow},
-		{math.NaN(), math.NaN(), DefaultMemoryHigh, DefaultMemoryLow},
-		{0.5, 0.6, 0.5, 0.5 * DefaultMemoryLow / DefaultMemoryHigh},
+		{0, 0, defaultMemoryHigh, defaultMemoryLow},
+		{1.5, -1, defaultMemoryHigh, defaultMemoryLow},
+		{math.NaN(), math.NaN(), defaultMemoryHigh, defaultMemoryLow},
+		{0.5, 0.6, 0.5, 0.5 * defaultMemoryLow / defaultMemoryHigh},
 		{0.9, 0.8, 0.9, 0.8},
 	} {
 		c := Config{MemoryHigh: tc.high, MemoryLow: tc.low}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 )
 
 // liveHeap is the live heap after a full collection.
@@ -58,7 +59,7 @@ func TestMemoryPressureRealHeap(t *testing.T) {
 		if s, r := p.sent.Value(), p.received.Value(); s != r || s <= sentHeld {
 			t.Errorf("sent %d, received %d (%d before the hold): want every value, and more after the hold", s, r, sentHeld)
 		}
-		press, rec := ev.kinds(steady.EventMemoryPressure), ev.kinds(steady.EventMemoryRecovered)
+		press, rec := ev.kinds(observe.EventMemoryPressure), ev.kinds(observe.EventMemoryRecovered)
 		if len(press) != 1 || len(rec) != 1 {
 			t.Fatalf("%d pressure and %d recovery events, want one each", len(press), len(rec))
 		}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/steady-go/steady/observe"
 )
 
 // Metrics are gathered without touching the hot path: the channel counters
@@ -28,60 +30,17 @@ const (
 
 // Alert defaults; see the Config fields.
 const (
-	DefaultClusterFailures = 5
-	DefaultClusterWindow   = 10 * time.Second
-	DefaultFillAlert       = 0.9
-	DefaultFillAlertAfter  = 5 * time.Second
+	defaultClusterFailures = 5
+	defaultClusterWindow   = 10 * time.Second
+	defaultFillAlert       = 0.9
+	defaultFillAlertAfter  = 5 * time.Second
 )
-
-// ChannelStats is a snapshot of one channel.
-type ChannelStats struct {
-	Name     string  // the channel's name
-	Type     string  // the message type, as %T prints it
-	Producer string  // the producing actor's name
-	Consumer string  // the consuming actor's name
-	Capacity int     // the most messages it holds
-	Len      int     // messages in it now (see Channel.Len)
-	Fill     float64 // Len / Capacity
-	FillAvg  float64 // Fill smoothed over about ten seconds
-	Sent     uint64  // messages published, ever
-	Taken    uint64  // messages consumed, ever (see Channel.Len)
-	Rate     float64 // messages sent per second, smoothed over about two seconds
-	Closed   bool    // the producer closed it
-	BackedUp bool    // Fill has been above the alert threshold for the alert duration
-}
-
-// Snapshot is the state of the whole graph as plain values.
-type Snapshot struct {
-	Time           time.Time      // when the snapshot was taken
-	Started        time.Time      // when Run started; zero before
-	Status         GraphStatus    // the graph as a whole
-	ShutdownReason string         // why it is shutting down, if it is
-	Actors         []ActorStats   // every actor, in the order they were added
-	Channels       []ChannelStats // every channel, in the order they were added
-	DeadLetters    []DeadLetter   // the dead letters in the store, oldest first
-	// DeadLettersPurged counts the letters Graph.Purge deleted, ever:
-	// with a Config.Store, by every run on it.
-	DeadLettersPurged int64
-	MaxDeadLetters    int           // the store's limit, Config.MaxDeadLetters
-	FailureClusters   int64         // cluster alerts raised
-	ChannelAlerts     int64         // backed-up channel alerts raised
-	Durable           *DurableStats // the committer's figures; nil without a Config.Store
-
-	// Availability is the share of Run's time (so far, or in all) during
-	// which every actor could work, and Downtime the time it could not:
-	// an actor was down or had given up, or the sources were held for
-	// memory (see availability.go). 1 and 0 before Run.
-	Availability float64
-	Downtime     time.Duration
-	Memory       MemoryStats // the memory watch (see Config.MemoryLimit)
-}
 
 // Snapshot returns every metric of the graph. It may be called from any
 // goroutine at any time: while the graph is built, as Run starts, while it
 // runs or after. It takes a few locks, none on the actors' hot path.
-func (g *Graph) Snapshot() Snapshot {
-	s := Snapshot{
+func (g *Graph) Snapshot() observe.Snapshot {
+	s := observe.Snapshot{
 		Time:           time.Now(),
 		Started:        g.startTime(),
 		Status:         g.Status(),
@@ -98,12 +57,12 @@ func (g *Graph) Snapshot() Snapshot {
 	}
 	// The ends are bound under g.mu while the graph is built.
 	g.mu.Lock()
-	chans := make([]ChannelStats, len(g.chanOrder))
+	chans := make([]observe.ChannelStats, len(g.chanOrder))
 	cores := make([]*chanCore, len(g.chanOrder))
 	for i, ch := range g.chanOrder {
 		c := ch.core()
 		cores[i] = c
-		chans[i] = ChannelStats{Name: c.name, Type: c.typeName, Capacity: int(c.capacity)}
+		chans[i] = observe.ChannelStats{Name: c.name, Type: c.typeName, Capacity: int(c.capacity)}
 		if c.producer != nil {
 			chans[i].Producer = c.producer.name
 		}
@@ -183,7 +142,7 @@ func (g *Graph) initMetrics(now time.Time) {
 // sample updates rates, average fills and channel alerts. Run calls it every
 // sampleInterval.
 func (g *Graph) sample(now time.Time) {
-	var alerts []Event
+	var alerts []observe.Event
 	g.metrics.mu.Lock()
 	for _, ch := range g.chanOrder {
 		c := ch.core()
@@ -207,7 +166,7 @@ func (g *Graph) sample(now time.Time) {
 		case !m.alerted && now.Sub(m.highSince) >= g.cfg.FillAlertAfter:
 			m.alerted = true
 			g.metrics.chanAlerts++
-			alerts = append(alerts, Event{Kind: EventChannelBackedUp, Time: now, Actor: c.consumer.name, Channel: c.name,
+			alerts = append(alerts, observe.Event{Kind: observe.EventChannelBackedUp, Time: now, Actor: c.consumer.name, Channel: c.name,
 				Reason: fmt.Sprintf("channel %q has been %.0f%% full or more for %v; its consumer %q is falling behind",
 					c.name, 100*g.cfg.FillAlert, now.Sub(m.highSince).Round(time.Millisecond), c.consumer.name)})
 		}
@@ -265,7 +224,7 @@ func (g *Graph) noteFailure(a *Actor, now time.Time) {
 		}
 		count += n
 	}
-	var e *Event
+	var e *observe.Event
 	if count >= k && now.Sub(m.lastAlert[a]) >= w {
 		for _, b := range group {
 			m.lastAlert[b] = now
@@ -275,7 +234,7 @@ func (g *Graph) noteFailure(a *Actor, now time.Time) {
 		for i, b := range group {
 			names[i] = b.name
 		}
-		e = &Event{Kind: EventFailureCluster, Time: now, Actor: a.name, Count: count, Actors: failed,
+		e = &observe.Event{Kind: observe.EventFailureCluster, Time: now, Actor: a.name, Count: count, Actors: failed,
 			Reason: fmt.Sprintf("%d failures within %v across %s", count, w, strings.Join(names, ", "))}
 	}
 	m.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 )
 
 // TestFailureClusterAcrossNeighbours: failures spread over two actors
@@ -67,7 +68,7 @@ func TestFailureClusterAcrossNeighbours(t *testing.T) {
 				if err := g.Run(context.Background()); err != nil {
 					t.Fatal(err)
 				}
-				got := ev.kinds(steady.EventFailureCluster)
+				got := ev.kinds(observe.EventFailureCluster)
 				if len(got) != tc.alerts {
 					t.Fatalf("%d cluster alerts, want %d: %v", len(got), tc.alerts, got)
 				}
@@ -95,7 +96,7 @@ func TestChannelBackedUpAlert(t *testing.T) {
 			if err := a.Sleep(1900 * time.Millisecond); err != nil {
 				return err
 			}
-			if n := len(ev.kinds(steady.EventChannelBackedUp)); n != 0 {
+			if n := len(ev.kinds(observe.EventChannelBackedUp)); n != 0 {
 				t.Errorf("alert after 1.9s of a full channel, want none before 2s")
 			}
 			snap := p.g.Snapshot()
@@ -113,7 +114,7 @@ func TestChannelBackedUpAlert(t *testing.T) {
 		if err := p.g.Run(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		got := ev.kinds(steady.EventChannelBackedUp)
+		got := ev.kinds(observe.EventChannelBackedUp)
 		if len(got) != 1 || got[0].Channel != "numbers" || got[0].Actor != "consumer" {
 			t.Fatalf("alerts %v, want one for numbers naming consumer", got)
 		}
@@ -143,7 +144,7 @@ func TestSnapshot(t *testing.T) {
 		}()
 		_ = g.Run(context.Background())
 		snap := g.Snapshot()
-		if snap.Status != steady.GraphStopped || len(snap.Actors) != 1 {
+		if snap.Status != observe.GraphStopped || len(snap.Actors) != 1 {
 			t.Fatalf("snapshot %+v", snap)
 		}
 		a := snap.Actors[0]
@@ -192,7 +193,7 @@ func TestSnapshotDuringRunStart(t *testing.T) {
 					for _, a := range p.g.Actors() {
 						_ = a.Stats()
 					}
-					if s.Status == steady.GraphBuilding {
+					if s.Status == observe.GraphBuilding {
 						before.Add(1)
 					} else {
 						running.Add(1)

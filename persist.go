@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/steady-go/steady/observe"
 	"github.com/steady-go/steady/store"
 )
 
@@ -274,7 +275,7 @@ func (g *Graph) load() error {
 			return err
 		}
 	}
-	letters := make([]DeadLetter, 0, len(img.DeadLetters))
+	letters := make([]observe.DeadLetter, 0, len(img.DeadLetters))
 	queued := 0
 	for _, sd := range img.DeadLetters {
 		c := g.channels[sd.Channel]
@@ -291,7 +292,7 @@ func (g *Graph) load() error {
 			return fmt.Errorf("dead letter %d of channel %q in %s no longer decodes as %s: %w",
 				sd.ID, sd.Channel, where, c.core().typeName, err)
 		}
-		d := DeadLetter{
+		d := observe.DeadLetter{
 			ID: sd.ID, Actor: sd.Actor, Channel: sd.Channel, Value: v, Err: errors.New(sd.Err),
 			Stack: sd.Stack, Attempts: sd.Attempts, Time: sd.Time,
 		}
@@ -334,7 +335,7 @@ func encodeLetter(c *chanCore, v any) (b []byte, err error) {
 
 // persistQuarantine records a quarantine: the message left channel c (the
 // ring's head, or the replayed letter replaced), and d joined the store.
-func (a *Actor) persistQuarantine(c *chanCore, replaced uint64, d DeadLetter) {
+func (a *Actor) persistQuarantine(c *chanCore, replaced uint64, d observe.DeadLetter) {
 	r := &a.rec
 	v, err := encodeLetter(c, d.Value)
 	sd := store.DeadLetter{ID: d.ID, Actor: d.Actor, Channel: d.Channel, Value: v,

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 )
 
 // poisonChan is the channel the consumer of the poison tests reads.
@@ -46,12 +47,12 @@ func (l poisonLog) Clone() poisonLog {
 type poisonEvents struct {
 	collect
 	// deadLettered, if set, receives every dead letter as it is recorded.
-	deadLettered chan steady.DeadLetter
+	deadLettered chan observe.DeadLetter
 }
 
-func (e *poisonEvents) add(ev steady.Event) {
+func (e *poisonEvents) add(ev observe.Event) {
 	e.hook(ev)
-	if ev.Kind == steady.EventDeadLettered && e.deadLettered != nil && ev.DeadLetter != nil {
+	if ev.Kind == observe.EventDeadLettered && e.deadLettered != nil && ev.DeadLetter != nil {
 		e.deadLettered <- *ev.DeadLetter
 	}
 }
@@ -78,7 +79,7 @@ type poisonSetup struct {
 	// maxDeadLetters is the graph's Config.MaxDeadLetters.
 	maxDeadLetters int
 	// onEvent, if set, also receives every event.
-	onEvent func(steady.Event)
+	onEvent func(observe.Event)
 }
 
 // poisonEarly says where a consumer run fails before peeking, if at all.
@@ -106,11 +107,11 @@ type poisonRig struct {
 
 func newPoisonRig(t *testing.T, s poisonSetup) *poisonRig {
 	t.Helper()
-	r := &poisonRig{events: &poisonEvents{deadLettered: make(chan steady.DeadLetter, 16)}}
+	r := &poisonRig{events: &poisonEvents{deadLettered: make(chan observe.DeadLetter, 16)}}
 	cfg := quiet()
 	cfg.OnEvent = r.events.add
 	if s.onEvent != nil {
-		cfg.OnEvent = func(e steady.Event) { r.events.add(e); s.onEvent(e) }
+		cfg.OnEvent = func(e observe.Event) { r.events.add(e); s.onEvent(e) }
 	}
 	cfg.MaxDeadLetters = s.maxDeadLetters
 	g := steady.NewGraph(cfg)
@@ -248,7 +249,7 @@ func poisonExpect(t *testing.T, got []int, n int, except ...int) {
 }
 
 // poisonCheckPanicLetter checks a dead letter quarantined after panics on value v.
-func poisonCheckPanicLetter(t *testing.T, d steady.DeadLetter, v, attempts int, start, end time.Time) {
+func poisonCheckPanicLetter(t *testing.T, d observe.DeadLetter, v, attempts int, start, end time.Time) {
 	t.Helper()
 	if d.ID == 0 {
 		t.Error("dead letter has ID 0")
@@ -282,9 +283,9 @@ func poisonCheckPanicLetter(t *testing.T, d steady.DeadLetter, v, attempts int, 
 
 // poisonCheckEvents checks that exactly the dead letters in dl were
 // announced by an EventDeadLettered each.
-func poisonCheckEvents(t *testing.T, ev *poisonEvents, dl []steady.DeadLetter) {
+func poisonCheckEvents(t *testing.T, ev *poisonEvents, dl []observe.DeadLetter) {
 	t.Helper()
-	got := ev.kinds(steady.EventDeadLettered)
+	got := ev.kinds(observe.EventDeadLettered)
 	if len(got) != len(dl) {
 		t.Fatalf("%d EventDeadLettered events, want %d", len(got), len(dl))
 	}
@@ -336,7 +337,7 @@ func TestPoisonSingleMessage(t *testing.T) {
 			}
 			poisonCheckPanicLetter(t, dl[0], poison, tc.attempts, start, end)
 			poisonCheckEvents(t, r.events, dl)
-			panics := r.events.kinds(steady.EventPanicked)
+			panics := r.events.kinds(observe.EventPanicked)
 			if len(panics) != tc.attempts {
 				t.Errorf("%d panics, want %d (one per attempt)", len(panics), tc.attempts)
 			}
@@ -476,13 +477,13 @@ func TestPoisonByError(t *testing.T) {
 				t.Errorf("dead letter time %v outside the run", d.Time)
 			}
 			poisonCheckEvents(t, r.events, dl)
-			if e := r.events.kinds(steady.EventDeadLettered); len(e) == 1 && !errors.Is(e[0].DeadLetter.Err, errPoison) {
+			if e := r.events.kinds(observe.EventDeadLettered); len(e) == 1 && !errors.Is(e[0].DeadLetter.Err, errPoison) {
 				t.Errorf("event's dead letter error %v, want the step's error", e[0].DeadLetter.Err)
 			}
-			if got := len(r.events.kinds(steady.EventFailed)); got != tc.restarts {
+			if got := len(r.events.kinds(observe.EventFailed)); got != tc.restarts {
 				t.Errorf("%d failure events, want %d", got, tc.restarts)
 			}
-			if len(r.events.kinds(steady.EventPanicked)) != 0 {
+			if len(r.events.kinds(observe.EventPanicked)) != 0 {
 				t.Error("panic events for a failure by error")
 			}
 			if got := r.consumer.Restarts(); got != tc.restarts {
@@ -537,7 +538,7 @@ func TestPoisonReplayDuringRun(t *testing.T) {
 		t.Fatalf(format+"; Run: %v", append(args, wait())...)
 	}
 
-	var d steady.DeadLetter
+	var d observe.DeadLetter
 	select {
 	case d = <-r.events.deadLettered:
 	case <-time.After(poisonRunLimit):
@@ -576,7 +577,7 @@ func TestPoisonReplayDuringRun(t *testing.T) {
 	if dl := r.g.DeadLetters(); len(dl) != 0 {
 		t.Errorf("dead letters after the run: %+v", dl)
 	}
-	if e := r.events.kinds(steady.EventDeadLettered); len(e) != 1 {
+	if e := r.events.kinds(observe.EventDeadLettered); len(e) != 1 {
 		t.Errorf("%d EventDeadLettered events, want 1", len(e))
 	}
 	if l := r.ch.Len(); l != 0 {
@@ -640,7 +641,7 @@ func TestPoisonReplayRejected(t *testing.T) {
 // can land there by chance.
 func TestPoisonReplayRacingConsumerStop(t *testing.T) {
 	const poison = 3
-	ev := &poisonEvents{deadLettered: make(chan steady.DeadLetter, 1)}
+	ev := &poisonEvents{deadLettered: make(chan observe.DeadLetter, 1)}
 	cfg := quiet()
 	cfg.OnEvent = ev.add
 	g := steady.NewGraph(cfg)
@@ -752,13 +753,13 @@ func TestPoisonFailureBeforePeek(t *testing.T) {
 			if dl := r.g.DeadLetters(); len(dl) != 0 {
 				t.Errorf("dead letters for failures that were not the message's fault: %+v", dl)
 			}
-			if e := r.events.kinds(steady.EventDeadLettered); len(e) != 0 {
+			if e := r.events.kinds(observe.EventDeadLettered); len(e) != 0 {
 				t.Errorf("%d EventDeadLettered events", len(e))
 			}
-			if e := r.events.kinds(steady.EventGaveUp); len(e) != 1 {
+			if e := r.events.kinds(observe.EventGaveUp); len(e) != 1 {
 				t.Errorf("%d EventGaveUp events, want 1", len(e))
 			}
-			if st := r.consumer.Status(); st != steady.StatusDegraded {
+			if st := r.consumer.Status(); st != observe.StatusDegraded {
 				t.Errorf("consumer is %v, want degraded", st)
 			}
 			if got := r.log.Value().Vals; len(got) != 0 {
@@ -792,7 +793,7 @@ func TestPoisonAfterZero(t *testing.T) {
 	if dl := r.g.DeadLetters(); len(dl) != 0 {
 		t.Errorf("dead letters with PoisonAfter(0): %+v", dl)
 	}
-	if e := r.events.kinds(steady.EventPanicked); len(e) != 6 {
+	if e := r.events.kinds(observe.EventPanicked); len(e) != 6 {
 		t.Errorf("%d panics, want 6 (5 restarts, then giving up)", len(e))
 	}
 	poisonExpect(t, r.log.Value().Vals, poison)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 )
 
 // failing is a scriptable actor for supervision tests: each run takes the
@@ -52,20 +53,20 @@ func (f *failing) gaps() []time.Duration {
 // collect records the events of a graph.
 type collect struct {
 	mu     sync.Mutex
-	events []steady.Event
+	events []observe.Event
 }
 
-func (c *collect) hook(e steady.Event) {
+func (c *collect) hook(e observe.Event) {
 	c.mu.Lock()
 	c.events = append(c.events, e)
 	c.mu.Unlock()
 }
 
 // kinds returns the events of kind k, in order.
-func (c *collect) kinds(k steady.EventKind) []steady.Event {
+func (c *collect) kinds(k observe.EventKind) []observe.Event {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []steady.Event
+	var out []observe.Event
 	for _, e := range c.events {
 		if e.Kind == k {
 			out = append(out, e)
@@ -79,7 +80,7 @@ func (c *collect) delays() []time.Duration {
 	defer c.mu.Unlock()
 	var out []time.Duration
 	for _, e := range c.events {
-		if e.Kind == steady.EventRestarting {
+		if e.Kind == observe.EventRestarting {
 			out = append(out, e.Delay)
 		}
 	}
@@ -195,13 +196,13 @@ func TestIntensityLimitDegrades(t *testing.T) {
 		go func() { done <- g.Run(context.Background()) }()
 		time.Sleep(time.Second)
 		synctest.Wait()
-		if st := g.Status(); st != steady.GraphDegraded {
+		if st := g.Status(); st != observe.GraphDegraded {
 			t.Errorf("graph status %v, want degraded", st)
 		}
-		if st := flaky.Status(); st != steady.StatusDegraded {
+		if st := flaky.Status(); st != observe.StatusDegraded {
 			t.Errorf("flaky status %v, want degraded", st)
 		}
-		if st := healthy.Status(); st != steady.StatusRunning {
+		if st := healthy.Status(); st != observe.StatusRunning {
 			t.Errorf("healthy status %v, want running", st)
 		}
 		g.Shutdown("test over")

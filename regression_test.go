@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 )
 
 // TestReplayedMessageCountsItsOwnAttempts: a dead letter replayed while
@@ -86,7 +87,7 @@ func TestGoexitStopsActor(t *testing.T) {
 		<-done
 		t.Fatal("Run did not return after the actor's goroutine exited")
 	}
-	if st := a.Status(); st != steady.StatusDegraded {
+	if st := a.Status(); st != observe.StatusDegraded {
 		t.Errorf("status %v, want degraded", st)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/steady-go/steady/observe"
 )
 
 // maxStateText bounds the text of one state in an EventResumed: enough for
@@ -45,7 +47,7 @@ func (a *Actor) announceResume() {
 	if len(a.states) == 0 || (a.Restarts() == 0 && !g.resumed.Load()) {
 		return
 	}
-	if g.cfg.OnEvent == nil && !g.log.Enabled(context.Background(), Event{Kind: EventResumed}.level()) {
+	if g.cfg.OnEvent == nil && !g.log.Enabled(context.Background(), eventLevel(observe.Event{Kind: observe.EventResumed})) {
 		return // nobody would see it: spare formatting the states
 	}
 	var b strings.Builder
@@ -57,5 +59,5 @@ func (a *Actor) announceResume() {
 			b.WriteString(d.describe())
 		}
 	}
-	g.emit(Event{Kind: EventResumed, Actor: a.name, Restarts: a.Restarts(), State: b.String()})
+	g.emit(observe.Event{Kind: observe.EventResumed, Actor: a.name, Restarts: a.Restarts(), State: b.String()})
 }

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 )
 
 // TestResumedEventShowsCommittedState: every restart announces the state
@@ -55,7 +56,7 @@ func TestResumedEventShowsCommittedState(t *testing.T) {
 			}
 
 			var counterStates, stateless []string
-			for _, e := range ev.kinds(steady.EventResumed) {
+			for _, e := range ev.kinds(observe.EventResumed) {
 				switch e.Actor {
 				case "counter":
 					counterStates = append(counterStates, e.State)
@@ -92,7 +93,7 @@ func TestResumedEventAfterLoad(t *testing.T) {
 	if err := g.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	got := ev.kinds(steady.EventResumed)
+	got := ev.kinds(observe.EventResumed)
 	if len(got) != 1 || got[0].State != "count=100" || got[0].Restarts != 0 ||
 		got[0].String() != `actor "counter" resumed from the store with state count=100` {
 		t.Fatalf("resumed events %v, want one from the store with count=100", got)
@@ -112,7 +113,7 @@ func TestResumedEventAfterLoad(t *testing.T) {
 	if err := g.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	got = big.kinds(steady.EventResumed)
+	got = big.kinds(observe.EventResumed)
 	if len(got) != 1 {
 		t.Fatalf("resumed events %v, want one", got)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 )
 
 // shapesPipe is source → stage → sink built from the shape helpers, the
@@ -165,7 +166,7 @@ func TestShapesDeliverOnce(t *testing.T) {
 				}
 				checkCooked(t, p.got.Value(), 1000)
 				for _, a := range []*steady.Actor{p.source, p.stage, p.sinkA} {
-					if a.Restarts() != 0 || a.Status() != steady.StatusStopped {
+					if a.Restarts() != 0 || a.Status() != observe.StatusStopped {
 						t.Errorf("%s: %d restarts, status %v; want 0, stopped", a.Name(), a.Restarts(), a.Status())
 					}
 				}
@@ -209,18 +210,18 @@ func TestShapesPanicEverywhere(t *testing.T) {
 				rng := rand.New(rand.NewPCG(1, uint64(n)))
 				var rmu sync.Mutex
 				injected := 0
-				cfg.Faults = func(fp steady.FaultPoint) steady.Fault {
+				cfg.Faults = func(fp steady.FaultPoint) error {
 					rmu.Lock()
 					defer rmu.Unlock()
 					if fp.Kind == steady.FaultStep && rng.IntN(40) == 0 {
 						injected++
-						return steady.Fault{Panic: "fault at step"}
+						panic("fault at step")
 					}
 					if fp.Kind == steady.FaultPeek && rng.IntN(200) == 0 {
 						injected++
-						return steady.Fault{Panic: fmt.Sprint("fault at peek of ", fp.Message)}
+						panic(fmt.Sprint("fault at peek of ", fp.Message))
 					}
-					return steady.Fault{}
+					return nil
 				}
 				p := newShapesPipe(cfg, total, n, 16, failAt)
 				if err := p.g.Run(context.Background()); err != nil {

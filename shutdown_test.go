@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 )
 
 // pipe builds producer → consumer, where the producer sends 0, 1, 2, …
@@ -86,7 +87,7 @@ func TestShutdownDrains(t *testing.T) {
 		if sent < 100 || received != sent {
 			t.Errorf("sent %d, received %d: want equal, and the channel full at shutdown", sent, received)
 		}
-		if st := p.g.Status(); st != steady.GraphStopped {
+		if st := p.g.Status(); st != observe.GraphStopped {
 			t.Errorf("status %v, want stopped", st)
 		}
 	})
@@ -99,8 +100,8 @@ func TestShutdownVetoTimesOut(t *testing.T) {
 		var vetoed atomic.Bool
 		cfg := quiet()
 		cfg.ShutdownTimeout = 2 * time.Second
-		cfg.OnEvent = func(e steady.Event) {
-			if e.Kind == steady.EventVetoed && e.Actor == "flusher" && e.Reason == "flushing to disk" {
+		cfg.OnEvent = func(e observe.Event) {
+			if e.Kind == observe.EventVetoed && e.Actor == "flusher" && e.Reason == "flushing to disk" {
 				vetoed.Store(true)
 			}
 		}
@@ -154,7 +155,7 @@ func TestShutdownVetoReleased(t *testing.T) {
 				if err := a.Sleep(100 * time.Millisecond); err != nil {
 					return err
 				}
-				if g.Status() == steady.GraphShuttingDown {
+				if g.Status() == observe.GraphShuttingDown {
 					time.Sleep(300 * time.Millisecond) // the flush
 					a.ReleaseShutdown()
 				}
@@ -185,7 +186,7 @@ func TestShutdownWhileBackingOff(t *testing.T) {
 		go func() {
 			time.Sleep(time.Second)
 			synctest.Wait()
-			if st := a.Status(); st != steady.StatusBackingOff {
+			if st := a.Status(); st != observe.StatusBackingOff {
 				t.Errorf("status %v, want backing off", st)
 			}
 			g.Shutdown("test")
@@ -207,7 +208,7 @@ func TestShutdownConsumerBackingOffDrains(t *testing.T) {
 		p := newPipe(quiet(), 10, time.Millisecond, steady.Backoff(500*time.Millisecond, 500*time.Millisecond))
 		var failed atomic.Bool
 		p.failOn = func(int) bool {
-			return p.g.Status() == steady.GraphShuttingDown && !failed.Swap(true)
+			return p.g.Status() == observe.GraphShuttingDown && !failed.Swap(true)
 		}
 		done := make(chan error)
 		go func() { done <- p.g.Run(context.Background()) }()
@@ -317,7 +318,7 @@ func TestStopGraphSentinel(t *testing.T) {
 // is about; nothing here waits for time to pass.
 func TestShutdownFromHook(t *testing.T) {
 	for _, trigger := range []string{"Shutdown", "context", "actor"} {
-		for _, react := range []steady.EventKind{steady.EventShutdownRequested, steady.EventVetoed} {
+		for _, react := range []observe.EventKind{observe.EventShutdownRequested, observe.EventVetoed} {
 			t.Run(trigger+"/"+react.String(), func(t *testing.T) {
 				var ev collect
 				var flusher *steady.Actor
@@ -325,15 +326,15 @@ func TestShutdownFromHook(t *testing.T) {
 				sawVeto := make(chan struct{})
 				var vetoOnce sync.Once
 				cfg := quiet()
-				cfg.OnEvent = func(e steady.Event) {
+				cfg.OnEvent = func(e observe.Event) {
 					ev.hook(e)
-					if e.Kind == steady.EventVetoed {
+					if e.Kind == observe.EventVetoed {
 						vetoOnce.Do(func() { close(sawVeto) })
 					}
 					if e.Kind != react {
 						return
 					}
-					if react == steady.EventVetoed {
+					if react == observe.EventVetoed {
 						flusher.RequestShutdown("again, from the hook")
 					} else {
 						g.Shutdown("again, from the hook")
@@ -397,7 +398,7 @@ func TestShutdownFromHook(t *testing.T) {
 				ev.mu.Lock()
 				var order []string
 				for _, e := range ev.events {
-					if e.Kind == steady.EventShutdownRequested || e.Kind == steady.EventVetoed {
+					if e.Kind == observe.EventShutdownRequested || e.Kind == observe.EventVetoed {
 						order = append(order, e.Kind.String()+": "+e.Reason)
 					}
 				}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 )
 
 // The crash-loop soak's sizes, and why.
@@ -124,7 +125,7 @@ func TestCrashLoopSoak(t *testing.T) {
 		t.Errorf("neighbour restarted (producer %d, consumer %d times): want it untouched", pr, cr)
 	}
 	st := looper.Stats()
-	if st.Panics != int64(looper.Restarts())+1 || st.Status != steady.StatusStopped {
+	if st.Panics != int64(looper.Restarts())+1 || st.Status != observe.StatusStopped {
 		t.Errorf("looper: %d panics, %d restarts, %v; want one panic per run, stopped by the shutdown", st.Panics, looper.Restarts(), st.Status)
 	}
 }

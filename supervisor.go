@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/steady-go/steady/observe"
 )
 
 // supervise is the actor runner: it runs the actor's function, and after a
@@ -17,7 +19,7 @@ import (
 // a dead letter (encodeLetter), an event hook (Graph.emit).
 func (g *Graph) supervise(a *Actor) {
 	stopped := false
-	stop := func(st ActorStatus, err error) {
+	stop := func(st observe.ActorStatus, err error) {
 		stopped = true
 		g.stopActor(a, st, err)
 	}
@@ -25,8 +27,8 @@ func (g *Graph) supervise(a *Actor) {
 	// shuts the graph down if its policy says so.
 	giveUp := func(at time.Time, last error) {
 		gaveUp := &GaveUpError{Actor: a.name, Restarts: a.Restarts(), Window: a.policy.Window, Last: last}
-		g.emit(Event{Kind: EventGaveUp, Time: at, Actor: a.name, Restarts: a.Restarts(), Err: gaveUp})
-		stop(StatusDegraded, gaveUp)
+		g.emit(observe.Event{Kind: observe.EventGaveUp, Time: at, Actor: a.name, Restarts: a.Restarts(), Err: gaveUp})
+		stop(observe.StatusDegraded, gaveUp)
 		if a.policy.OnLimit == StopGraph {
 			g.Shutdown(gaveUp.Error())
 		}
@@ -41,7 +43,7 @@ func (g *Graph) supervise(a *Actor) {
 		default:
 			// The actor called runtime.Goexit (t.FailNow does): its
 			// goroutine is ending and cannot run it again.
-			stop(StatusDegraded, &GaveUpError{Actor: a.name, Restarts: a.Restarts(), Window: a.policy.Window, Last: errGoexit})
+			stop(observe.StatusDegraded, &GaveUpError{Actor: a.name, Restarts: a.Restarts(), Window: a.policy.Window, Last: errGoexit})
 		}
 		g.wg.Done()
 	}()
@@ -50,7 +52,7 @@ func (g *Graph) supervise(a *Actor) {
 	a.stats.started = now
 	a.stats.mu.Unlock()
 	a.lastStart = now
-	a.status.Store(int32(StatusRunning))
+	a.status.Store(int32(observe.StatusRunning))
 
 	for {
 		a.announceResume()
@@ -65,7 +67,7 @@ func (g *Graph) supervise(a *Actor) {
 		}
 		switch {
 		case err == nil, errors.Is(err, ErrFinished), errors.Is(err, ErrClosed), errors.Is(err, ErrStopped):
-			stop(StatusStopped, nil)
+			stop(observe.StatusStopped, nil)
 			return
 		case errors.Is(err, ErrStopGraph):
 			if err != ErrStopGraph {
@@ -74,7 +76,7 @@ func (g *Graph) supervise(a *Actor) {
 				g.runErrs = append(g.runErrs, fmt.Errorf("actor %q stopped the graph: %w", a.name, err))
 				g.errMu.Unlock()
 			}
-			stop(StatusStopped, nil)
+			stop(observe.StatusStopped, nil)
 			g.Shutdown(fmt.Sprintf("actor %q: %v", a.name, err))
 			return
 		}
@@ -82,11 +84,11 @@ func (g *Graph) supervise(a *Actor) {
 		failedAt := time.Now()
 		a.failed(err, panicked, failedAt)
 		a.hold.Store(nil)
-		kind := EventFailed
+		kind := observe.EventFailed
 		if panicked {
-			kind = EventPanicked
+			kind = observe.EventPanicked
 		}
-		g.emit(Event{Kind: kind, Time: failedAt, Actor: a.name, Restarts: a.Restarts(), Err: err})
+		g.emit(observe.Event{Kind: kind, Time: failedAt, Actor: a.name, Restarts: a.Restarts(), Err: err})
 		g.noteFailure(a, failedAt)
 		if !transient {
 			if full := a.quarantine(err); full != nil {
@@ -97,7 +99,7 @@ func (g *Graph) supervise(a *Actor) {
 		a.commitHistory()
 
 		if g.hardStopped.Load() {
-			stop(StatusStopped, nil)
+			stop(observe.StatusStopped, nil)
 			return
 		}
 		if !transient && !a.limit.allow(&a.policy, failedAt) {
@@ -109,15 +111,15 @@ func (g *Graph) supervise(a *Actor) {
 		}
 		a.streak++
 		delay := a.policy.delay(a.streak, a.rng.Float64())
-		g.emit(Event{Kind: EventRestarting, Time: failedAt, Actor: a.name, Restarts: a.Restarts(), Delay: delay})
+		g.emit(observe.Event{Kind: observe.EventRestarting, Time: failedAt, Actor: a.name, Restarts: a.Restarts(), Delay: delay})
 		if !a.backoff(delay) {
-			stop(StatusStopped, nil)
+			stop(observe.StatusStopped, nil)
 			return
 		}
 		a.restarts.Add(1)
 		a.lastStart = time.Now()
 		a.up(a.lastStart)
-		a.status.Store(int32(StatusRunning))
+		a.status.Store(int32(observe.StatusRunning))
 	}
 }
 
@@ -149,7 +151,7 @@ func (a *Actor) runOnce() (err error, panicked bool) {
 // not run again: the graph stopped for good, or it is shutting down and
 // this actor has nothing left to drain.
 func (a *Actor) backoff(d time.Duration) bool {
-	a.status.Store(int32(StatusBackingOff))
+	a.status.Store(int32(observe.StatusBackingOff))
 	g := a.g
 	if d <= 0 {
 		return !g.hardStopped.Load() && a.Running()
@@ -205,7 +207,7 @@ func (a *Actor) quarantine(failure error) error {
 		s.mu.Unlock()
 		return nil
 	}
-	d := DeadLetter{
+	d := observe.DeadLetter{
 		Actor:    a.name,
 		Channel:  c.name,
 		Value:    v,
@@ -225,6 +227,6 @@ func (a *Actor) quarantine(failure error) error {
 	s.mu.Unlock()
 	a.stats.deadLetters.Add(1)
 	a.historyChanged()
-	a.g.emit(Event{Kind: EventDeadLettered, Time: d.Time, Actor: a.name, Restarts: a.Restarts(), DeadLetter: &stored})
+	a.g.emit(observe.Event{Kind: observe.EventDeadLettered, Time: d.Time, Actor: a.name, Restarts: a.Restarts(), DeadLetter: &stored})
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"runtime"
 	"time"
+
+	"github.com/steady-go/steady/observe"
 )
 
 // spinChecks is how many times a wait re-checks its condition, yielding the
@@ -289,7 +291,7 @@ func stopTimer(t *time.Timer) {
 
 func (a *Actor) stoppedForGood() bool {
 	st := a.Status()
-	return st == StatusStopped || st == StatusDegraded
+	return st == observe.StatusStopped || st == observe.StatusDegraded
 }
 
 func actorName(a *Actor) string {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 )
 
 // wiringRunLimit bounds every Run in these tests. A wiring mistake must be
@@ -220,7 +221,7 @@ func TestWiringMistakes(t *testing.T) {
 				t.Errorf("%d actor functions ran; a miswired graph must start none", n)
 			}
 			for _, a := range g.Actors() {
-				if st := a.Status(); st != steady.StatusIdle {
+				if st := a.Status(); st != observe.StatusIdle {
 					t.Errorf("actor %q is %v after a failed Run, want idle", a.Name(), st)
 				}
 			}
@@ -254,8 +255,8 @@ func TestWiringFailedRunStatus(t *testing.T) {
 	if err := wiringRun(t, g); !errors.Is(err, steady.ErrWiring) {
 		t.Fatalf("Run: %v, want an error wrapping ErrWiring", err)
 	}
-	if st := g.Status(); st != steady.GraphStopped {
-		t.Errorf("Status after a Run that failed validation is %q, want %q", st, steady.GraphStopped)
+	if st := g.Status(); st != observe.GraphStopped {
+		t.Errorf("Status after a Run that failed validation is %q, want %q", st, observe.GraphStopped)
 	}
 }
 

@@ -233,7 +233,7 @@ func BenchmarkFaultsOverhead(b *testing.B) {
 	const rounds = 4
 	n := max(b.N/rounds, 1)
 	cfg := quietConfig()
-	cfg.Faults = func(steady.FaultPoint) steady.Fault { return steady.Fault{} }
+	cfg.Faults = func(steady.FaultPoint) error { return nil }
 	var plain, faulted time.Duration
 	for range rounds {
 		d, _ := steadyPipe(b, n, 256)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 	"github.com/steady-go/steady/store"
 	"github.com/steady-go/steady/store/boltstore"
 )
@@ -28,7 +29,7 @@ type durableSetup struct {
 // their position in state, durableBatch per step, with st as the store
 // (nil: in memory) and the channel's capacity from setup. It returns the time taken, the consumer's sum and the
 // committer's figures.
-func durablePipe(b *testing.B, n int, setup durableSetup, st store.Store) (time.Duration, uint64, steady.DurableStats) {
+func durablePipe(b *testing.B, n int, setup durableSetup, st store.Store) (time.Duration, uint64, observe.DurableStats) {
 	g := steady.NewGraph(steady.Config{Logger: slog.New(slog.DiscardHandler), Store: st, CommitLinger: setup.linger})
 	ch := steady.NewChannel[uint64](g, "values", setup.capacity)
 	sent := steady.NewState(g, "sent", uint64(0))

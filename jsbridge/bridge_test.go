@@ -55,14 +55,14 @@ func TestFailAtTheDangerousInstants(t *testing.T) {
 	nc := connect(t, srv.url())
 	bc := jsbridge.Config{Stream: "VALUES", MaxBatch: 64}
 	var published, taken atomic.Int64
-	faults := func(p steady.FaultPoint) steady.Fault {
+	faults := func(p steady.FaultPoint) error {
 		switch {
 		case p.Name == jsbridge.FaultPublished && published.Add(1)%7 == 3:
-			return steady.Fault{Panic: "killed after the PubAck, before the commit"}
+			panic("killed after the PubAck, before the commit")
 		case p.Name == jsbridge.FaultTaken && taken.Add(1)%5 == 2:
-			return steady.Fault{Panic: "killed after the fetch, before the commit"}
+			panic("killed after the fetch, before the commit")
 		}
-		return steady.Fault{}
+		return nil
 	}
 	cfg := quiet()
 	cfg.Faults = faults

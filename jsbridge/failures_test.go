@@ -28,16 +28,16 @@ func TestCatchUpInterrupted(t *testing.T) {
 	nc := connect(t, srv.url())
 	bc := jsbridge.Config{Stream: "VALUES", PerMessage: true, MaxBatch: 8}
 	var published, peeksAfter atomic.Int64
-	faults := func(p steady.FaultPoint) steady.Fault {
+	faults := func(p steady.FaultPoint) error {
 		switch {
 		case p.Name == jsbridge.FaultPublished && published.Add(1) == 2:
-			return steady.Fault{Panic: "killed after the PubAck, before the commit"}
+			panic("killed after the PubAck, before the commit")
 		case p.Kind == steady.FaultPeek && p.Actor == "out" && published.Load() >= 2:
 			if peeksAfter.Add(1) == 3 {
-				return steady.Fault{Panic: "killed in the middle of the reconciliation"}
+				panic("killed in the middle of the reconciliation")
 			}
 		}
-		return steady.Fault{}
+		return nil
 	}
 	cfg := quiet()
 	cfg.Faults = faults
@@ -231,11 +231,11 @@ func TestRestartResetsToDurablePosition(t *testing.T) {
 	bc := jsbridge.Config{Stream: "VALUES", MaxBatch: 10}
 	cfg, gs := gatedConfig(t)
 	var taken atomic.Int64
-	cfg.Faults = func(p steady.FaultPoint) steady.Fault {
+	cfg.Faults = func(p steady.FaultPoint) error {
 		if p.Name == jsbridge.FaultTaken && taken.Add(1) == 5 {
-			return steady.Fault{Err: steady.Transient(errors.New("a broker hiccup"))}
+			return steady.Transient(errors.New("a broker hiccup"))
 		}
-		return steady.Fault{}
+		return nil
 	}
 	hold := make(chan struct{})
 	pub, ob := heldPublisher(t, quiet(), nc, bc, seq(100), 10, hold)

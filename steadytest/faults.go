@@ -19,7 +19,18 @@ func Panic(v any) Failure { return Failure{panicValue: v} }
 // Error fails the step with err.
 func Error(err error) Failure { return Failure{err: err} }
 
-func (f Failure) fault() steady.Fault { return steady.Fault{Panic: f.panicValue, Err: f.err} }
+// fire fails the step at p as f says: it returns f's error, or panics
+// (with a value naming p when Panic was given nil).
+func (f Failure) fire(p steady.FaultPoint) error {
+	if f.err != nil {
+		return f.err
+	}
+	v := f.panicValue
+	if v == nil {
+		v = fmt.Sprintf("steadytest: injected fault at %+v", p)
+	}
+	panic(v)
+}
 
 // fault is one registered injection.
 type fault struct {
@@ -75,15 +86,18 @@ func (h *Harness) add(f fault) {
 
 // inject is the graph's Config.Faults: the kit's faults, then those given
 // to WithConfig.
-func (h *Harness) inject(p steady.FaultPoint) steady.Fault {
-	if f, ok := h.kit(p); ok || h.next == nil {
-		return f
+func (h *Harness) inject(p steady.FaultPoint) error {
+	if f, ok := h.kit(p); ok {
+		return f.fire(p)
+	}
+	if h.next == nil {
+		return nil
 	}
 	return h.next(p)
 }
 
 // kit returns the kit's fault at p, if one matches.
-func (h *Harness) kit(p steady.FaultPoint) (steady.Fault, bool) {
+func (h *Harness) kit(p steady.FaultPoint) (Failure, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for i := range h.faults {
@@ -95,11 +109,7 @@ func (h *Harness) kit(p steady.FaultPoint) (steady.Fault, bool) {
 			f.times--
 		}
 		h.fired = append(h.fired, p)
-		out := f.failure.fault()
-		if out.Panic == nil && out.Err == nil {
-			out.Panic = fmt.Sprintf("steadytest: injected fault at %+v", p)
-		}
-		return out, true
+		return f.failure, true
 	}
-	return steady.Fault{}, false
+	return Failure{}, false
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 )
 
 // DefaultTimeLimit bounds Harness.Run unless changed with TimeLimit: long
@@ -25,9 +26,9 @@ type Harness struct {
 
 	mu     sync.Mutex
 	faults []fault
-	next   func(steady.FaultPoint) steady.Fault // the Faults given to WithConfig, asked after the kit's
+	next   func(steady.FaultPoint) error // the Faults given to WithConfig, asked after the kit's
 	fired  []steady.FaultPoint
-	events []steady.Event
+	events []observe.Event
 }
 
 // Option configures a Harness.
@@ -51,7 +52,7 @@ func New(t testing.TB, opts ...Option) *Harness {
 		o(&cfg, h)
 	}
 	user := cfg.OnEvent
-	cfg.OnEvent = func(e steady.Event) {
+	cfg.OnEvent = func(e observe.Event) {
 		h.mu.Lock()
 		h.events = append(h.events, e)
 		h.mu.Unlock()
@@ -108,14 +109,14 @@ func (h *Harness) describe() string {
 }
 
 // Events returns the events of the run so far.
-func (h *Harness) Events() []steady.Event {
+func (h *Harness) Events() []observe.Event {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return append([]steady.Event(nil), h.events...)
+	return append([]observe.Event(nil), h.events...)
 }
 
 // Count returns how many events of kind k concern the named actor.
-func (h *Harness) Count(actor string, k steady.EventKind) int {
+func (h *Harness) Count(actor string, k observe.EventKind) int {
 	n := 0
 	for _, e := range h.Events() {
 		if e.Kind == k && e.Actor == actor {

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 	"github.com/steady-go/steady/steadytest"
 )
 
@@ -80,9 +81,9 @@ func TestInjectedFaultsKeepOutputExactlyOnce(t *testing.T) {
 	if fired := h.Fired(); len(fired) != 4 {
 		t.Errorf("%d faults fired, want 4: %+v", len(fired), fired)
 	}
-	if a.Restarts() != 4 || h.Count("doubler", steady.EventPanicked) != 2 || h.Count("doubler", steady.EventFailed) != 2 {
+	if a.Restarts() != 4 || h.Count("doubler", observe.EventPanicked) != 2 || h.Count("doubler", observe.EventFailed) != 2 {
 		t.Errorf("restarts %d, panics %d, errors %d; want 4, 2, 2", a.Restarts(),
-			h.Count("doubler", steady.EventPanicked), h.Count("doubler", steady.EventFailed))
+			h.Count("doubler", observe.EventPanicked), h.Count("doubler", observe.EventFailed))
 	}
 	if len(h.Graph().DeadLetters()) != 0 {
 		t.Errorf("dead letters %v, want none (two failures are below the threshold)", h.Graph().DeadLetters())
@@ -94,16 +95,16 @@ func TestInjectedFaultsKeepOutputExactlyOnce(t *testing.T) {
 func TestGivenFaultsAfterTheKits(t *testing.T) {
 	var asked []int // by the doubler's goroutine alone
 	failed := false
-	given := func(p steady.FaultPoint) steady.Fault {
+	given := func(p steady.FaultPoint) error {
 		if p.Kind != steady.FaultPeek || p.Actor != "doubler" {
-			return steady.Fault{}
+			return nil
 		}
 		asked = append(asked, p.Message.(int))
 		if p.Message == 9 && !failed {
 			failed = true
-			return steady.Fault{Err: errors.New("given fault at 9")}
+			return errors.New("given fault at 9")
 		}
-		return steady.Fault{}
+		return nil
 	}
 	h := steadytest.New(t, steadytest.WithConfig(func(c *steady.Config) { c.Faults = given }))
 	_, a, out, want := newDoubler(h, 10)
@@ -112,7 +113,7 @@ func TestGivenFaultsAfterTheKits(t *testing.T) {
 		t.Fatal(err)
 	}
 	steadytest.ExactlyOnce(t, out.Got(), want)
-	if n := h.Count("doubler", steady.EventFailed); a.Restarts() != 2 || n != 1 || len(h.Fired()) != 1 {
+	if n := h.Count("doubler", observe.EventFailed); a.Restarts() != 2 || n != 1 || len(h.Fired()) != 1 {
 		t.Errorf("%d restarts, %d failed by the given faults, %d by the kit; want 2, 1, 1", a.Restarts(), n, len(h.Fired()))
 	}
 	// The kit's fault at the first peek of 3 is not asked about; the

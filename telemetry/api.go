@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 )
 
 // The JSON of /api/snapshot. Durations are in seconds, times in RFC 3339
@@ -121,7 +122,7 @@ const (
 	maxLetters = 100
 )
 
-func newAPISnapshot(s steady.Snapshot, rec *Recorder) apiSnapshot {
+func newAPISnapshot(s observe.Snapshot, rec *Recorder) apiSnapshot {
 	healthy, health := healthOf(s)
 	out := apiSnapshot{
 		Time:            s.Time,
@@ -211,16 +212,16 @@ func newAPISnapshot(s steady.Snapshot, rec *Recorder) apiSnapshot {
 
 // healthOf says whether the graph is healthy, and if not, why: the reason
 // /healthz gives with its 503.
-func healthOf(s steady.Snapshot) (bool, string) {
+func healthOf(s observe.Snapshot) (bool, string) {
 	switch s.Status {
-	case steady.GraphRunning:
+	case observe.GraphRunning:
 		return true, "ok"
-	case steady.GraphBuilding:
+	case observe.GraphBuilding:
 		return false, "not running: the graph has not started"
-	case steady.GraphDegraded:
+	case observe.GraphDegraded:
 		var gaveUp []string
 		for _, a := range s.Actors {
-			if a.Status != steady.StatusDegraded {
+			if a.Status != observe.StatusDegraded {
 				continue
 			}
 			r := fmt.Sprintf("actor %q gave up", a.Name)
@@ -233,9 +234,9 @@ func healthOf(s steady.Snapshot) (bool, string) {
 			gaveUp = append(gaveUp, clip(r, maxText))
 		}
 		return false, "degraded: " + strings.Join(gaveUp, "; ")
-	case steady.GraphShuttingDown:
+	case observe.GraphShuttingDown:
 		return false, "shutting down: " + clip(s.ShutdownReason, maxText)
-	case steady.GraphStopped:
+	case observe.GraphStopped:
 		if s.ShutdownReason != "" {
 			return false, "stopped: " + clip(s.ShutdownReason, maxText)
 		}
@@ -247,8 +248,8 @@ func healthOf(s steady.Snapshot) (bool, string) {
 // sendRate is the channel's send rate, zero once it is closed or the graph
 // has stopped: nothing is sent then, while the graph's smoothed rate keeps
 // the value of its last sample (the sampler stops with Run).
-func sendRate(c steady.ChannelStats, g steady.GraphStatus) float64 {
-	if c.Closed || g == steady.GraphStopped {
+func sendRate(c observe.ChannelStats, g observe.GraphStatus) float64 {
+	if c.Closed || g == observe.GraphStopped {
 		return 0
 	}
 	return c.Rate
@@ -256,8 +257,8 @@ func sendRate(c steady.ChannelStats, g steady.GraphStatus) float64 {
 
 // eventText is e.String(), safe for an event that lacks the dead letter
 // its kind promises.
-func eventText(e steady.Event) string {
-	if e.Kind == steady.EventDeadLettered && e.DeadLetter == nil {
+func eventText(e observe.Event) string {
+	if e.Kind == observe.EventDeadLettered && e.DeadLetter == nil {
 		return fmt.Sprintf("actor %q dead-lettered a message", e.Actor)
 	}
 	return e.String()

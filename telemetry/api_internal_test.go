@@ -4,15 +4,15 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 )
 
 // TestAPISnapshotCapsDeadLetters: a store of thousands of dead letters
 // sends the newest maxLetters and the count, not all of them on every poll.
 func TestAPISnapshotCapsDeadLetters(t *testing.T) {
-	var s steady.Snapshot
+	var s observe.Snapshot
 	for id := uint64(1); id <= 250; id++ {
-		s.DeadLetters = append(s.DeadLetters, steady.DeadLetter{ID: id, Channel: "c", Value: id, Err: errors.New("poison")})
+		s.DeadLetters = append(s.DeadLetters, observe.DeadLetter{ID: id, Channel: "c", Value: id, Err: errors.New("poison")})
 	}
 	out := newAPISnapshot(s, NewRecorder(0))
 	if len(out.DeadLetters) != maxLetters || out.DeadLettersNow != 250 {

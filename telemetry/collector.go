@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 )
 
 // Collector exposes a graph's metrics to Prometheus. It implements
@@ -135,10 +136,10 @@ var (
 // The statuses of the state sets, in their numeric order. Their label
 // values are what [label] makes of them.
 var (
-	actorStatuses = []steady.ActorStatus{steady.StatusIdle, steady.StatusRunning,
-		steady.StatusBackingOff, steady.StatusStopped, steady.StatusDegraded}
-	graphStatuses = []steady.GraphStatus{steady.GraphBuilding, steady.GraphRunning,
-		steady.GraphDegraded, steady.GraphShuttingDown, steady.GraphStopped}
+	actorStatuses = []observe.ActorStatus{observe.StatusIdle, observe.StatusRunning,
+		observe.StatusBackingOff, observe.StatusStopped, observe.StatusDegraded}
+	graphStatuses = []observe.GraphStatus{observe.GraphBuilding, observe.GraphRunning,
+		observe.GraphDegraded, observe.GraphShuttingDown, observe.GraphStopped}
 )
 
 // Describe sends the descriptions of every metric.
@@ -153,7 +154,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	collectSnapshot(ch, c.g.Snapshot())
 }
 
-func collectSnapshot(ch chan<- prometheus.Metric, s steady.Snapshot) {
+func collectSnapshot(ch chan<- prometheus.Metric, s observe.Snapshot) {
 	// A name that is not valid UTF-8 cannot be a label value; the scrape
 	// then reports that metric as invalid rather than panic.
 	send := func(d *prometheus.Desc, m prometheus.Metric, err error) {
@@ -172,13 +173,13 @@ func collectSnapshot(ch chan<- prometheus.Metric, s steady.Snapshot) {
 	}
 
 	var deadLettersTotal int64
-	bounds := steady.RecoveryBounds()
+	bounds := observe.RecoveryBounds()
 	for _, a := range s.Actors {
 		n := a.Name
 		counter(descActorRestarts, float64(a.Restarts), n)
 		counter(descActorPanics, float64(a.Panics), n)
 		counter(descActorErrors, float64(a.Errors), n)
-		gauge(descActorUp, boolf(a.Status == steady.StatusRunning), n)
+		gauge(descActorUp, boolf(a.Status == observe.StatusRunning), n)
 		for _, st := range actorStatuses {
 			gauge(descActorStatus, boolf(a.Status == st), n, label(st))
 		}

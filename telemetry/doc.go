@@ -45,7 +45,7 @@
 //	steady_actor_availability_ratio               gauge     share of its lifetime it was not down, 0 to 1
 //	steady_actor_downtime_seconds_total           counter   time between failures and the next run
 //	steady_actor_recovery_seconds                 histogram failure to next committed step, buckets
-//	                                                        of steady.RecoveryBounds()
+//	                                                        of observe.RecoveryBounds()
 //	steady_actor_recovery_quantile_seconds{quantile}
 //	                                              gauge     0.5 and 0.99 over the latest recoveries
 //	steady_actor_recovery_max_seconds             gauge     longest recovery so far

@@ -5,24 +5,24 @@ import (
 	"io"
 	"strings"
 
-	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 )
 
 // Node colors by actor status: fill and border, on a light background as
 // Graphviz renders by default.
-var dotColors = map[steady.ActorStatus][2]string{
-	steady.StatusIdle:       {"#eceff1", "#78909c"},
-	steady.StatusRunning:    {"#e8f5e9", "#2e7d32"},
-	steady.StatusBackingOff: {"#fff8e1", "#f9a825"},
-	steady.StatusStopped:    {"#eceff1", "#546e7a"},
-	steady.StatusDegraded:   {"#ffebee", "#c62828"},
+var dotColors = map[observe.ActorStatus][2]string{
+	observe.StatusIdle:       {"#eceff1", "#78909c"},
+	observe.StatusRunning:    {"#e8f5e9", "#2e7d32"},
+	observe.StatusBackingOff: {"#fff8e1", "#f9a825"},
+	observe.StatusStopped:    {"#eceff1", "#546e7a"},
+	observe.StatusDegraded:   {"#ffebee", "#c62828"},
 }
 
 // WriteDOT writes the graph of s in Graphviz DOT: one node per actor,
 // labelled with its status and restarts, and one edge per channel, from
 // its producer to its consumer, labelled with its fill and rate. Every id
 // is quoted, so any actor or channel name is safe.
-func WriteDOT(w io.Writer, s steady.Snapshot) error {
+func WriteDOT(w io.Writer, s observe.Snapshot) error {
 	var b strings.Builder
 	b.WriteString("digraph \"steady\" {\n")
 	b.WriteString("\trankdir=LR;\n")
@@ -32,7 +32,7 @@ func WriteDOT(w io.Writer, s steady.Snapshot) error {
 	for _, a := range s.Actors {
 		c := dotColors[a.Status]
 		if c[0] == "" {
-			c = dotColors[steady.StatusIdle]
+			c = dotColors[observe.StatusIdle]
 		}
 		lbl := fmt.Sprintf("%s\n%s · %d %s", a.Name, a.Status, a.Restarts, plural(a.Restarts, "restart"))
 		if a.DeadLetters > 0 {

@@ -8,6 +8,7 @@ import (
 	"os/signal"
 
 	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 	"github.com/steady-go/steady/telemetry"
 )
 
@@ -37,11 +38,11 @@ func Example() {
 
 // Keeping an event hook that is already set.
 func ExampleRecorder_Chain() {
-	cfg := steady.Config{OnEvent: func(e steady.Event) { fmt.Println("hook:", e) }}
+	cfg := steady.Config{OnEvent: func(e observe.Event) { fmt.Println("hook:", e) }}
 	rec := telemetry.NewRecorder(100)
 	cfg.OnEvent = rec.Chain(cfg.OnEvent)
 
-	cfg.OnEvent(steady.Event{Kind: steady.EventShutdownRequested, Reason: "deploy"})
+	cfg.OnEvent(observe.Event{Kind: observe.EventShutdownRequested, Reason: "deploy"})
 	fmt.Println("recorded:", len(rec.Events()))
 	// Output:
 	// hook: shutdown requested: deploy

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 	"github.com/steady-go/steady/telemetry"
 )
 
@@ -38,9 +39,9 @@ type pipeline struct {
 }
 
 type pipelineConfig struct {
-	poison     uint64               // a value the worker always fails on; 0 for none
-	workerOpts []steady.ActorOption // the worker's policy
-	onEvent    func(e steady.Event) // chained after the recorder
+	poison     uint64                // a value the worker always fails on; 0 for none
+	workerOpts []steady.ActorOption  // the worker's policy
+	onEvent    func(e observe.Event) // chained after the recorder
 }
 
 // The pipeline's pace: a beat every beatEvery, each taking up to batch
@@ -173,7 +174,7 @@ func (p *pipeline) run(t *testing.T) {
 	go func() { p.done <- p.g.Run(ctx) }()
 	t.Cleanup(func() { p.stop(t) })
 	waitFor(t, 5*time.Second, "the graph to run", func() bool {
-		return p.g.Status() != steady.GraphBuilding
+		return p.g.Status() != observe.GraphBuilding
 	})
 }
 
@@ -200,7 +201,7 @@ func (p *pipeline) stop(t *testing.T) {
 func (p *pipeline) failWorker() { p.pending.Add(1) }
 
 // actor returns the stats of the named actor.
-func (p *pipeline) actor(t *testing.T, name string) steady.ActorStats {
+func (p *pipeline) actor(t *testing.T, name string) observe.ActorStats {
 	t.Helper()
 	for _, a := range p.g.Snapshot().Actors {
 		if a.Name == name {
@@ -208,7 +209,7 @@ func (p *pipeline) actor(t *testing.T, name string) steady.ActorStats {
 		}
 	}
 	t.Fatalf("no actor %q in the snapshot", name)
-	return steady.ActorStats{}
+	return observe.ActorStats{}
 }
 
 // waitFor polls cond every few milliseconds until it holds, failing the

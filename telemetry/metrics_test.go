@@ -233,8 +233,8 @@ func TestMetricsDeadLetters(t *testing.T) {
 	if got := byLabel(t, fams, "steady_actor_dead_letters_total", "actor")["worker"]; got != 1 {
 		t.Errorf("steady_actor_dead_letters_total{actor=\"worker\"} = %v, want 1", got)
 	}
-	if got := fams["steady_dead_letters_limit"].Metric[0].Gauge.GetValue(); got != steady.DefaultMaxDeadLetters {
-		t.Errorf("steady_dead_letters_limit = %v, want %d", got, steady.DefaultMaxDeadLetters)
+	if got := fams["steady_dead_letters_limit"].Metric[0].Gauge.GetValue(); got != float64(steady.DefaultConfig().MaxDeadLetters) {
+		t.Errorf("steady_dead_letters_limit = %v, want %d", got, steady.DefaultConfig().MaxDeadLetters)
 	}
 
 	// A purge leaves the store and is counted.

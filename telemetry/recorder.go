@@ -3,7 +3,7 @@ package telemetry
 import (
 	"sync"
 
-	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 )
 
 // DefaultRecorderSize is the number of events a [Recorder] keeps when
@@ -27,7 +27,7 @@ const DefaultRecorderSize = 200
 // the event leaves the ring.
 type Recorder struct {
 	mu    sync.Mutex
-	ring  []steady.Event
+	ring  []observe.Event
 	next  int    // where the next event goes once the ring is full
 	total uint64 // events recorded ever
 }
@@ -38,12 +38,12 @@ func NewRecorder(size int) *Recorder {
 	if size <= 0 {
 		size = DefaultRecorderSize
 	}
-	return &Recorder{ring: make([]steady.Event, 0, size)}
+	return &Recorder{ring: make([]observe.Event, 0, size)}
 }
 
 // Record keeps e, dropping the oldest event if the ring is full. Its
 // signature fits [steady.Config.OnEvent].
-func (r *Recorder) Record(e steady.Event) {
+func (r *Recorder) Record(e observe.Event) {
 	r.mu.Lock()
 	if len(r.ring) < cap(r.ring) {
 		r.ring = append(r.ring, e)
@@ -59,18 +59,18 @@ func (r *Recorder) Record(e steady.Event) {
 // and then passes it to next (if next is not nil):
 //
 //	cfg.OnEvent = rec.Chain(cfg.OnEvent)
-func (r *Recorder) Chain(next func(steady.Event)) func(steady.Event) {
+func (r *Recorder) Chain(next func(observe.Event)) func(observe.Event) {
 	if next == nil {
 		return r.Record
 	}
-	return func(e steady.Event) {
+	return func(e observe.Event) {
 		r.Record(e)
 		next(e)
 	}
 }
 
 // Events returns the events kept, oldest first.
-func (r *Recorder) Events() []steady.Event {
+func (r *Recorder) Events() []observe.Event {
 	evs, _ := r.recent()
 	return evs
 }
@@ -86,13 +86,13 @@ func (r *Recorder) Total() uint64 {
 // recent returns the events kept, oldest first, and the sequence number of
 // the first one (events are numbered from 1 in the order recorded).
 // A nil Recorder has none.
-func (r *Recorder) recent() ([]steady.Event, uint64) {
+func (r *Recorder) recent() ([]observe.Event, uint64) {
 	if r == nil {
 		return nil, 1
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]steady.Event, 0, len(r.ring))
+	out := make([]observe.Event, 0, len(r.ring))
 	out = append(out, r.ring[r.next:]...)
 	out = append(out, r.ring[:r.next]...)
 	return out, r.total - uint64(len(out)) + 1

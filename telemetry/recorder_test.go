@@ -4,7 +4,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 	"github.com/steady-go/steady/telemetry"
 )
 
@@ -15,7 +15,7 @@ func TestRecorderKeepsLastN(t *testing.T) {
 		t.Fatalf("a new recorder has %d events", len(got))
 	}
 	for i := 1; i <= 3; i++ {
-		rec.Record(steady.Event{Kind: steady.EventRestarting, Count: i})
+		rec.Record(observe.Event{Kind: observe.EventRestarting, Count: i})
 	}
 	counts := func() []int {
 		var out []int
@@ -28,7 +28,7 @@ func TestRecorderKeepsLastN(t *testing.T) {
 		t.Errorf("after 3 events: %v, want [1 2 3]", got)
 	}
 	for i := 4; i <= 12; i++ {
-		rec.Record(steady.Event{Kind: steady.EventRestarting, Count: i})
+		rec.Record(observe.Event{Kind: observe.EventRestarting, Count: i})
 	}
 	want := []int{8, 9, 10, 11, 12}
 	got := counts()
@@ -51,14 +51,14 @@ func TestRecorderKeepsLastN(t *testing.T) {
 // Chain records, then calls the hook it wraps; a nil hook is fine.
 func TestRecorderChain(t *testing.T) {
 	rec := telemetry.NewRecorder(0)
-	var seen []steady.EventKind
-	hook := rec.Chain(func(e steady.Event) { seen = append(seen, e.Kind) })
-	hook(steady.Event{Kind: steady.EventPanicked})
-	rec.Chain(nil)(steady.Event{Kind: steady.EventStopped})
-	if len(seen) != 1 || seen[0] != steady.EventPanicked {
+	var seen []observe.EventKind
+	hook := rec.Chain(func(e observe.Event) { seen = append(seen, e.Kind) })
+	hook(observe.Event{Kind: observe.EventPanicked})
+	rec.Chain(nil)(observe.Event{Kind: observe.EventStopped})
+	if len(seen) != 1 || seen[0] != observe.EventPanicked {
 		t.Errorf("the chained hook saw %v, want [panicked]", seen)
 	}
-	if evs := rec.Events(); len(evs) != 2 || evs[0].Kind != steady.EventPanicked || evs[1].Kind != steady.EventStopped {
+	if evs := rec.Events(); len(evs) != 2 || evs[0].Kind != observe.EventPanicked || evs[1].Kind != observe.EventStopped {
 		t.Errorf("recorded %v", evs)
 	}
 }
@@ -72,7 +72,7 @@ func TestRecorderConcurrent(t *testing.T) {
 	for w := range writers {
 		wg.Go(func() {
 			for i := range each {
-				rec.Record(steady.Event{Actor: string(rune('a' + w)), Count: i})
+				rec.Record(observe.Event{Actor: string(rune('a' + w)), Count: i})
 				if i%50 == 0 {
 					rec.Events()
 				}
@@ -99,7 +99,7 @@ func TestRecorderConcurrent(t *testing.T) {
 // Recording a full ring allocates nothing.
 func TestRecorderAllocs(t *testing.T) {
 	rec := telemetry.NewRecorder(16)
-	e := steady.Event{Kind: steady.EventRestarting, Actor: "worker"}
+	e := observe.Event{Kind: observe.EventRestarting, Actor: "worker"}
 	for range 16 {
 		rec.Record(e)
 	}
@@ -110,7 +110,7 @@ func TestRecorderAllocs(t *testing.T) {
 
 func BenchmarkRecorderRecord(b *testing.B) {
 	rec := telemetry.NewRecorder(0)
-	e := steady.Event{Kind: steady.EventRestarting, Actor: "worker"}
+	e := observe.Event{Kind: observe.EventRestarting, Actor: "worker"}
 	for b.Loop() {
 		rec.Record(e)
 	}

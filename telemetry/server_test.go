@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 	"github.com/steady-go/steady/telemetry"
 )
 
@@ -44,7 +45,7 @@ func TestHealthz(t *testing.T) {
 		t.Errorf("after one restart: /healthz says %q, want ok", body)
 	}
 	p.failWorker() // the second failure exceeds the intensity: degrade
-	waitFor(t, 5*time.Second, "the graph to degrade", func() bool { return p.g.Status() == steady.GraphDegraded })
+	waitFor(t, 5*time.Second, "the graph to degrade", func() bool { return p.g.Status() == observe.GraphDegraded })
 	body := get(t, base+"/healthz", http.StatusServiceUnavailable)
 	if !strings.HasPrefix(body, "degraded: ") || !strings.Contains(body, `"worker"`) {
 		t.Errorf("degraded: /healthz says %q, want the reason naming the worker", body)

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 	"github.com/steady-go/steady/store/boltstore"
 )
 
@@ -99,7 +100,7 @@ func deadLettersMain(cfg config, stdout, stderr io.Writer) int {
 }
 
 // listLetters writes the directory's dead letters, in the -report format.
-func listLetters(w io.Writer, cfg config, s steady.Snapshot, letters []steady.DeadLetter) error {
+func listLetters(w io.Writer, cfg config, s observe.Snapshot, letters []observe.DeadLetter) error {
 	out := struct {
 		State       string       `json:"state"`
 		DeadLetters []deadLetter `json:"dead_letters"`
@@ -124,7 +125,7 @@ func listLetters(w io.Writer, cfg config, s steady.Snapshot, letters []steady.De
 }
 
 // letterIDs says which IDs the letters have.
-func letterIDs(letters []steady.DeadLetter) string {
+func letterIDs(letters []observe.DeadLetter) string {
 	if len(letters) == 0 {
 		return "no dead letters"
 	}

@@ -77,7 +77,7 @@ func TestDeadLettersReplay(t *testing.T) {
 	}
 	letters, purged, limit := listed(t, dir)
 	if len(letters) != 1 || letters[0].ID != 1 || letters[0].Value != poison || letters[0].Time.IsZero() ||
-		purged != 0 || limit != steady.DefaultMaxDeadLetters {
+		purged != 0 || limit != steady.DefaultConfig().MaxDeadLetters {
 		t.Errorf("list -report json: %+v, %d purged, limit %d", letters, purged, limit)
 	}
 	if fileHash(t, path) != before {

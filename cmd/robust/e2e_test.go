@@ -47,7 +47,7 @@ func TestEndToEnd(t *testing.T) {
 	// name and restart number.
 	for _, name := range []string{robust.GeneratorName, robust.HeartbeatName, robust.WorkerName, robust.LoggerName} {
 		for _, pattern := range []string{
-			fmt.Sprintf(`WARN  actor %q panicked \(restarts 0\): .*injected scripted fault`, name),
+			fmt.Sprintf(`WARN  actor %q panicked: .*injected scripted fault.* \(restarts 0\)`, name),
 			fmt.Sprintf(`INFO  actor %q restarting in .* \(restart 1\)`, name),
 		} {
 			if !regexp.MustCompile(pattern).MatchString(res.stderr) {

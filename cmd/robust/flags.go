@@ -162,7 +162,7 @@ func newFlagSet(cfg *config) *flag.FlagSet {
 	fs.Var(choice(&cfg.deadLetters, dlVerbs, dlVerbs...), "dead-letters",
 		"with -state, work on the directory's dead letters instead of running: `verb` list (JSON with -report json); replay ID|all (back into their channels, for the next run); purge ID|all (deleted for good)")
 	fs.Var(sizeFlag{&cfg.memoryLimit}, "memory-limit", fmt.Sprintf("hold the sources while the live heap is above %.0f%% of `SIZE` (e.g. 64MiB), until it is below %.0f%%; also the Go runtime's memory limit for the run. 0 = GOMEMLIMIT's, if set",
-		100*steady.DefaultMemoryHigh, 100*steady.DefaultMemoryLow))
+		100*steady.DefaultConfig().MemoryHigh, 100*steady.DefaultConfig().MemoryLow))
 	fs.Var(sizeFlag{&cfg.spool}, "spool", "the logger keeps `SIZE` (e.g. 16KiB) of memory per message until its input pauses, so that memory grows with the flow; 0 = none")
 	fs.Var(choice(&cfg.preset, presetNames(), presetNames()...), "preset", "a usage scenario, `name`: "+strings.Join(presetNames(), ", ")+" (explicit flags override it)")
 

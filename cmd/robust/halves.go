@@ -184,17 +184,17 @@ func lowerLimit(a, b func() uint64) func() uint64 {
 // faults returns the graph's fault injector for -test-kill-at: it SIGKILLs
 // the process at the nth hit of the named point, and leaves every point to
 // next (nil: injects nothing). Without the flag it is next.
-func (k killPoint) faults(next func(steady.FaultPoint) steady.Fault) func(steady.FaultPoint) steady.Fault {
+func (k killPoint) faults(next func(steady.FaultPoint) error) func(steady.FaultPoint) error {
 	if k.name == "" {
 		return next
 	}
 	var hits atomic.Uint64
-	return func(p steady.FaultPoint) steady.Fault {
+	return func(p steady.FaultPoint) error {
 		if p.Kind == steady.FaultNamed && p.Name == k.name && hits.Add(1) == k.n {
 			killSelf()
 		}
 		if next == nil {
-			return steady.Fault{}
+			return nil
 		}
 		return next(p)
 	}

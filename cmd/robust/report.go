@@ -9,9 +9,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/examples/robust"
 	"github.com/steady-go/steady/jsbridge"
+	"github.com/steady-go/steady/observe"
 )
 
 // report is the recovery report. Its JSON form (-report json) is a contract
@@ -152,7 +152,7 @@ type deadLetter struct {
 }
 
 // newDeadLetter is d as the report gives it.
-func newDeadLetter(d steady.DeadLetter) deadLetter {
+func newDeadLetter(d observe.DeadLetter) deadLetter {
 	v, _ := letterValue(d.Value)
 	return deadLetter{ID: d.ID, Actor: d.Actor, Channel: d.Channel, Value: v, Attempts: d.Attempts, Error: d.Err.Error(), Time: d.Time}
 }
@@ -177,7 +177,7 @@ type actorReport struct {
 	DowntimeMS    float64 `json:"downtime_ms"`
 	Availability  float64 `json:"availability"` // share of the actor's lifetime it could work, 0 to 1
 	// AllRuns are the figures over every run of -state (this run's
-	// without it): steady.ActorStats.History.
+	// without it): observe.ActorStats.History.
 	AllRuns actorHistory `json:"all_runs"`
 }
 
@@ -198,7 +198,7 @@ type actorHistory struct {
 }
 
 // newActorHistory is h as the report gives it.
-func newActorHistory(h steady.ActorHistory) actorHistory {
+func newActorHistory(h observe.ActorHistory) actorHistory {
 	return actorHistory{Panics: h.Panics, Errors: h.Errors, Restarts: h.Restarts, DeadLetters: h.DeadLetters,
 		Recoveries: h.Recoveries, RecoveryP50MS: ms(h.RecoveryP50), RecoveryP99MS: ms(h.RecoveryP99),
 		RecoveryMaxMS: ms(h.RecoveryMax), LifetimeMS: ms(h.Lifetime), DowntimeMS: ms(h.Downtime),

@@ -12,6 +12,7 @@ import (
 
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/examples/robust"
+	"github.com/steady-go/steady/observe"
 )
 
 // The memory and degrade scenarios' flags and report sections, and the
@@ -116,8 +117,8 @@ type gaveUpAt struct {
 }
 
 // chain returns a hook that calls next (if any) and then records e.
-func (l *eventLog) chain(next func(steady.Event)) func(steady.Event) {
-	return func(e steady.Event) {
+func (l *eventLog) chain(next func(observe.Event)) func(observe.Event) {
+	return func(e observe.Event) {
 		if next != nil {
 			next(e)
 		}
@@ -125,14 +126,14 @@ func (l *eventLog) chain(next func(steady.Event)) func(steady.Event) {
 	}
 }
 
-func (l *eventLog) record(e steady.Event) {
+func (l *eventLog) record(e observe.Event) {
 	switch e.Kind {
-	case steady.EventFailureCluster, steady.EventChannelBackedUp, steady.EventGaveUp:
+	case observe.EventFailureCluster, observe.EventChannelBackedUp, observe.EventGaveUp:
 	default:
 		return
 	}
 	var at gaveUpAt
-	if e.Kind == steady.EventGaveUp {
+	if e.Kind == observe.EventGaveUp {
 		p := l.p
 		at = gaveUpAt{time: e.Time, beats: p.beatsSent(), generated: p.generated(),
 			processed: p.workerState().Processed, logged: p.loggerState().Logged}
@@ -140,19 +141,19 @@ func (l *eventLog) record(e steady.Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch e.Kind {
-	case steady.EventFailureCluster:
+	case observe.EventFailureCluster:
 		l.nClust++
 		if len(l.clusters) < maxPatterns {
 			l.clusters = append(l.clusters, clusterReport{time: e.Time, Actor: e.Actor, Failures: e.Count,
-				Actors: e.Actors, WindowMS: ms(steady.DefaultClusterWindow), Reason: e.Reason})
+				Actors: e.Actors, WindowMS: ms(steady.DefaultConfig().ClusterWindow), Reason: e.Reason})
 		}
-	case steady.EventChannelBackedUp:
+	case observe.EventChannelBackedUp:
 		l.nAlerts++
 		if len(l.alerts) < maxPatterns {
 			l.alerts = append(l.alerts, alertReport{time: e.Time, Channel: e.Channel, Consumer: e.Actor,
 				Producer: l.p.producerOf(e.Channel), Reason: e.Reason})
 		}
-	case steady.EventGaveUp:
+	case observe.EventGaveUp:
 		if l.gaveUp == nil {
 			l.gaveUp = map[string]gaveUpAt{}
 		}
@@ -251,7 +252,7 @@ func (p *pipeline) graphSections(r *report) {
 
 	r.Degraded = []degradedReport{}
 	for _, a := range s.Actors {
-		if a.Status != steady.StatusDegraded {
+		if a.Status != observe.StatusDegraded {
 			continue
 		}
 		at := l.gaveUp[a.Name]

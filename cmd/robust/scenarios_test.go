@@ -85,7 +85,7 @@ func TestReportFailurePatterns(t *testing.T) {
 	c := g.FailureClusters[0]
 	at, err := time.Parse(time.RFC3339Nano, c.Time)
 	if err != nil || at.IsZero() || c.AtMS <= 0 || c.Actor != robust.WorkerName || c.Failures < 5 ||
-		!strings.Contains(strings.Join(c.Actors, ","), robust.WorkerName) || c.WindowMS != ms(steady.DefaultClusterWindow) {
+		!strings.Contains(strings.Join(c.Actors, ","), robust.WorkerName) || c.WindowMS != ms(steady.DefaultConfig().ClusterWindow) {
 		t.Errorf("cluster %+v, want the worker's 5 failures within 10 s, with a time", c)
 	}
 	if *g.ChannelAlertsTotal != len(g.ChannelAlerts) {

@@ -21,6 +21,7 @@ import (
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/examples/robust"
 	"github.com/steady-go/steady/internal/jsserver"
+	"github.com/steady-go/steady/observe"
 )
 
 // freePort returns a loopback port nobody listens on.
@@ -436,13 +437,13 @@ func TestHalvesRecordPatterns(t *testing.T) {
 			}
 			defer p.close()
 			for _, a := range p.g.Actors() {
-				p.seen.record(steady.Event{Kind: steady.EventGaveUp, Actor: a.Name(), Time: time.Now()})
+				p.seen.record(observe.Event{Kind: observe.EventGaveUp, Actor: a.Name(), Time: time.Now()})
 				if lost, _ := p.lostFunction(a.Name(), p.seen.gaveUp[a.Name()]); lost == "unknown" {
 					t.Errorf("%s: what giving up lost is unknown", a.Name())
 				}
 			}
 			for ch, producer := range tc.producers {
-				p.seen.record(steady.Event{Kind: steady.EventChannelBackedUp, Channel: ch, Actor: "its consumer", Time: time.Now()})
+				p.seen.record(observe.Event{Kind: observe.EventChannelBackedUp, Channel: ch, Actor: "its consumer", Time: time.Now()})
 				if got := p.seen.alerts[len(p.seen.alerts)-1].Producer; got != producer {
 					t.Errorf("channel %s: producer %q, want %q", ch, got, producer)
 				}

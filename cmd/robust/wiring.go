@@ -19,6 +19,7 @@ import (
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/examples/robust"
 	"github.com/steady-go/steady/jsbridge"
+	"github.com/steady-go/steady/observe"
 	"github.com/steady-go/steady/store"
 	"github.com/steady-go/steady/store/boltstore"
 	"github.com/steady-go/steady/telemetry"
@@ -142,7 +143,7 @@ func build(cfg config, stderr io.Writer) (_ *pipeline, err error) {
 
 	faults := robust.Faults{Mode: cfg.faults, Script: robust.DefaultScript(), ChaosRate: cfg.chaosRate, Seed: p.seed}
 	p.faults = robust.NewInjector(faults)
-	var inject func(steady.FaultPoint) steady.Fault
+	var inject func(steady.FaultPoint) error
 	if cfg.faults != robust.NoFaults {
 		inject = p.faults.Inject
 	}
@@ -342,9 +343,9 @@ func (p *pipeline) startTelemetry() {
 }
 
 // logStack logs the stack of every panic, in detail mode.
-func (p *pipeline) logStack(e steady.Event) {
+func (p *pipeline) logStack(e observe.Event) {
 	var pe *steady.PanicError
-	if e.Kind == steady.EventPanicked && errors.As(e.Err, &pe) {
+	if e.Kind == observe.EventPanicked && errors.As(e.Err, &pe) {
 		stack := strings.ReplaceAll(strings.TrimSpace(pe.Stack()), "\n", "\n    ")
 		p.log.Debug(fmt.Sprintf("stack of the panic of %q:\n    %s", e.Actor, stack))
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/examples/robust"
+	"github.com/steady-go/steady/observe"
 	"github.com/steady-go/steady/steadytest"
 )
 
@@ -84,8 +85,8 @@ func TestGenerator(t *testing.T) {
 				t.Fatalf("generated %d, want 0..%d collected in order", st.Next, st.Next-1)
 			}
 			stats := gen.Actor.Stats()
-			kitPanics := int64(fl.kitCount(robust.GeneratorName, steady.EventPanicked))
-			kitErrors := int64(fl.kitCount(robust.GeneratorName, steady.EventFailed))
+			kitPanics := int64(fl.kitCount(robust.GeneratorName, observe.EventPanicked))
+			kitErrors := int64(fl.kitCount(robust.GeneratorName, observe.EventFailed))
 			// A failure during the shutdown is not restarted: a producer
 			// has nothing left to do.
 			failures := stats.Panics + stats.Errors
@@ -187,7 +188,7 @@ func TestHeartbeat(t *testing.T) {
 				if got := fl.count(robust.HeartbeatName, robust.Scripted, robust.FaultHeartbeatSent); isScripted && got != 1 || !isScripted && got != 0 {
 					t.Errorf("scripted fault struck %d times, want once if scripted", got)
 				}
-				if got, fired := fl.kitCount(robust.HeartbeatName, steady.EventPanicked), len(h.Fired()); tc.kit != nil && (got != 1 || fired != 1) {
+				if got, fired := fl.kitCount(robust.HeartbeatName, observe.EventPanicked), len(h.Fired()); tc.kit != nil && (got != 1 || fired != 1) {
 					t.Errorf("kit fault fired %d times and struck %d times, want once", fired, got)
 				}
 				if st, restarts := hb.State.Value(), hb.Actor.Restarts(); st.Beats != n || restarts != 1 {
@@ -381,7 +382,7 @@ func TestWorker(t *testing.T) {
 				if tc.poisoned && (len(dl) != 1 || dl[0].Channel != "values" || dl[0].Value != uint64(poison) || dl[0].Attempts != steady.DefaultPolicy().PoisonAfter) {
 					t.Fatalf("dead letters %+v, want the poison %d from values after %d attempts", dl, poison, steady.DefaultPolicy().PoisonAfter)
 				}
-				kitFailures := fl.kitCount(robust.WorkerName, steady.EventPanicked) + fl.kitCount(robust.WorkerName, steady.EventFailed)
+				kitFailures := fl.kitCount(robust.WorkerName, observe.EventPanicked) + fl.kitCount(robust.WorkerName, observe.EventFailed)
 				if fired := len(firedIn(h, robust.WorkerName)); fired < tc.fired[0] || fired > tc.fired[1] || kitFailures != fired {
 					t.Errorf("%d kit faults fired, %d failed the worker; want %d to %d", fired, kitFailures, tc.fired[0], tc.fired[1])
 				}
@@ -520,7 +521,7 @@ func TestLogger(t *testing.T) {
 					t.Errorf("the sink never failed")
 				}
 			}
-			kitFailures := fl.kitCount(robust.LoggerName, steady.EventPanicked) + fl.kitCount(robust.LoggerName, steady.EventFailed)
+			kitFailures := fl.kitCount(robust.LoggerName, observe.EventPanicked) + fl.kitCount(robust.LoggerName, observe.EventFailed)
 			if fired := len(h.Fired()); fired < tc.fired[0] || fired > tc.fired[1] || kitFailures != fired+sinkFailures {
 				t.Errorf("%d kit faults fired, %d test faults failed the logger; want %d to %d, and %d from the sink",
 					fired, kitFailures, tc.fired[0], tc.fired[1], sinkFailures)

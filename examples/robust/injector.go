@@ -191,10 +191,10 @@ func (in *Injector) breakAt() uint64 {
 
 // Inject is the graph's [steady.Config.Faults]: it decides whether the
 // actor's step fails at p.
-func (in *Injector) Inject(p steady.FaultPoint) steady.Fault {
+func (in *Injector) Inject(p steady.FaultPoint) error {
 	af := in.actor(p.Actor)
 	if af == nil || p.Kind == steady.FaultPeek && !af.peeks {
-		return steady.Fault{}
+		return nil
 	}
 	if p.Kind == steady.FaultStep {
 		in.begin(af)
@@ -203,7 +203,7 @@ func (in *Injector) Inject(p steady.FaultPoint) steady.Fault {
 		return af.fire(f)
 	}
 	if !in.scripted() {
-		return steady.Fault{}
+		return nil
 	}
 	var f *Fault
 	switch p.Actor {
@@ -217,7 +217,7 @@ func (in *Injector) Inject(p steady.FaultPoint) steady.Fault {
 		f = in.loggerFault(af, p)
 	}
 	if f == nil {
-		return steady.Fault{}
+		return nil
 	}
 	return af.fire(f)
 }
@@ -264,10 +264,10 @@ func (af *actorFaults) chaos(p steady.FaultPoint) *Fault {
 }
 
 // fire injects f as a panic.
-func (af *actorFaults) fire(f *Fault) steady.Fault {
+func (af *actorFaults) fire(f *Fault) error {
 	f.Actor = af.name
 	af.injected.Add(1)
-	return steady.Fault{Panic: f}
+	panic(f)
 }
 
 // pointOf names p for [Fault.Point].

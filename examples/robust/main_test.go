@@ -10,6 +10,7 @@ import (
 
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/examples/robust"
+	"github.com/steady-go/steady/observe"
 	"github.com/steady-go/steady/steadytest"
 )
 
@@ -29,16 +30,16 @@ func (f kitFault) Error() string { return "test fault: " + string(f) }
 // which no test expects.
 type faultLog struct {
 	demo  map[string][]*robust.Fault
-	kit   map[string][]steady.EventKind // EventPanicked or EventFailed, per kit fault
+	kit   map[string][]observe.EventKind // EventPanicked or EventFailed, per kit fault
 	other []error
 }
 
 // faultsOf reads the failures from the events the harness kept. Call it
 // once the graph has run.
 func faultsOf(h *steadytest.Harness) *faultLog {
-	fl := &faultLog{demo: map[string][]*robust.Fault{}, kit: map[string][]steady.EventKind{}}
+	fl := &faultLog{demo: map[string][]*robust.Fault{}, kit: map[string][]observe.EventKind{}}
 	for _, e := range h.Events() {
-		if e.Kind != steady.EventPanicked && e.Kind != steady.EventFailed {
+		if e.Kind != observe.EventPanicked && e.Kind != observe.EventFailed {
 			continue
 		}
 		var f *robust.Fault
@@ -80,7 +81,7 @@ func newHarness(t *testing.T, f robust.Faults) (*steadytest.Harness, *robust.Inj
 // kitCount returns how many kit faults made actor fail with the given
 // event kind: EventPanicked for steadytest.Panic, EventFailed for
 // steadytest.Error.
-func (fl *faultLog) kitCount(actor string, kind steady.EventKind) int {
+func (fl *faultLog) kitCount(actor string, kind observe.EventKind) int {
 	n := 0
 	for _, k := range fl.kit[actor] {
 		if k == kind {

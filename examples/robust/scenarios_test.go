@@ -12,6 +12,7 @@ import (
 
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/examples/robust"
+	"github.com/steady-go/steady/observe"
 	"github.com/steady-go/steady/steadytest"
 )
 
@@ -36,7 +37,7 @@ func TestGeneratorGivesUp(t *testing.T) {
 	fl := faultsOf(h)
 	fl.checkNoOther(t)
 	stats := gen.Actor.Stats()
-	if injected := faults.Injected(robust.GeneratorName); stats.Status != steady.StatusDegraded || stats.Restarts != 3 || stats.Panics != 4 || injected != 4 {
+	if injected := faults.Injected(robust.GeneratorName); stats.Status != observe.StatusDegraded || stats.Restarts != 3 || stats.Panics != 4 || injected != 4 {
 		t.Errorf("status %v, %d restarts, %d panics, %d injected; want degraded after 3 restarts and 4 panics",
 			stats.Status, stats.Restarts, stats.Panics, injected)
 	}

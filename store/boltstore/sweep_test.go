@@ -17,6 +17,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 	"github.com/steady-go/steady/store"
 	"github.com/steady-go/steady/store/boltstore"
 )
@@ -114,7 +115,7 @@ func (r *recordingStore) Load(shape store.Shape) (*store.Image, error) {
 
 // sweepRun opens dir's store and runs the sweep's graph on it, returning
 // the image Load found and what the run left.
-func sweepRun(dir string) (img *store.Image, sink sinkState, dead []steady.DeadLetter, err error) {
+func sweepRun(dir string) (img *store.Image, sink sinkState, dead []observe.DeadLetter, err error) {
 	st, err := boltstore.Open(dir, &boltstore.Options{NoSync: true})
 	if err != nil {
 		return nil, sink, nil, err
