@@ -49,7 +49,7 @@ type Config struct {
 	// fails the step as if the step had returned it, and a panic in it is
 	// the step's panic. nil injects nothing. It is for tests (see package
 	// steadytest); unset, a fault point costs a nil check.
-	Faults func(FaultPoint) error
+	Faults func(observe.FaultPoint) error
 
 	// PassThroughPanics lets actor panics crash the program instead of
 	// restarting the actor, to debug them with a full traceback.

@@ -3,6 +3,8 @@ package steady
 import (
 	"errors"
 	"runtime"
+
+	"github.com/steady-go/steady/observe"
 )
 
 // Step is one all-or-nothing unit of an actor's work, open for the duration
@@ -110,7 +112,7 @@ func (a *Actor) Step(fn func(s *Step) error) error {
 	s.open, s.err = true, nil
 	a.stepsBegun++
 	if a.g.cfg.Faults != nil {
-		s.inject(FaultPoint{Kind: FaultStep})
+		s.inject(observe.FaultPoint{Kind: observe.FaultStep})
 	}
 	err := fn(s)
 	if !s.open {

@@ -143,7 +143,7 @@ func build(cfg config, stderr io.Writer) (_ *pipeline, err error) {
 
 	faults := robust.Faults{Mode: cfg.faults, Script: robust.DefaultScript(), ChaosRate: cfg.chaosRate, Seed: p.seed}
 	p.faults = robust.NewInjector(faults)
-	var inject func(steady.FaultPoint) error
+	var inject func(observe.FaultPoint) error
 	if cfg.faults != robust.NoFaults {
 		inject = p.faults.Inject
 	}
