@@ -290,7 +290,7 @@ func ExampleGraph_Shutdown() {
 	})
 	out, in = ch.Sender(prod), ch.Receiver(cons)
 	err := g.Run(context.Background())
-	fmt.Println(err, sent == got, g.ShutdownReason())
+	fmt.Println(err, sent == got, g.Snapshot().ShutdownReason)
 	// Output:
 	// summary saved
 	// <nil> true actor "producer": enough

@@ -585,9 +585,9 @@ func (g *Graph) Shutdown(reason string) {
 	}
 }
 
-// ShutdownReason is the reason given for the shutdown, or "" if none was
+// shutdownReason is the reason given for the shutdown, or "" if none was
 // requested.
-func (g *Graph) ShutdownReason() string {
+func (g *Graph) shutdownReason() string {
 	if r := g.reason.Load(); r != nil {
 		return *r
 	}
@@ -618,13 +618,6 @@ func (g *Graph) startTime() time.Time {
 		return *t
 	}
 	return time.Time{}
-}
-
-// Actors returns the graph's actors in the order they were added.
-func (g *Graph) Actors() []*Actor {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]*Actor(nil), g.actors...)
 }
 
 // stopActor ends an actor for good: its hold is released, its outputs
