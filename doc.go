@@ -166,7 +166,7 @@
 //
 // # Durability
 //
-// With [Config.Store] (package store/boltstore has the default, one bbolt file),
+// With [Config.Store] (package store/bolt has the default, one bbolt file),
 // committed steps also survive a killed process. Each committing step is
 // encoded with the channels' and states' [Codec]s; a committer goroutine
 // writes the steps of every actor in one transaction (group commit: one

@@ -85,7 +85,7 @@ type Config struct {
 	// Store, if set, makes the graph durable: every committed step is
 	// written to it, a step's outputs reach the next actor only once
 	// durable, and Run resumes from what it holds (see docs/durability.md
-	// and package store/boltstore, whose Open gives the default, a bbolt file).
+	// and package store/bolt, whose Open gives the default, a bbolt file).
 	// Channels and states need a Codec (DefaultCodec unless set). The
 	// caller opens the store before Run and closes it after.
 	Store store.Store

@@ -17,7 +17,7 @@ import (
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/jsbridge"
 	"github.com/steady-go/steady/observe"
-	"github.com/steady-go/steady/store/boltstore"
+	"github.com/steady-go/steady/store/bolt"
 )
 
 // The outbound fails once after its PubAcks (per-message mode: the failed
@@ -81,7 +81,7 @@ func TestRecreatedStreamRefused(t *testing.T) {
 	bc := jsbridge.Config{Stream: "VALUES", PerMessage: true}
 	conDir := t.TempDir()
 	openStore := func() (steady.Config, func() error) {
-		st, err := boltstore.Open(conDir, &boltstore.Options{NoSync: true})
+		st, err := bolt.Open(conDir, &bolt.Options{NoSync: true})
 		if err != nil {
 			t.Fatal(err)
 		}
