@@ -26,6 +26,8 @@ func TestDependencies(t *testing.T) {
 		{pkg: "./jsbridge", without: []string{bbolt}},
 		{pkg: "./steadytest", without: []string{bbolt}},
 		{pkg: "./store/bolt", linking: []string{bbolt, unix}},
+		// observe is plain values: a reader of a graph links no runtime.
+		{pkg: "./observe", without: []string{"github.com/steady-go/steady", "github.com/steady-go/steady/store"}},
 	} {
 		out, err := exec.Command("go", "list", "-deps", c.pkg).Output()
 		if err != nil {

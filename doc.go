@@ -154,7 +154,8 @@
 // each actor's panics, restarts, downtime, availability and recovery-time
 // percentiles; [Graph.Snapshot] adds the channels, the graph's
 // availability (the share of the run every actor could work) and the
-// memory watch.
+// memory watch. These values, the events and the statuses are the types of
+// package observe, which imports nothing of steady's.
 //
 // # Memory pressure
 //
