@@ -48,9 +48,6 @@ func (s *Step) OnDurable(fn func()) {
 	}
 }
 
-// Actor is the actor the step belongs to.
-func (s *Step) Actor() *Actor { return s.actor }
-
 // fail records the first misuse and returns err. It is safe on a nil step.
 func (s *Step) fail(err error) error {
 	if s != nil && s.open && s.err == nil {
