@@ -537,7 +537,7 @@ func (rx *Receiver[T]) Peek(s *Step) (T, bool) {
 // injectPeek is the fault point of a peeked message.
 func (rx *Receiver[T]) injectPeek(s *Step, v T) {
 	if rx.ch.g.cfg.Faults != nil {
-		s.inject(FaultPoint{Kind: FaultPeek, Channel: rx.ch.name, Message: v})
+		s.inject(observe.FaultPoint{Kind: observe.FaultPeek, Channel: rx.ch.name, Message: v})
 	}
 }
 

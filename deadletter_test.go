@@ -101,7 +101,7 @@ func TestDeadLetterStoreFull(t *testing.T) {
 			if last := r.consumer.Stats().LastError; !errors.Is(last, steady.ErrDeadLetterStoreFull) {
 				t.Errorf("consumer's LastError %v, want the give-up", last)
 			}
-			reason := r.g.ShutdownReason()
+			reason := r.g.Snapshot().ShutdownReason
 			if tc.onLimit == steady.StopGraph && !strings.Contains(reason, "dead-letter store full") {
 				t.Errorf("shutdown reason %q, want the full store", reason)
 			}

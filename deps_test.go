@@ -10,7 +10,7 @@ import (
 // The storage engine is linked only by a program that asks for it: an
 // in-memory graph, or one with a store of its own, imports the root and
 // package store, and neither may pull in bbolt or what bbolt needs of the
-// system (x/sys/unix). The bbolt backend, store/boltstore, must. go list
+// system (x/sys/unix). The bbolt backend, store/bolt, must. go list
 // reads the import graph without building anything.
 func TestDependencies(t *testing.T) {
 	const (
@@ -25,7 +25,9 @@ func TestDependencies(t *testing.T) {
 		{pkg: "./store", without: []string{bbolt, unix}},
 		{pkg: "./jsbridge", without: []string{bbolt}},
 		{pkg: "./steadytest", without: []string{bbolt}},
-		{pkg: "./store/boltstore", linking: []string{bbolt, unix}},
+		{pkg: "./store/bolt", linking: []string{bbolt, unix}},
+		// observe is plain values: a reader of a graph links no runtime.
+		{pkg: "./observe", without: []string{"github.com/steady-go/steady", "github.com/steady-go/steady/store"}},
 	} {
 		out, err := exec.Command("go", "list", "-deps", c.pkg).Output()
 		if err != nil {

@@ -154,7 +154,8 @@
 // each actor's panics, restarts, downtime, availability and recovery-time
 // percentiles; [Graph.Snapshot] adds the channels, the graph's
 // availability (the share of the run every actor could work) and the
-// memory watch.
+// memory watch. These values, the events and the statuses are the types of
+// package observe, which imports nothing of steady's.
 //
 // # Memory pressure
 //
@@ -166,7 +167,7 @@
 //
 // # Durability
 //
-// With [Config.Store] (package store/boltstore has the default, one bbolt file),
+// With [Config.Store] (package store/bolt has the default, one bbolt file),
 // committed steps also survive a killed process. Each committing step is
 // encoded with the channels' and states' [Codec]s; a committer goroutine
 // writes the steps of every actor in one transaction (group commit: one

@@ -493,12 +493,12 @@ func TestDurableStorePanics(t *testing.T) {
 			if ds := *g.Snapshot().Durable; !errors.Is(ds.Err, errBoom) {
 				t.Errorf("Snapshot().Durable.Err = %v", ds.Err)
 			}
-			if g.Status() != observe.GraphStopped || !strings.Contains(g.ShutdownReason(), "store Commit panicked") {
-				t.Errorf("graph %v, shutdown reason %q; want stopped, for the panic", g.Status(), g.ShutdownReason())
+			if g.Status() != observe.GraphStopped || !strings.Contains(g.Snapshot().ShutdownReason, "store Commit panicked") {
+				t.Errorf("graph %v, shutdown reason %q; want stopped, for the panic", g.Status(), g.Snapshot().ShutdownReason)
 			}
-			for _, a := range g.Actors() {
-				if a.Status() != observe.StatusStopped {
-					t.Errorf("actor %q is %v, want stopped", a.Name(), a.Status())
+			for _, a := range g.Snapshot().Actors {
+				if a.Status != observe.StatusStopped {
+					t.Errorf("actor %q is %v, want stopped", a.Name, a.Status)
 				}
 			}
 			// The consumer saw only what the commits before the panic made

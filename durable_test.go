@@ -16,7 +16,7 @@ import (
 
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/store"
-	"github.com/steady-go/steady/store/boltstore"
+	"github.com/steady-go/steady/store/bolt"
 )
 
 // TestDurableCrashesExactlyOnce kills the chaos pipeline (panics at every
@@ -385,7 +385,7 @@ func fileSum(t *testing.T, path string) [32]byte {
 // for every T a test uses, for the shape to match).
 func runGenerator[T any](t *testing.T, dir string, step func(*T)) error {
 	t.Helper()
-	st, err := boltstore.Open(dir, nil)
+	st, err := bolt.Open(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -418,7 +418,7 @@ func TestDurableStateTypeChangedOnDisk(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	path := filepath.Join(dir, boltstore.FileName)
+	path := filepath.Join(dir, bolt.FileName)
 	before := fileSum(t, path)
 	{
 		type genState struct{ Next string } // same name, another field type

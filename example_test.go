@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/steady-go/steady"
-	"github.com/steady-go/steady/store/boltstore"
+	"github.com/steady-go/steady/store/bolt"
 )
 
 // A generator and a printer, with the generator's counter in state so a
@@ -290,7 +290,7 @@ func ExampleGraph_Shutdown() {
 	})
 	out, in = ch.Sender(prod), ch.Receiver(cons)
 	err := g.Run(context.Background())
-	fmt.Println(err, sent == got, g.ShutdownReason())
+	fmt.Println(err, sent == got, g.Snapshot().ShutdownReason)
 	// Output:
 	// summary saved
 	// <nil> true actor "producer": enough
@@ -308,7 +308,7 @@ func ExampleConfig_store() {
 	defer os.RemoveAll(dir)
 
 	for run := 1; run <= 2; run++ {
-		st, err := boltstore.Open(dir, nil) // dir/steady.db, locked until Close
+		st, err := bolt.Open(dir, nil) // dir/steady.db, locked until Close
 		if err != nil {
 			panic(err)
 		}

@@ -49,7 +49,7 @@ type Config struct {
 	// fails the step as if the step had returned it, and a panic in it is
 	// the step's panic. nil injects nothing. It is for tests (see package
 	// steadytest); unset, a fault point costs a nil check.
-	Faults func(FaultPoint) error
+	Faults func(observe.FaultPoint) error
 
 	// PassThroughPanics lets actor panics crash the program instead of
 	// restarting the actor, to debug them with a full traceback.
@@ -85,7 +85,7 @@ type Config struct {
 	// Store, if set, makes the graph durable: every committed step is
 	// written to it, a step's outputs reach the next actor only once
 	// durable, and Run resumes from what it holds (see docs/durability.md
-	// and package store/boltstore, whose Open gives the default, a bbolt file).
+	// and package store/bolt, whose Open gives the default, a bbolt file).
 	// Channels and states need a Codec (DefaultCodec unless set). The
 	// caller opens the store before Run and closes it after.
 	Store store.Store
@@ -585,9 +585,9 @@ func (g *Graph) Shutdown(reason string) {
 	}
 }
 
-// ShutdownReason is the reason given for the shutdown, or "" if none was
+// shutdownReason is the reason given for the shutdown, or "" if none was
 // requested.
-func (g *Graph) ShutdownReason() string {
+func (g *Graph) shutdownReason() string {
 	if r := g.reason.Load(); r != nil {
 		return *r
 	}
@@ -618,13 +618,6 @@ func (g *Graph) startTime() time.Time {
 		return *t
 	}
 	return time.Time{}
-}
-
-// Actors returns the graph's actors in the order they were added.
-func (g *Graph) Actors() []*Actor {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]*Actor(nil), g.actors...)
 }
 
 // stopActor ends an actor for good: its hold is released, its outputs

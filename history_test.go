@@ -9,7 +9,7 @@ import (
 
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/store"
-	"github.com/steady-go/steady/store/boltstore"
+	"github.com/steady-go/steady/store/bolt"
 )
 
 // historyGraph is one actor, "flaky", that commits a step (a counter in
@@ -130,7 +130,7 @@ func memoryOrBolt(t *testing.T, kind string) func() store.Store {
 		return func() store.Store { return m }
 	}
 	dir := t.TempDir()
-	var cur *boltstore.Bolt
+	var cur *bolt.Store
 	t.Cleanup(func() {
 		if cur != nil {
 			_ = cur.Close()
@@ -142,7 +142,7 @@ func memoryOrBolt(t *testing.T, kind string) func() store.Store {
 				t.Fatal(err)
 			}
 		}
-		b, err := boltstore.Open(dir, &boltstore.Options{NoSync: true})
+		b, err := bolt.Open(dir, &bolt.Options{NoSync: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -44,7 +44,7 @@ func (g *Graph) Snapshot() observe.Snapshot {
 		Time:           time.Now(),
 		Started:        g.startTime(),
 		Status:         g.Status(),
-		ShutdownReason: g.ShutdownReason(),
+		ShutdownReason: g.shutdownReason(),
 		DeadLetters:    g.DeadLetters(),
 	}
 	s.DeadLettersPurged, s.MaxDeadLetters = g.purged(), g.cfg.MaxDeadLetters
@@ -52,7 +52,10 @@ func (g *Graph) Snapshot() observe.Snapshot {
 		d := g.durableStats()
 		s.Durable = &d
 	}
-	for _, a := range g.Actors() {
+	g.mu.Lock()
+	actors := slices.Clone(g.actors)
+	g.mu.Unlock()
+	for _, a := range actors {
 		s.Actors = append(s.Actors, a.Stats())
 	}
 	// The ends are bound under g.mu while the graph is built.

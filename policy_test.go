@@ -243,7 +243,7 @@ func TestIntensityLimitStopsGraph(t *testing.T) {
 		if el := time.Since(start); el > time.Second {
 			t.Errorf("graph stopped after %v, want within the intensity window", el)
 		}
-		if r := g.ShutdownReason(); r == "" {
+		if r := g.Snapshot().ShutdownReason; r == "" {
 			t.Error("no shutdown reason")
 		}
 	})

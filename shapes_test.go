@@ -210,14 +210,14 @@ func TestShapesPanicEverywhere(t *testing.T) {
 				rng := rand.New(rand.NewPCG(1, uint64(n)))
 				var rmu sync.Mutex
 				injected := 0
-				cfg.Faults = func(fp steady.FaultPoint) error {
+				cfg.Faults = func(fp observe.FaultPoint) error {
 					rmu.Lock()
 					defer rmu.Unlock()
-					if fp.Kind == steady.FaultStep && rng.IntN(40) == 0 {
+					if fp.Kind == observe.FaultStep && rng.IntN(40) == 0 {
 						injected++
 						panic("fault at step")
 					}
-					if fp.Kind == steady.FaultPeek && rng.IntN(200) == 0 {
+					if fp.Kind == observe.FaultPeek && rng.IntN(200) == 0 {
 						injected++
 						panic(fmt.Sprint("fault at peek of ", fp.Message))
 					}

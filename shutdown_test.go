@@ -392,7 +392,7 @@ func TestShutdownFromHook(t *testing.T) {
 					t.Fatal("Run did not return: a hook calling Shutdown deadlocked")
 				}
 				want := map[string]string{"Shutdown": "test", "context": "context: test", "actor": `actor "requester": test`}[trigger]
-				if r := g.ShutdownReason(); r != want {
+				if r := g.Snapshot().ShutdownReason; r != want {
 					t.Errorf("shutdown reason %q, want %q (the first request's)", r, want)
 				}
 				ev.mu.Lock()

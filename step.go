@@ -3,6 +3,8 @@ package steady
 import (
 	"errors"
 	"runtime"
+
+	"github.com/steady-go/steady/observe"
 )
 
 // Step is one all-or-nothing unit of an actor's work, open for the duration
@@ -45,9 +47,6 @@ func (s *Step) OnDurable(fn func()) {
 		s.onDurable = append(s.onDurable, fn)
 	}
 }
-
-// Actor is the actor the step belongs to.
-func (s *Step) Actor() *Actor { return s.actor }
 
 // fail records the first misuse and returns err. It is safe on a nil step.
 func (s *Step) fail(err error) error {
@@ -110,7 +109,7 @@ func (a *Actor) Step(fn func(s *Step) error) error {
 	s.open, s.err = true, nil
 	a.stepsBegun++
 	if a.g.cfg.Faults != nil {
-		s.inject(FaultPoint{Kind: FaultStep})
+		s.inject(observe.FaultPoint{Kind: observe.FaultStep})
 	}
 	err := fn(s)
 	if !s.open {

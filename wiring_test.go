@@ -220,9 +220,9 @@ func TestWiringMistakes(t *testing.T) {
 			if n := started.Load(); n != 0 {
 				t.Errorf("%d actor functions ran; a miswired graph must start none", n)
 			}
-			for _, a := range g.Actors() {
-				if st := a.Status(); st != observe.StatusIdle {
-					t.Errorf("actor %q is %v after a failed Run, want idle", a.Name(), st)
+			for _, a := range g.Snapshot().Actors {
+				if a.Status != observe.StatusIdle {
+					t.Errorf("actor %q is %v after a failed Run, want idle", a.Name, a.Status)
 				}
 			}
 			if g.DeadLetters() != nil {
@@ -364,9 +364,9 @@ func TestWiringAfterRunStarted(t *testing.T) {
 	if n := lateRuns.Load(); n != 0 {
 		t.Errorf("an actor added after Run started ran %d times", n)
 	}
-	for _, a := range g.Actors() {
-		if a.Name() == "late-actor" {
-			t.Errorf("Actors lists %q, added after Run started", a.Name())
+	for _, a := range g.Snapshot().Actors {
+		if a.Name == "late-actor" {
+			t.Errorf("the snapshot lists %q, added after Run started", a.Name)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 )
 
 // capacity is the channel capacity on both sides of every comparison.
@@ -233,7 +234,7 @@ func BenchmarkFaultsOverhead(b *testing.B) {
 	const rounds = 4
 	n := max(b.N/rounds, 1)
 	cfg := quietConfig()
-	cfg.Faults = func(steady.FaultPoint) error { return nil }
+	cfg.Faults = func(observe.FaultPoint) error { return nil }
 	var plain, faulted time.Duration
 	for range rounds {
 		d, _ := steadyPipe(b, n, 256)

@@ -14,7 +14,7 @@ import (
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/jsbridge"
 	"github.com/steady-go/steady/store"
-	"github.com/steady-go/steady/store/boltstore"
+	"github.com/steady-go/steady/store/bolt"
 )
 
 // The recovery benchmarks run a steady stream: recoveryChunk values a
@@ -125,7 +125,7 @@ func sinkGraph(b *testing.B, cfg steady.Config, nc *nats.Conn, bc jsbridge.Confi
 // cutStore is a store that can be cut off, as by kill -9: past the cut
 // nothing more becomes durable, and the graph stops at its next commit.
 type cutStore struct {
-	*boltstore.Bolt
+	*bolt.Store
 	cut atomic.Bool
 }
 
@@ -135,7 +135,7 @@ func (c *cutStore) Commit(batch *store.Batch) error {
 	if c.cut.Load() {
 		return errKilled
 	}
-	return c.Bolt.Commit(batch)
+	return c.Store.Commit(batch)
 }
 
 // running is a graph running in the background with its connection and,
@@ -156,11 +156,11 @@ func runInBackground(g *steady.Graph, nc *nats.Conn, st *cutStore) *running {
 
 // startSink opens the store in dir, connects, and runs a sink graph.
 func startSink(b *testing.B, url, dir string, bc jsbridge.Config, sk *sinkState) *running {
-	bolt, err := boltstore.Open(dir, nil)
+	bs, err := bolt.Open(dir, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	st := &cutStore{Bolt: bolt}
+	st := &cutStore{Store: bs}
 	nc := connectNATS(b, url)
 	cfg := quietConfig()
 	cfg.Store = st
@@ -252,7 +252,7 @@ func reportRecovery(b *testing.B, name string, samples []time.Duration) {
 //   - consumer-kill: the consuming graph, durable on a store with fsync
 //     on, is killed mid-stream (its store cut off as by kill -9, its
 //     connection dropped) and started again on the same store: from the
-//     start (boltstore.Open, connecting, Graph.Run) to the sink's commit of
+//     start (bolt.Open, connecting, Graph.Run) to the sink's commit of
 //     its first value. The sink checks that the values continue exactly
 //     once, in order, across every kill.
 //   - server-restart: the embedded server is shut down mid-stream and

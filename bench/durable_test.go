@@ -9,7 +9,7 @@ import (
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/observe"
 	"github.com/steady-go/steady/store"
-	"github.com/steady-go/steady/store/boltstore"
+	"github.com/steady-go/steady/store/bolt"
 )
 
 // durableBatch is the most messages a step of the durable pipeline moves.
@@ -22,7 +22,7 @@ const durableBatch = 1024
 type durableSetup struct {
 	capacity int
 	linger   time.Duration
-	opts     *boltstore.Options
+	opts     *bolt.Options
 }
 
 // durablePipe moves n values from a producer to a consumer, both keeping
@@ -99,7 +99,7 @@ func BenchmarkDurable(b *testing.B) {
 		{"capacity=16k", durableSetup{capacity: 16 << 10}},
 		{"capacity=64k", durableSetup{capacity: 64 << 10}},
 		{"capacity=16k/linger=2ms", durableSetup{capacity: 16 << 10, linger: 2 * time.Millisecond}},
-		{"capacity=16k/nosync", durableSetup{capacity: 16 << 10, opts: &boltstore.Options{NoSync: true}}},
+		{"capacity=16k/nosync", durableSetup{capacity: 16 << 10, opts: &bolt.Options{NoSync: true}}},
 	} {
 		b.Run(tc.name, func(b *testing.B) { benchDurable(b, tc.setup) })
 	}
@@ -109,7 +109,7 @@ func benchDurable(b *testing.B, setup durableSetup) {
 	n := max(b.N, durableBatch)
 	want := uint64(n) * uint64(n-1) / 2
 	memTook, memSum, _ := durablePipe(b, n, setup, nil)
-	st, err := boltstore.Open(b.TempDir(), setup.opts)
+	st, err := bolt.Open(b.TempDir(), setup.opts)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/jsbridge"
+	"github.com/steady-go/steady/observe"
 )
 
 // Every value crosses once, in order, framed and one per message, with the
@@ -55,7 +56,7 @@ func TestFailAtTheDangerousInstants(t *testing.T) {
 	nc := connect(t, srv.url())
 	bc := jsbridge.Config{Stream: "VALUES", MaxBatch: 64}
 	var published, taken atomic.Int64
-	faults := func(p steady.FaultPoint) error {
+	faults := func(p observe.FaultPoint) error {
 		switch {
 		case p.Name == jsbridge.FaultPublished && published.Add(1)%7 == 3:
 			panic("killed after the PubAck, before the commit")

@@ -11,7 +11,7 @@ import (
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/jsbridge"
 	"github.com/steady-go/steady/store"
-	"github.com/steady-go/steady/store/boltstore"
+	"github.com/steady-go/steady/store/bolt"
 )
 
 // gatedStore holds every Commit while its gate is shut, as a slow disk
@@ -39,7 +39,7 @@ func (g *gatedStore) set(shut bool) {
 // gatedConfig is a durable graph's configuration on a new store in a
 // temporary directory, behind a gate.
 func gatedConfig(t testing.TB) (steady.Config, *gatedStore) {
-	bolt, err := boltstore.Open(t.TempDir(), &boltstore.Options{NoSync: true})
+	bolt, err := bolt.Open(t.TempDir(), &bolt.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestStreamContinuesAfterEnd(t *testing.T) {
 	bc := jsbridge.Config{Stream: "VALUES"}
 	pubDir, conDir := t.TempDir(), t.TempDir()
 	durable := func(dir string) (steady.Config, func() error) {
-		st, err := boltstore.Open(dir, &boltstore.Options{NoSync: true})
+		st, err := bolt.Open(dir, &bolt.Options{NoSync: true})
 		if err != nil {
 			t.Fatal(err)
 		}

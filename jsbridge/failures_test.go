@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/jsbridge"
-	"github.com/steady-go/steady/store/boltstore"
+	"github.com/steady-go/steady/observe"
+	"github.com/steady-go/steady/store/bolt"
 )
 
 // The outbound fails once after its PubAcks (per-message mode: the failed
@@ -28,11 +30,11 @@ func TestCatchUpInterrupted(t *testing.T) {
 	nc := connect(t, srv.url())
 	bc := jsbridge.Config{Stream: "VALUES", PerMessage: true, MaxBatch: 8}
 	var published, peeksAfter atomic.Int64
-	faults := func(p steady.FaultPoint) error {
+	faults := func(p observe.FaultPoint) error {
 		switch {
 		case p.Name == jsbridge.FaultPublished && published.Add(1) == 2:
 			panic("killed after the PubAck, before the commit")
-		case p.Kind == steady.FaultPeek && p.Actor == "out" && published.Load() >= 2:
+		case p.Kind == observe.FaultPeek && p.Actor == "out" && published.Load() >= 2:
 			if peeksAfter.Add(1) == 3 {
 				panic("killed in the middle of the reconciliation")
 			}
@@ -79,7 +81,7 @@ func TestRecreatedStreamRefused(t *testing.T) {
 	bc := jsbridge.Config{Stream: "VALUES", PerMessage: true}
 	conDir := t.TempDir()
 	openStore := func() (steady.Config, func() error) {
-		st, err := boltstore.Open(conDir, &boltstore.Options{NoSync: true})
+		st, err := bolt.Open(conDir, &bolt.Options{NoSync: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -231,7 +233,7 @@ func TestRestartResetsToDurablePosition(t *testing.T) {
 	bc := jsbridge.Config{Stream: "VALUES", MaxBatch: 10}
 	cfg, gs := gatedConfig(t)
 	var taken atomic.Int64
-	cfg.Faults = func(p steady.FaultPoint) error {
+	cfg.Faults = func(p observe.FaultPoint) error {
 		if p.Name == jsbridge.FaultTaken && taken.Add(1) == 5 {
 			return steady.Transient(errors.New("a broker hiccup"))
 		}

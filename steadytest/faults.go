@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"reflect"
 
-	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 )
 
 // Failure is what an injected fault does: panic or return an error.
@@ -21,7 +21,7 @@ func Error(err error) Failure { return Failure{err: err} }
 
 // fire fails the step at p as f says: it returns f's error, or panics
 // (with a value naming p when Panic was given nil).
-func (f Failure) fire(p steady.FaultPoint) error {
+func (f Failure) fire(p observe.FaultPoint) error {
 	if f.err != nil {
 		return f.err
 	}
@@ -34,7 +34,7 @@ func (f Failure) fire(p steady.FaultPoint) error {
 
 // fault is one registered injection.
 type fault struct {
-	match   func(p steady.FaultPoint) bool
+	match   func(p observe.FaultPoint) bool
 	failure Failure
 	times   int // how many more times it fires; negative: always
 }
@@ -48,8 +48,8 @@ type fault struct {
 // each step fails at most once and Fired lists only faults that failed a
 // step.
 func (h *Harness) FailStep(actor string, n int64, f Failure) {
-	h.add(fault{match: func(p steady.FaultPoint) bool {
-		return p.Kind == steady.FaultStep && p.Actor == actor && p.Step == n
+	h.add(fault{match: func(p observe.FaultPoint) bool {
+		return p.Kind == observe.FaultStep && p.Actor == actor && p.Step == n
 	}, failure: f, times: 1})
 }
 
@@ -58,24 +58,24 @@ func (h *Harness) FailStep(actor string, n int64, f Failure) {
 // msg is compared with reflect.DeepEqual, so it must have the channel's
 // type exactly: uint64(42), not 42, on a channel of uint64.
 func (h *Harness) FailOn(actor, channel string, msg any, times int, f Failure) {
-	h.add(fault{match: func(p steady.FaultPoint) bool {
-		return p.Kind == steady.FaultPeek && p.Actor == actor && p.Channel == channel && reflect.DeepEqual(p.Message, msg)
+	h.add(fault{match: func(p observe.FaultPoint) bool {
+		return p.Kind == observe.FaultPeek && p.Actor == actor && p.Channel == channel && reflect.DeepEqual(p.Message, msg)
 	}, failure: f, times: times})
 }
 
 // FailAt fails the actor's step at the named fault point (Step.Fault),
 // times times (negative: every time).
 func (h *Harness) FailAt(actor, name string, times int, f Failure) {
-	h.add(fault{match: func(p steady.FaultPoint) bool {
-		return p.Kind == steady.FaultNamed && p.Actor == actor && p.Name == name
+	h.add(fault{match: func(p observe.FaultPoint) bool {
+		return p.Kind == observe.FaultNamed && p.Actor == actor && p.Name == name
 	}, failure: f, times: times})
 }
 
 // Fired returns the fault points where a failure was injected, in order.
-func (h *Harness) Fired() []steady.FaultPoint {
+func (h *Harness) Fired() []observe.FaultPoint {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return append([]steady.FaultPoint(nil), h.fired...)
+	return append([]observe.FaultPoint(nil), h.fired...)
 }
 
 func (h *Harness) add(f fault) {
@@ -86,7 +86,7 @@ func (h *Harness) add(f fault) {
 
 // inject is the graph's Config.Faults: the kit's faults, then those given
 // to WithConfig.
-func (h *Harness) inject(p steady.FaultPoint) error {
+func (h *Harness) inject(p observe.FaultPoint) error {
 	if f, ok := h.kit(p); ok {
 		return f.fire(p)
 	}
@@ -97,7 +97,7 @@ func (h *Harness) inject(p steady.FaultPoint) error {
 }
 
 // kit returns the kit's fault at p, if one matches.
-func (h *Harness) kit(p steady.FaultPoint) (Failure, bool) {
+func (h *Harness) kit(p observe.FaultPoint) (Failure, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for i := range h.faults {

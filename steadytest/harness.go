@@ -26,8 +26,8 @@ type Harness struct {
 
 	mu     sync.Mutex
 	faults []fault
-	next   func(steady.FaultPoint) error // the Faults given to WithConfig, asked after the kit's
-	fired  []steady.FaultPoint
+	next   func(observe.FaultPoint) error // the Faults given to WithConfig, asked after the kit's
+	fired  []observe.FaultPoint
 	events []observe.Event
 }
 

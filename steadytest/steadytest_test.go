@@ -95,8 +95,8 @@ func TestInjectedFaultsKeepOutputExactlyOnce(t *testing.T) {
 func TestGivenFaultsAfterTheKits(t *testing.T) {
 	var asked []int // by the doubler's goroutine alone
 	failed := false
-	given := func(p steady.FaultPoint) error {
-		if p.Kind != steady.FaultPeek || p.Actor != "doubler" {
+	given := func(p observe.FaultPoint) error {
+		if p.Kind != observe.FaultPeek || p.Actor != "doubler" {
 			return nil
 		}
 		asked = append(asked, p.Message.(int))

@@ -14,7 +14,7 @@
 // This package holds the interface, the records it exchanges and the
 // errors a store returns; it links no storage engine. The default store,
 // one bbolt file in a state directory, is package
-// github.com/steady-go/steady/store/boltstore.
+// github.com/steady-go/steady/store/bolt.
 package store
 
 import (

@@ -18,7 +18,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/steady-go/steady"
-	"github.com/steady-go/steady/store/boltstore"
+	"github.com/steady-go/steady/store/bolt"
 	"github.com/steady-go/steady/telemetry"
 )
 
@@ -272,7 +272,7 @@ func TestOwnRegistry(t *testing.T) {
 // TestMetricsDurable: a durable graph's committer shows on /metrics; a graph
 // without a store has no steady_store_ metrics.
 func TestMetricsDurable(t *testing.T) {
-	st, err := boltstore.Open(t.TempDir(), nil)
+	st, err := bolt.Open(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/observe"
-	"github.com/steady-go/steady/store/boltstore"
+	"github.com/steady-go/steady/store/bolt"
 )
 
 // deadLettersMain carries out -dead-letters on the state directory and
@@ -31,9 +31,9 @@ func deadLettersMain(cfg config, stdout, stderr io.Writer) int {
 		return 1
 	}
 	// Refuse a directory without a state file, which Open would create.
-	path := filepath.Join(cfg.state, boltstore.FileName)
+	path := filepath.Join(cfg.state, bolt.FileName)
 	if info, err := os.Stat(path); err != nil || info.Size() == 0 {
-		return fail(fmt.Errorf("%s holds no state (no %s): no run has used it", cfg.state, boltstore.FileName))
+		return fail(fmt.Errorf("%s holds no state (no %s): no run has used it", cfg.state, bolt.FileName))
 	}
 	// The largest channels -batch allows, so that the directory loads
 	// whatever -batch its runs used; nothing runs, so no telemetry.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/examples/robust"
-	"github.com/steady-go/steady/store/boltstore"
+	"github.com/steady-go/steady/store/bolt"
 )
 
 // dlArgs are the arguments of -dead-letters on dir.
@@ -68,7 +68,7 @@ func TestDeadLettersReplay(t *testing.T) {
 	if len(first.DeadLetters) != 1 || first.DeadLetters[0].Value != poison {
 		t.Fatalf("first run: dead letters %+v, want the poison %d", first.DeadLetters, poison)
 	}
-	path := filepath.Join(dir, boltstore.FileName)
+	path := filepath.Join(dir, bolt.FileName)
 	before := fileHash(t, path)
 
 	res := runRobust(t, dlArgs(dir, "list")...)

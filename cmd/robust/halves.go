@@ -11,6 +11,7 @@ import (
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/examples/robust"
 	"github.com/steady-go/steady/jsbridge"
+	"github.com/steady-go/steady/observe"
 )
 
 // The halves of the split pipeline. The publishing half runs the generator
@@ -184,13 +185,13 @@ func lowerLimit(a, b func() uint64) func() uint64 {
 // faults returns the graph's fault injector for -test-kill-at: it SIGKILLs
 // the process at the nth hit of the named point, and leaves every point to
 // next (nil: injects nothing). Without the flag it is next.
-func (k killPoint) faults(next func(steady.FaultPoint) error) func(steady.FaultPoint) error {
+func (k killPoint) faults(next func(observe.FaultPoint) error) func(observe.FaultPoint) error {
 	if k.name == "" {
 		return next
 	}
 	var hits atomic.Uint64
-	return func(p steady.FaultPoint) error {
-		if p.Kind == steady.FaultNamed && p.Name == k.name && hits.Add(1) == k.n {
+	return func(p observe.FaultPoint) error {
+		if p.Kind == observe.FaultNamed && p.Name == k.name && hits.Add(1) == k.n {
 			killSelf()
 		}
 		if next == nil {

@@ -252,18 +252,18 @@ func (p *pipeline) report(runErr, outErr error, elapsed time.Duration) *report {
 	if s := elapsed.Seconds(); s > 0 {
 		r.MessagesPerSecond = math.Round(float64(r.LoggedThisRun) / s)
 	}
-	for _, d := range p.g.DeadLetters() {
+	snap := p.g.Snapshot()
+	for _, d := range snap.DeadLetters {
 		r.DeadLetters = append(r.DeadLetters, newDeadLetter(d))
 	}
-	r.DeadLettersPurged = uint64(p.g.Snapshot().DeadLettersPurged)
-	for _, a := range p.g.Actors() {
-		s := a.Stats()
-		r.Actors[a.Name()] = actorReport{
+	r.DeadLettersPurged = uint64(snap.DeadLettersPurged)
+	for _, s := range snap.Actors {
+		r.Actors[s.Name] = actorReport{
 			Status:        s.Status.String(),
 			Panics:        s.Panics,
 			Errors:        s.Errors,
 			Restarts:      s.Restarts,
-			Injected:      p.faults.Injected(a.Name()),
+			Injected:      p.faults.Injected(s.Name),
 			Commits:       s.Commits,
 			Recoveries:    s.Recoveries,
 			RecoveryP50MS: ms(s.RecoveryP50),
@@ -298,7 +298,7 @@ func (p *pipeline) report(runErr, outErr error, elapsed time.Duration) *report {
 // shutdownReason is the reason the graph gave for its shutdown or, for a
 // consuming half that none asked to stop, that its streams ended.
 func (p *pipeline) shutdownReason() string {
-	r := p.g.ShutdownReason()
+	r := p.g.Snapshot().ShutdownReason
 	if r == "" && p.beatsIn != nil && p.beatsIn.Position().Ended && p.valuesIn.Position().Ended {
 		r = "both streams ended, and every actor finished"
 	}

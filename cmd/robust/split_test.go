@@ -436,10 +436,10 @@ func TestHalvesRecordPatterns(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer p.close()
-			for _, a := range p.g.Actors() {
-				p.seen.record(observe.Event{Kind: observe.EventGaveUp, Actor: a.Name(), Time: time.Now()})
-				if lost, _ := p.lostFunction(a.Name(), p.seen.gaveUp[a.Name()]); lost == "unknown" {
-					t.Errorf("%s: what giving up lost is unknown", a.Name())
+			for _, a := range p.g.Snapshot().Actors {
+				p.seen.record(observe.Event{Kind: observe.EventGaveUp, Actor: a.Name, Time: time.Now()})
+				if lost, _ := p.lostFunction(a.Name, p.seen.gaveUp[a.Name]); lost == "unknown" {
+					t.Errorf("%s: what giving up lost is unknown", a.Name)
 				}
 			}
 			for ch, producer := range tc.producers {

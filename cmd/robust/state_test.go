@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/steady-go/steady/store"
-	"github.com/steady-go/steady/store/boltstore"
+	"github.com/steady-go/steady/store/bolt"
 )
 
 // stateArgs is a short scripted run with its state in dir.
@@ -27,7 +27,7 @@ func stateRan(t *testing.T, more ...string) (dir, path string) {
 	if res := runRobust(t, stateArgs(dir, more...)...); res.status != 0 {
 		t.Fatalf("first run: status %d\n%s", res.status, res.stderr)
 	}
-	return dir, filepath.Join(dir, boltstore.FileName)
+	return dir, filepath.Join(dir, bolt.FileName)
 }
 
 func fileHash(t *testing.T, path string) [32]byte {
@@ -72,7 +72,7 @@ func TestStateFileProblems(t *testing.T) {
 	if res := runRobust(t, stateArgs(good)...); res.status != 0 {
 		t.Fatalf("making a state file: status %d\n%s", res.status, res.stderr)
 	}
-	goodFile, err := os.ReadFile(filepath.Join(good, boltstore.FileName))
+	goodFile, err := os.ReadFile(filepath.Join(good, bolt.FileName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestStateFileProblems(t *testing.T) {
 		{"truncated", func(t *testing.T, dir string) { writeState(t, dir, goodFile[:len(goodFile)/3]) }, "store: corrupt"},
 		{"not a state file", func(t *testing.T, dir string) { writeState(t, dir, []byte("hello, not bbolt\n")) }, "store: corrupt"},
 		{"another graph's", func(t *testing.T, dir string) {
-			st, err := boltstore.Open(dir, nil)
+			st, err := bolt.Open(dir, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -143,7 +143,7 @@ func TestStateFileProblems(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.make(t, dir)
-			path := filepath.Join(dir, boltstore.FileName)
+			path := filepath.Join(dir, bolt.FileName)
 			before := fileHash(t, path)
 			out := filepath.Join(t.TempDir(), "out.tsv")
 			res := runRobust(t, stateArgs(dir, "-out", out)...)
@@ -160,7 +160,7 @@ func TestStateFileProblems(t *testing.T) {
 	}
 
 	t.Run("in use", func(t *testing.T) {
-		st, err := boltstore.Open(good, nil)
+		st, err := bolt.Open(good, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -195,7 +195,7 @@ func metaField(b []byte, off int) uint64 {
 
 func writeState(t *testing.T, dir string, b []byte) {
 	t.Helper()
-	if err := os.WriteFile(filepath.Join(dir, boltstore.FileName), b, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, bolt.FileName), b, 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -238,7 +238,7 @@ func TestStateOutputMustStayTheSame(t *testing.T) {
 		{"another file as long", withOut, []string{"-out", long}, "is not their file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(tc.dir, boltstore.FileName)
+			path := filepath.Join(tc.dir, bolt.FileName)
 			before, otherBefore, longBefore := fileHash(t, path), fileHash(t, other), fileHash(t, long)
 			res := runRobust(t, stateArgs(tc.dir, append(tc.args, "-beats", "300")...)...)
 			if res.status != 1 || !strings.Contains(res.stderr, tc.want) || res.stdout != "" {
@@ -269,7 +269,7 @@ func TestStateResetRespectsTheLock(t *testing.T) {
 		t.Errorf("bad -out with -reset: status %d (want 2), state file changed: %v", res.status, fileHash(t, path) != before)
 	}
 
-	st, err := boltstore.Open(dir, nil) // another process, as far as robust can tell
+	st, err := bolt.Open(dir, nil) // another process, as far as robust can tell
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 	"github.com/steady-go/steady/jsbridge"
 	"github.com/steady-go/steady/observe"
 	"github.com/steady-go/steady/store"
-	"github.com/steady-go/steady/store/boltstore"
+	"github.com/steady-go/steady/store/bolt"
 	"github.com/steady-go/steady/telemetry"
 )
 
@@ -31,8 +31,8 @@ type pipeline struct {
 	cfg  config
 	seed uint64
 	log  *slog.Logger
-	out  *os.File        // nil without -out
-	st   *boltstore.Bolt // nil without -state
+	out  *os.File    // nil without -out
+	st   *bolt.Store // nil without -state
 
 	// What the state directory held when the run began.
 	resumed   bool
@@ -143,7 +143,7 @@ func build(cfg config, stderr io.Writer) (_ *pipeline, err error) {
 
 	faults := robust.Faults{Mode: cfg.faults, Script: robust.DefaultScript(), ChaosRate: cfg.chaosRate, Seed: p.seed}
 	p.faults = robust.NewInjector(faults)
-	var inject func(steady.FaultPoint) error
+	var inject func(observe.FaultPoint) error
 	if cfg.faults != robust.NoFaults {
 		inject = p.faults.Inject
 	}
@@ -285,7 +285,7 @@ func countLines(path string, n int64) (uint64, error) {
 // its lock, so a process still running on it keeps the directory to
 // itself.
 func openState(p *pipeline, cfg config) error {
-	st, err := boltstore.Open(cfg.state, nil)
+	st, err := bolt.Open(cfg.state, nil)
 	if errors.Is(err, store.ErrCorrupt) && cfg.reset {
 		return fmt.Errorf("%w (-reset empties a state file it can open; remove this one by hand)", err)
 	}

@@ -194,7 +194,7 @@ func TestHeartbeat(t *testing.T) {
 				if st, restarts := hb.State.Value(), hb.Actor.Restarts(); st.Beats != n || restarts != 1 {
 					t.Errorf("state %+v after %d restarts, want %d beats after 1", st, restarts, n)
 				}
-				if r := h.Graph().ShutdownReason(); !strings.Contains(r, "sent its 20 beats") {
+				if r := h.Graph().Snapshot().ShutdownReason; !strings.Contains(r, "sent its 20 beats") {
 					t.Errorf("shutdown reason %q", r)
 				}
 				// n sleeps, one more after the restart, and the restart's
@@ -621,12 +621,12 @@ func TestLoggerStopsOnABrokenOutput(t *testing.T) {
 				t.Fatalf("Run = %v, want the cause that stopped the graph, %q", err, tc.want)
 			}
 			g := h.Graph()
-			if r := g.ShutdownReason(); !strings.Contains(r, tc.want) {
+			if r := g.Snapshot().ShutdownReason; !strings.Contains(r, tc.want) {
 				t.Errorf("shutdown reason %q, want it to name %q", r, tc.want)
 			}
 			var restarts int
-			for _, a := range g.Actors() {
-				restarts += a.Restarts()
+			for _, a := range g.Snapshot().Actors {
+				restarts += int(a.Restarts)
 			}
 			if restarts != 0 {
 				t.Errorf("%d restarts; a broken output should stop the graph at once", restarts)

@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 	"sync/atomic"
 
-	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 )
 
 // Fault is the value of every panic an [Injector] injects, so that logs,
@@ -28,7 +28,7 @@ func (f *Fault) Error() string {
 }
 
 // The points where an injected fault strikes, as [Fault.Point] names them:
-// the framework's own ([steady.FaultStep], [steady.FaultPeek]) and the
+// the framework's own ([observe.FaultStep], [observe.FaultPeek]) and the
 // actors' named points ([steady.Step.Fault]), which go by their names.
 const (
 	pointStep = "step start"
@@ -69,7 +69,7 @@ func NewInjector(f Faults) *Injector { return &Injector{f: f} }
 // target is a fault point as the chaos names it: a kind, and for a named
 // point its name.
 type target struct {
-	kind steady.FaultKind
+	kind observe.FaultKind
 	name string
 }
 
@@ -115,19 +115,19 @@ func (in *Injector) Watch(gen *Generator, hb *Heartbeat, worker *Worker, logger 
 		}
 		return af
 	}
-	start := target{kind: steady.FaultStep}
+	start := target{kind: observe.FaultStep}
 	if gen != nil {
-		in.genF = add(GeneratorName, 1, start, target{steady.FaultNamed, FaultGeneratorSent})
+		in.genF = add(GeneratorName, 1, start, target{observe.FaultNamed, FaultGeneratorSent})
 	}
 	if hb != nil {
-		in.hbF = add(HeartbeatName, 2, start, target{steady.FaultNamed, FaultHeartbeatSent})
+		in.hbF = add(HeartbeatName, 2, start, target{observe.FaultNamed, FaultHeartbeatSent})
 	}
 	if worker != nil {
-		in.workerF = add(WorkerName, 3, start, target{steady.FaultPeek, worker.valCh.Name()}, target{steady.FaultNamed, FaultWorkerSent})
+		in.workerF = add(WorkerName, 3, start, target{observe.FaultPeek, worker.valCh.Name()}, target{observe.FaultNamed, FaultWorkerSent})
 	}
 	if logger != nil {
-		in.loggerF = add(LoggerName, 4, start, target{kind: steady.FaultPeek}, target{steady.FaultNamed, FaultLoggerCounted},
-			target{steady.FaultNamed, FaultAfterWrite})
+		in.loggerF = add(LoggerName, 4, start, target{kind: observe.FaultPeek}, target{observe.FaultNamed, FaultLoggerCounted},
+			target{observe.FaultNamed, FaultAfterWrite})
 	}
 }
 
@@ -191,12 +191,12 @@ func (in *Injector) breakAt() uint64 {
 
 // Inject is the graph's [steady.Config.Faults]: it decides whether the
 // actor's step fails at p.
-func (in *Injector) Inject(p steady.FaultPoint) error {
+func (in *Injector) Inject(p observe.FaultPoint) error {
 	af := in.actor(p.Actor)
-	if af == nil || p.Kind == steady.FaultPeek && !af.peeks {
+	if af == nil || p.Kind == observe.FaultPeek && !af.peeks {
 		return nil
 	}
-	if p.Kind == steady.FaultStep {
+	if p.Kind == observe.FaultStep {
 		in.begin(af)
 	}
 	if f := af.chaos(p); f != nil {
@@ -243,7 +243,7 @@ func (in *Injector) begin(af *actorFaults) {
 	if af.rng != nil && af.rng.Float64() < in.f.ChaosRate {
 		af.armed = af.points[af.rng.IntN(len(af.points))]
 	}
-	af.peeks = af.armed.kind == steady.FaultPeek || in.scripted()
+	af.peeks = af.armed.kind == observe.FaultPeek || in.scripted()
 }
 
 // due reports whether the actor's one-shot fault, placed at at, strikes
@@ -254,9 +254,9 @@ func (af *actorFaults) due(at uint64, reached bool) bool {
 }
 
 // chaos returns the chaos fault of the current step if it strikes at p.
-func (af *actorFaults) chaos(p steady.FaultPoint) *Fault {
+func (af *actorFaults) chaos(p observe.FaultPoint) *Fault {
 	a := af.armed
-	if a.kind != p.Kind || a.kind == steady.FaultNamed && a.name != p.Name || a.kind == steady.FaultPeek && a.name != "" && a.name != p.Channel {
+	if a.kind != p.Kind || a.kind == observe.FaultNamed && a.name != p.Name || a.kind == observe.FaultPeek && a.name != "" && a.name != p.Channel {
 		return nil
 	}
 	af.armed = target{}
@@ -271,38 +271,38 @@ func (af *actorFaults) fire(f *Fault) error {
 }
 
 // pointOf names p for [Fault.Point].
-func pointOf(p steady.FaultPoint) string {
+func pointOf(p observe.FaultPoint) string {
 	switch p.Kind {
-	case steady.FaultStep:
+	case observe.FaultStep:
 		return pointStep
-	case steady.FaultPeek:
+	case observe.FaultPeek:
 		return pointPeek + p.Channel
 	}
 	return p.Name
 }
 
-func (in *Injector) generator(af *actorFaults, p steady.FaultPoint) *Fault {
+func (in *Injector) generator(af *actorFaults, p observe.FaultPoint) *Fault {
 	switch {
-	case p.Kind == steady.FaultStep && in.breakAt() > 0 && af.progress >= in.breakAt():
+	case p.Kind == observe.FaultStep && in.breakAt() > 0 && af.progress >= in.breakAt():
 		return &Fault{Mode: Degrade, Point: pointStep, Detail: fmt.Sprintf("at value %d: its source is gone for good", af.progress)}
-	case p.Kind == steady.FaultNamed && p.Name == FaultGeneratorSent && af.due(in.f.Script.GeneratorAt, af.progress == in.f.Script.GeneratorAt):
+	case p.Kind == observe.FaultNamed && p.Name == FaultGeneratorSent && af.due(in.f.Script.GeneratorAt, af.progress == in.f.Script.GeneratorAt):
 		af.fired = true
 		return &Fault{Mode: Scripted, Point: p.Name, Detail: fmt.Sprintf("at value %d", af.progress)}
 	}
 	return nil
 }
 
-func (in *Injector) heartbeat(af *actorFaults, p steady.FaultPoint) *Fault {
+func (in *Injector) heartbeat(af *actorFaults, p observe.FaultPoint) *Fault {
 	beat := af.progress + 1
-	if p.Kind == steady.FaultNamed && p.Name == FaultHeartbeatSent && af.due(in.f.Script.HeartbeatAt, beat == in.f.Script.HeartbeatAt) {
+	if p.Kind == observe.FaultNamed && p.Name == FaultHeartbeatSent && af.due(in.f.Script.HeartbeatAt, beat == in.f.Script.HeartbeatAt) {
 		af.fired = true
 		return &Fault{Mode: Scripted, Point: p.Name, Detail: fmt.Sprintf("at beat %d", beat)}
 	}
 	return nil
 }
 
-func (in *Injector) workerFault(af *actorFaults, p steady.FaultPoint) *Fault {
-	if p.Kind != steady.FaultPeek {
+func (in *Injector) workerFault(af *actorFaults, p observe.FaultPoint) *Fault {
+	if p.Kind != observe.FaultPeek {
 		return nil
 	}
 	v, _ := p.Message.(uint64)
@@ -319,11 +319,11 @@ func (in *Injector) workerFault(af *actorFaults, p steady.FaultPoint) *Fault {
 	return nil
 }
 
-func (in *Injector) loggerFault(af *actorFaults, p steady.FaultPoint) *Fault {
+func (in *Injector) loggerFault(af *actorFaults, p observe.FaultPoint) *Fault {
 	switch {
-	case p.Kind == steady.FaultPeek && af.first == nil:
+	case p.Kind == observe.FaultPeek && af.first == nil:
 		af.first = p.Message
-	case p.Kind == steady.FaultNamed && p.Name == FaultLoggerCounted && af.due(in.f.Script.LoggerAfter, af.progress >= in.f.Script.LoggerAfter):
+	case p.Kind == observe.FaultNamed && p.Name == FaultLoggerCounted && af.due(in.f.Script.LoggerAfter, af.progress >= in.f.Script.LoggerAfter):
 		af.fired = true
 		d := "updating the statistics"
 		if m, ok := af.first.(Message); ok {

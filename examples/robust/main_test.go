@@ -100,8 +100,8 @@ func (fl *faultLog) checkNoOther(t *testing.T) {
 
 // firedIn returns the fault points where the kit injected a failure into
 // actor.
-func firedIn(h *steadytest.Harness, actor string) []steady.FaultPoint {
-	var ps []steady.FaultPoint
+func firedIn(h *steadytest.Harness, actor string) []observe.FaultPoint {
+	var ps []observe.FaultPoint
 	for _, p := range h.Fired() {
 		if p.Actor == actor {
 			ps = append(ps, p)
@@ -115,7 +115,7 @@ func firedIn(h *steadytest.Harness, actor string) []steady.FaultPoint {
 func firedOn(h *steadytest.Harness, actor, channel string, msg any) int {
 	n := 0
 	for _, p := range h.Fired() {
-		if p.Kind == steady.FaultPeek && p.Actor == actor && p.Channel == channel && p.Message == msg {
+		if p.Kind == observe.FaultPeek && p.Actor == actor && p.Channel == channel && p.Message == msg {
 			n++
 		}
 	}

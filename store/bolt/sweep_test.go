@@ -1,4 +1,4 @@
-package boltstore_test
+package bolt_test
 
 import (
 	"bytes"
@@ -14,12 +14,12 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"go.etcd.io/bbolt"
 
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/observe"
 	"github.com/steady-go/steady/store"
-	"github.com/steady-go/steady/store/boltstore"
+	"github.com/steady-go/steady/store/bolt"
 )
 
 // The damaged-file sweep: one small state file, written by the store,
@@ -103,12 +103,12 @@ func sweepGraph(cfg steady.Config) (*steady.Graph, *steady.State[sinkState]) {
 
 // recordingStore keeps the image Load returned.
 type recordingStore struct {
-	*boltstore.Bolt
+	*bolt.Store
 	img *store.Image
 }
 
 func (r *recordingStore) Load(shape store.Shape) (*store.Image, error) {
-	img, err := r.Bolt.Load(shape)
+	img, err := r.Store.Load(shape)
 	r.img = img
 	return img, err
 }
@@ -116,12 +116,12 @@ func (r *recordingStore) Load(shape store.Shape) (*store.Image, error) {
 // sweepRun opens dir's store and runs the sweep's graph on it, returning
 // the image Load found and what the run left.
 func sweepRun(dir string) (img *store.Image, sink sinkState, dead []observe.DeadLetter, err error) {
-	st, err := boltstore.Open(dir, &boltstore.Options{NoSync: true})
+	st, err := bolt.Open(dir, &bolt.Options{NoSync: true})
 	if err != nil {
 		return nil, sink, nil, err
 	}
 	defer st.Close()
-	rs := &recordingStore{Bolt: st}
+	rs := &recordingStore{Store: st}
 	cfg := quiet()
 	cfg.Store = rs
 	g, s := sweepGraph(cfg)
@@ -147,7 +147,7 @@ func sweepBase(t *testing.T, dir string) {
 	if g, _ := sweepGraph(cfg); !errors.Is(g.Load(), errShapeOnly) {
 		t.Fatal("no shape")
 	}
-	st, err := boltstore.Open(dir, &boltstore.Options{NoSync: true})
+	st, err := bolt.Open(dir, &bolt.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,13 +211,13 @@ type damaged struct {
 
 func TestDamagedFileSweep(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
-	path := filepath.Join(dir, boltstore.FileName)
+	path := filepath.Join(dir, bolt.FileName)
 	sweepBase(t, dir)
 	orig, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pages := boltstore.LivePages(t, path)
+	pages := bolt.LivePages(t, path)
 	if !slices.ContainsFunc(pages, func(id int) bool { return id > 1 }) {
 		t.Fatal("no pages in use besides the meta pages")
 	}
@@ -227,7 +227,7 @@ func TestDamagedFileSweep(t *testing.T) {
 	if err != nil || sink.Next != sweepLimit || sink.Wrong != 0 {
 		t.Fatalf("the run on the undamaged file: %v, sink %+v", err, sink)
 	}
-	fullSize := boltstore.FileSize(t, path)
+	fullSize := bolt.FileSize(t, path)
 	cases := sweepCases(t, orig, pages)
 
 	var refused, accepted, failures int
@@ -236,7 +236,7 @@ func TestDamagedFileSweep(t *testing.T) {
 			t.Fatal("too many failures; stopping")
 		}
 		b := c.damage(bytes.Clone(orig))
-		boltstore.WriteFile(t, path, b)
+		bolt.WriteFile(t, path, b)
 		img, sink, dead, err := sweepRun(dir)
 		if err != nil {
 			after, _ := os.ReadFile(path)
@@ -264,7 +264,7 @@ func TestDamagedFileSweep(t *testing.T) {
 		// bbolt grows a small file by doubling it, and how far a run's
 		// commits push its high-water mark depends on how the committer
 		// grouped them: allow one doubling past the undamaged run's size.
-		if size := boltstore.FileSize(t, path); size > 2*max(fullSize, int64(len(orig))) {
+		if size := bolt.FileSize(t, path); size > 2*max(fullSize, int64(len(orig))) {
 			problems = append(problems, fmt.Sprintf("the file grew to %d bytes; the same run left the undamaged file at %d", size, fullSize))
 		}
 		if err := openLoad(dir); err != nil {
@@ -339,11 +339,11 @@ func sweepCases(t *testing.T, orig []byte, pages []int) []damaged {
 func foreignFile(t *testing.T) []byte {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "other.db")
-	db, err := bolt.Open(path, 0o600, nil)
+	db, err := bbolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
+	err = db.Update(func(tx *bbolt.Tx) error {
 		b, err := tx.CreateBucket([]byte("widgets"))
 		if err != nil {
 			return err
@@ -365,7 +365,7 @@ func foreignFile(t *testing.T) []byte {
 func otherGraphFile(t *testing.T) []byte {
 	t.Helper()
 	dir := t.TempDir()
-	st, err := boltstore.Open(dir, &boltstore.Options{NoSync: true})
+	st, err := bolt.Open(dir, &bolt.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,7 +376,7 @@ func otherGraphFile(t *testing.T) []byte {
 	if err := errors.Join(err, st.Close()); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(dir, boltstore.FileName))
+	b, err := os.ReadFile(filepath.Join(dir, bolt.FileName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,7 +385,7 @@ func otherGraphFile(t *testing.T) []byte {
 
 // openLoad opens dir's store and loads it for the sweep's graph.
 func openLoad(dir string) error {
-	st, err := boltstore.Open(dir, nil)
+	st, err := bolt.Open(dir, nil)
 	if err != nil {
 		return err
 	}

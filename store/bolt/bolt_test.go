@@ -1,4 +1,4 @@
-package boltstore
+package bolt
 
 import (
 	"crypto/sha256"
@@ -12,7 +12,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"go.etcd.io/bbolt"
 
 	"github.com/steady-go/steady/store"
 )
@@ -28,7 +28,7 @@ func testShape() store.Shape {
 }
 
 // openT opens dir's store, closing it when the test ends.
-func openT(t *testing.T, dir string) *Bolt {
+func openT(t *testing.T, dir string) *Store {
 	t.Helper()
 	st, err := Open(dir, &Options{NoSync: true})
 	if err != nil {
@@ -39,7 +39,7 @@ func openT(t *testing.T, dir string) *Bolt {
 }
 
 // reopen closes st and opens its directory again.
-func reopen(t *testing.T, st *Bolt) *Bolt {
+func reopen(t *testing.T, st *Store) *Store {
 	t.Helper()
 	if err := st.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
@@ -47,7 +47,7 @@ func reopen(t *testing.T, st *Bolt) *Bolt {
 	return openT(t, filepath.Dir(st.Path()))
 }
 
-func load(t *testing.T, st *Bolt) *store.Image {
+func load(t *testing.T, st *Store) *store.Image {
 	t.Helper()
 	img, err := st.Load(testShape())
 	if err != nil {
@@ -56,7 +56,7 @@ func load(t *testing.T, st *Bolt) *store.Image {
 	return img
 }
 
-func commit(t *testing.T, st *Bolt, b *store.Batch) {
+func commit(t *testing.T, st *Store, b *store.Batch) {
 	t.Helper()
 	if err := st.Commit(b); err != nil {
 		t.Fatalf("Commit: %v", err)
@@ -111,10 +111,10 @@ func fileHash(t *testing.T, path string) [32]byte {
 
 // runKeys lists the first sequence numbers of the runs st holds for
 // channel, reading its bbolt file directly.
-func runKeys(t *testing.T, st *Bolt, channel string) []uint64 {
+func runKeys(t *testing.T, st *Store, channel string) []uint64 {
 	t.Helper()
 	var keys []uint64
-	err := st.db.View(func(tx *bolt.Tx) error {
+	err := st.db.View(func(tx *bbolt.Tx) error {
 		rb := tx.Bucket(bucketRuns).Bucket([]byte(channel))
 		if rb == nil {
 			return nil

@@ -1,4 +1,4 @@
-package boltstore
+package bolt
 
 // Helpers of the package's tests, for the sweep in sweep_test.go, which is
 // package store_test because it runs a steady graph.

@@ -1,4 +1,4 @@
-package boltstore
+package bolt
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/steady-go/steady/store"
@@ -28,7 +28,7 @@ const FileName = "steady.db"
 // than hanging.
 const DefaultLockTimeout = 100 * time.Millisecond
 
-// maxKeptArena bounds the write buffer a Bolt keeps between commits. A
+// maxKeptArena bounds the write buffer a Store keeps between commits. A
 // batch of a few thousand small messages needs well under this, so the
 // steady state allocates nothing; one huge batch does not pin its memory.
 const maxKeptArena = 4 << 20
@@ -42,7 +42,7 @@ type Options struct {
 	NoSync bool
 
 	// LockTimeout is how long Open waits for another process (or
-	// another open Bolt in this one) to release the state file before
+	// another open Store in this one) to release the state file before
 	// failing with store.ErrLocked. Zero means DefaultLockTimeout; a negative
 	// value tries once.
 	LockTimeout time.Duration
@@ -58,7 +58,7 @@ func (o *Options) configureDefaults() {
 	}
 }
 
-// Bolt is the default store.Store: one bbolt file, FileName, in a state
+// Store is the default store.Store: one bbolt file, FileName, in a state
 // directory. records.go describes the file's layout.
 //
 // A Commit is one bbolt write transaction; bbolt syncs twice per
@@ -68,8 +68,8 @@ func (o *Options) configureDefaults() {
 // are stored as the runs the batch appends, not one by one. On a 2-core
 // VM a batch of 10,000 uint64 messages commits in about 40 µs (median)
 // without the syncs and 260 µs with them (BenchmarkCommit).
-type Bolt struct {
-	db   *bolt.DB
+type Store struct {
+	db   *bbolt.DB
 	path string
 
 	// chans, states and actors are the names in the shape Load
@@ -90,7 +90,7 @@ type Bolt struct {
 	broken error
 }
 
-var _ store.Store = (*Bolt)(nil)
+var _ store.Store = (*Store)(nil)
 
 // Open opens the state file of the state directory dir, creating dir
 // (mode 0755) and the file (mode 0600) if they do not exist. opts may be
@@ -98,14 +98,14 @@ var _ store.Store = (*Bolt)(nil)
 // DefaultLockTimeout to wait for the file's lock.
 //
 // The file is locked until Close. Open fails with store.ErrLocked if another
-// process, or another Bolt in this one, has it open; with store.ErrCorrupt if it
+// process, or another Store in this one, has it open; with store.ErrCorrupt if it
 // is not a bbolt file, is truncated, has a damaged page (a meta page, the
 // freelist, or a page in use: verify.go lists what is checked), or is a
 // bbolt file but not a state file; with store.ErrVersion if it is a state file of
 // another format version. Open writes nothing to an existing file, and
 // Load checks the records. The check reads every page in use once: a
 // fraction of what Load costs (docs/durability.md has figures).
-func Open(dir string, opts *Options) (*Bolt, error) {
+func Open(dir string, opts *Options) (*Store, error) {
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -119,7 +119,7 @@ func Open(dir string, opts *Options) (*Bolt, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := openBolt(path, &bolt.Options{
+	db, err := openBolt(path, &bbolt.Options{
 		Timeout: o.LockTimeout,
 		NoSync:  o.NoSync,
 		// Keep the freelist in the file (bbolt's default): with it,
@@ -137,7 +137,7 @@ func Open(dir string, opts *Options) (*Bolt, error) {
 			return nil, err
 		}
 	}
-	return &Bolt{db: db, path: path}, nil
+	return &Store{db: db, path: path}, nil
 }
 
 // sameAsChecked checks that the file db opened for writing is the one
@@ -145,8 +145,8 @@ func Open(dir string, opts *Options) (*Bolt, error) {
 // when neither held its lock. (It could only have been a bbolt process
 // working properly: one that damages the file in that instant is beyond
 // what any check at Open can catch.)
-func sameAsChecked(db *bolt.DB, path string, checked structure) error {
-	return view(db, path, func(tx *bolt.Tx) error {
+func sameAsChecked(db *bbolt.DB, path string, checked structure) error {
+	return view(db, path, func(tx *bbolt.Tx) error {
 		if uint64(tx.ID()) != checked.txid || uint64(tx.Size()) != checked.hwm*uint64(db.Info().PageSize) {
 			return fileErr(store.ErrLocked, path, "another process wrote to it while Open checked it")
 		}
@@ -169,7 +169,7 @@ func probe(path string, o Options) (*structure, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	db, err := openBolt(path, &bolt.Options{ReadOnly: true, Timeout: o.LockTimeout})
+	db, err := openBolt(path, &bbolt.Options{ReadOnly: true, Timeout: o.LockTimeout})
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +183,7 @@ func probe(path string, o Options) (*structure, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = view(db, path, func(tx *bolt.Tx) error {
+	err = view(db, path, func(tx *bbolt.Tx) error {
 		_, err := checkFormat(tx, path)
 		return err
 	})
@@ -195,7 +195,7 @@ func probe(path string, o Options) (*structure, error) {
 
 // openBolt opens the bbolt file at path and maps its errors to the
 // package's.
-func openBolt(path string, bo *bolt.Options) (db *bolt.DB, err error) {
+func openBolt(path string, bo *bbolt.Options) (db *bbolt.DB, err error) {
 	var file *os.File
 	bo.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
 		f, err := os.OpenFile(name, flag, perm)
@@ -218,7 +218,7 @@ func openBolt(path string, bo *bolt.Options) (db *bolt.DB, err error) {
 		}
 	}()
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	db, err = bolt.Open(path, 0o600, bo)
+	db, err = bbolt.Open(path, 0o600, bo)
 	var errno syscall.Errno
 	var pathErr *fs.PathError
 	switch {
@@ -238,8 +238,8 @@ func fileErr(sentinel error, path, format string, args ...any) error {
 	return fmt.Errorf("%w: %s: %s", sentinel, path, fmt.Sprintf(format, args...))
 }
 
-// Close releases the state file. The Bolt is unusable after it.
-func (b *Bolt) Close() error {
+// Close releases the state file. The Store is unusable after it.
+func (b *Store) Close() error {
 	if err := b.db.Close(); err != nil {
 		return fmt.Errorf("store: close %s: %w", b.path, err)
 	}
@@ -247,10 +247,10 @@ func (b *Bolt) Close() error {
 }
 
 // Path returns the state file's path.
-func (b *Bolt) Path() string { return b.path }
+func (b *Store) Path() string { return b.path }
 
 // String names the store for messages: "state file" and its path.
-func (b *Bolt) String() string { return "state file " + b.path }
+func (b *Store) String() string { return "state file " + b.path }
 
 // Commit writes batch in one bbolt transaction, synced unless
 // Options.NoSync: its states, its runs of messages, the new heads (and
@@ -260,7 +260,7 @@ func (b *Bolt) String() string { return "state file " + b.path }
 // It refuses a batch that would leave the file unloadable: a channel or
 // state not in the shape, an append that does not continue its channel,
 // or a head that moves back.
-func (b *Bolt) Commit(batch *store.Batch) error {
+func (b *Store) Commit(batch *store.Batch) error {
 	if batch.Empty() {
 		return nil
 	}
@@ -270,7 +270,7 @@ func (b *Bolt) Commit(batch *store.Batch) error {
 	if err := b.checkNames(batch); err != nil {
 		return fmt.Errorf("store: commit to %s: %w", b.path, err)
 	}
-	err := b.update(func(tx *bolt.Tx) error {
+	err := b.update(func(tx *bbolt.Tx) error {
 		w := writer{arena: b.arena[:0], upgrade: b.version < FormatVersion}
 		err := w.write(tx, batch)
 		b.arena = w.arena
@@ -297,7 +297,7 @@ func (b *Bolt) Commit(batch *store.Batch) error {
 // Open. bbolt's own checks come before it writes its meta page, so the
 // transaction that panicked is not committed; the pages it wrote first
 // were free ones, unless the damage was to the freelist itself.
-func (b *Bolt) update(fn func(*bolt.Tx) error) (err error) {
+func (b *Store) update(fn func(*bbolt.Tx) error) (err error) {
 	if b.broken != nil {
 		return b.broken
 	}
@@ -317,13 +317,13 @@ func (b *Bolt) update(fn func(*bolt.Tx) error) (err error) {
 // still running on it write on, to a file no longer in the directory.
 // Reset works on any file Open accepted; a damaged one must be removed by
 // hand.
-func (b *Bolt) Reset() error {
+func (b *Store) Reset() error {
 	if b.chans != nil {
 		return fmt.Errorf("store: reset %s after Load", b.path)
 	}
-	err := b.update(func(tx *bolt.Tx) error {
+	err := b.update(func(tx *bbolt.Tx) error {
 		var names [][]byte
-		err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+		err := tx.ForEach(func(name []byte, _ *bbolt.Bucket) error {
 			names = append(names, bytes.Clone(name))
 			return nil
 		})
@@ -340,7 +340,7 @@ func (b *Bolt) Reset() error {
 
 // checkNames checks that the batch names only channels and states of the
 // shape.
-func (b *Bolt) checkNames(batch *store.Batch) error {
+func (b *Store) checkNames(batch *store.Batch) error {
 	for name := range batch.States {
 		if !b.states[name] {
 			return fmt.Errorf("state %q is not in the shape", name)
@@ -376,8 +376,8 @@ type writer struct {
 	upgrade bool // mark the file FormatVersion
 }
 
-func (w *writer) write(tx *bolt.Tx, batch *store.Batch) error {
-	var bk [len(topBuckets)]*bolt.Bucket
+func (w *writer) write(tx *bbolt.Tx, batch *store.Batch) error {
+	var bk [len(topBuckets)]*bbolt.Bucket
 	for i, name := range topBuckets {
 		if bk[i] = tx.Bucket(name); bk[i] != nil {
 			continue
@@ -451,7 +451,7 @@ func (w *writer) write(tx *bolt.Tx, batch *store.Batch) error {
 // change to it applies both: the letters added, the replays marked, the
 // letters consumed, the letters purged (counted in the file's total). A
 // mark or a removal of a letter the file does not hold changes nothing.
-func (w *writer) deadLetters(meta, dead *bolt.Bucket, batch *store.Batch) error {
+func (w *writer) deadLetters(meta, dead *bbolt.Bucket, batch *store.Batch) error {
 	for i := range batch.AddDeadLetters {
 		if err := w.putDeadLetter(dead, &batch.AddDeadLetters[i]); err != nil {
 			return err
@@ -497,7 +497,7 @@ func (w *writer) deadLetters(meta, dead *bolt.Bucket, batch *store.Batch) error 
 }
 
 // putDeadLetter stores d under its ID.
-func (w *writer) putDeadLetter(dead *bolt.Bucket, d *store.DeadLetter) error {
+func (w *writer) putDeadLetter(dead *bbolt.Bucket, d *store.DeadLetter) error {
 	p, err := appendDeadLetter(nil, d)
 	if err != nil {
 		return fmt.Errorf("dead letter %d: %w", d.ID, err)
@@ -507,9 +507,9 @@ func (w *writer) putDeadLetter(dead *bolt.Bucket, d *store.DeadLetter) error {
 
 // appendRuns stores each append as one run, checking that it continues
 // its channel: where the channel's last run ends, or at its head.
-func (w *writer) appendRuns(runs, heads *bolt.Bucket, appends []store.Append) error {
+func (w *writer) appendRuns(runs, heads *bbolt.Bucket, appends []store.Append) error {
 	var (
-		rb   *bolt.Bucket
+		rb   *bbolt.Bucket
 		name []byte // the channel of rb
 		tail uint64 // where rb's channel ends
 	)
@@ -541,7 +541,7 @@ func (w *writer) appendRuns(runs, heads *bolt.Bucket, appends []store.Append) er
 
 // channelTail is the sequence number that follows the channel's last run,
 // or its head if it has none.
-func channelTail(rb, heads *bolt.Bucket, name []byte) uint64 {
+func channelTail(rb, heads *bbolt.Bucket, name []byte) uint64 {
 	if k, v := rb.Cursor().Last(); k != nil {
 		first, _ := decodeU64(k)
 		return first + runCount(v)
@@ -550,14 +550,14 @@ func channelTail(rb, heads *bolt.Bucket, name []byte) uint64 {
 }
 
 // storedHead is the channel's recorded head, zero if none.
-func storedHead(heads *bolt.Bucket, name []byte) uint64 {
+func storedHead(heads *bbolt.Bucket, name []byte) uint64 {
 	h, _ := decodeU64(unsealed(heads, bucketHeads, name))
 	return h
 }
 
 // setHead records the channel's new head and deletes its runs wholly
 // below it.
-func (w *writer) setHead(runs, heads *bolt.Bucket, name string, h uint64) error {
+func (w *writer) setHead(runs, heads *bbolt.Bucket, name string, h uint64) error {
 	k := w.hold(name)
 	if old := storedHead(heads, k); h < old {
 		return fmt.Errorf("channel %q: the head moves back from %d to %d", name, old, h)
@@ -603,7 +603,7 @@ func (w *writer) holdU64(n uint64) []byte {
 // put stores the concatenated payload under key in bk, sealed with the
 // checksum for scope, and counts it in the census in place of the value
 // it replaces. key must stay valid until the commit (see hold).
-func (w *writer) put(bk *bolt.Bucket, scope, key []byte, payload ...[]byte) error {
+func (w *writer) put(bk *bbolt.Bucket, scope, key []byte, payload ...[]byte) error {
 	start := len(w.arena)
 	w.arena = append(w.arena, 0, 0, 0, 0) // the checksum
 	for _, p := range payload {
@@ -619,7 +619,7 @@ func (w *writer) put(bk *bolt.Bucket, scope, key []byte, payload ...[]byte) erro
 }
 
 // delete removes key from bk, if there, and counts it out of the census.
-func (w *writer) delete(bk *bolt.Bucket, key []byte) error {
+func (w *writer) delete(bk *bbolt.Bucket, key []byte) error {
 	old := bk.Get(key)
 	if old == nil {
 		return nil
@@ -629,7 +629,7 @@ func (w *writer) delete(bk *bolt.Bucket, key []byte) error {
 }
 
 // putCensus stores the census, which does not count itself.
-func (w *writer) putCensus(meta *bolt.Bucket) error {
+func (w *writer) putCensus(meta *bbolt.Bucket) error {
 	start := len(w.arena)
 	w.arena = append(w.arena, 0, 0, 0, 0)
 	w.arena = w.census.appendTo(w.arena)
@@ -640,7 +640,7 @@ func (w *writer) putCensus(meta *bolt.Bucket) error {
 
 // unsealed is the payload of key in bk, nil if it is missing or fails its
 // checksum.
-func unsealed(bk *bolt.Bucket, scope, key []byte) []byte {
+func unsealed(bk *bbolt.Bucket, scope, key []byte) []byte {
 	p, ok := unseal(bk.Get(key), scope, key)
 	if !ok {
 		return nil

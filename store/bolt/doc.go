@@ -1,4 +1,4 @@
-// Package boltstore is steady's default durable store: one bbolt file in a
+// Package bolt is steady's default durable store: one bbolt file in a
 // state directory, which [Open] opens and a graph takes as its
 // steady.Config.Store.
 //
@@ -7,4 +7,4 @@
 // wrap the sentinels of package store ([store.ErrCorrupt],
 // [store.ErrVersion], [store.ErrShape], [store.ErrLocked]), which
 // errors.Is matches whichever store returned them.
-package boltstore
+package bolt

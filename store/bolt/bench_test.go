@@ -1,4 +1,4 @@
-package boltstore
+package bolt
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"go.etcd.io/bbolt"
 
 	"github.com/steady-go/steady/store"
 )
@@ -140,7 +140,7 @@ func BenchmarkOpenLarge(b *testing.B) {
 		b.Run(lf.name+"/bbolt", func(b *testing.B) {
 			for b.Loop() {
 				for _, ro := range []bool{true, false} {
-					db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: ro, Timeout: time.Second})
+					db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: ro, Timeout: time.Second})
 					if err := errors.Join(err, db.Close()); err != nil {
 						b.Fatal(err)
 					}

@@ -1,4 +1,4 @@
-package boltstore
+package bolt
 
 import (
 	"bytes"
@@ -6,7 +6,7 @@ import (
 	"errors"
 	"testing"
 
-	bolt "go.etcd.io/bbolt"
+	"go.etcd.io/bbolt"
 
 	"github.com/steady-go/steady/store"
 )
@@ -44,7 +44,7 @@ func TestVersionTwoFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	setVersion := func(v uint64, dropActors bool) {
-		tamper(t, st.Path(), func(tx *bolt.Tx, w *writer) error {
+		tamper(t, st.Path(), func(tx *bbolt.Tx, w *writer) error {
 			if err := w.put(tx.Bucket(bucketMeta), bucketMeta, keyVer, binary.AppendUvarint(nil, v)); err != nil {
 				return err
 			}

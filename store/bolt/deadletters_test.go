@@ -1,4 +1,4 @@
-package boltstore
+package bolt
 
 import (
 	"encoding/binary"
@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"go.etcd.io/bbolt"
 
 	"github.com/steady-go/steady/store"
 )
@@ -74,10 +74,10 @@ func TestDeadLetterReplayAndPurge(t *testing.T) {
 }
 
 // fileVersion reads the format version of st's file.
-func fileVersion(t *testing.T, st *Bolt) uint64 {
+func fileVersion(t *testing.T, st *Store) uint64 {
 	t.Helper()
 	var ver uint64
-	err := st.db.View(func(tx *bolt.Tx) error {
+	err := st.db.View(func(tx *bbolt.Tx) error {
 		ver, _ = binary.Uvarint(unsealed(tx.Bucket(bucketMeta), bucketMeta, keyVer))
 		return nil
 	})
@@ -98,7 +98,7 @@ func TestVersionOneFile(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	tamper(t, st.Path(), func(tx *bolt.Tx, w *writer) error {
+	tamper(t, st.Path(), func(tx *bbolt.Tx, w *writer) error {
 		var ver [binary.MaxVarintLen64]byte
 		if err := w.put(tx.Bucket(bucketMeta), bucketMeta, keyVer, binary.AppendUvarint(ver[:0], 1)); err != nil {
 			return err

@@ -1,4 +1,4 @@
-package boltstore
+package bolt
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	bolt "go.etcd.io/bbolt"
+	"go.etcd.io/bbolt"
 
 	"github.com/steady-go/steady/store"
 )
@@ -27,12 +27,12 @@ import (
 //
 // Load reads every record of the file, so it costs about the time to read
 // the file once.
-func (b *Bolt) Load(shape store.Shape) (*store.Image, error) {
+func (b *Store) Load(shape store.Shape) (*store.Image, error) {
 	var (
 		img   *store.Image
 		empty bool
 	)
-	err := view(b.db, b.path, func(tx *bolt.Tx) error {
+	err := view(b.db, b.path, func(tx *bbolt.Tx) error {
 		var err error
 		if empty, err = checkFormat(tx, b.path); err != nil || empty {
 			return err
@@ -63,12 +63,12 @@ func newImage() *store.Image {
 }
 
 // create makes a new file a state file of shape.
-func (b *Bolt) create(shape store.Shape) (*store.Image, error) {
+func (b *Store) create(shape store.Shape) (*store.Image, error) {
 	js, err := json.Marshal(shape)
 	if err != nil {
 		return nil, fmt.Errorf("store: encode the shape: %w", err)
 	}
-	err = b.update(func(tx *bolt.Tx) error {
+	err = b.update(func(tx *bbolt.Tx) error {
 		if k, _ := tx.Cursor().First(); k != nil {
 			return fileErr(store.ErrCorrupt, b.path, "bucket %s appeared while loading", quote(k))
 		}
@@ -100,7 +100,7 @@ func (b *Bolt) create(shape store.Shape) (*store.Image, error) {
 }
 
 // view runs fn in a read transaction of db.
-func view(db *bolt.DB, path string, fn func(*bolt.Tx) error) (err error) {
+func view(db *bbolt.DB, path string, fn func(*bbolt.Tx) error) (err error) {
 	defer func() {
 		// bbolt panics on some damaged pages (a page that is not where
 		// its parent says, of an unknown type), and a page pointer past
@@ -118,7 +118,7 @@ func view(db *bolt.DB, path string, fn func(*bolt.Tx) error) (err error) {
 
 // checkFormat reports whether the file is empty, a new file, and
 // otherwise checks that it is a state file of FormatVersion.
-func checkFormat(tx *bolt.Tx, path string) (empty bool, err error) {
+func checkFormat(tx *bbolt.Tx, path string) (empty bool, err error) {
 	if k, _ := tx.Cursor().First(); k == nil {
 		return true, nil
 	}
@@ -177,9 +177,9 @@ func (l *loader) open(v, scope, key []byte, what string) ([]byte, error) {
 // after checking their lengths. A damaged page can give bbolt any
 // lengths, and touching gigabytes past the end of the file, to fail a
 // checksum or to compare, is slow or worse.
-func (l *loader) each(bk *bolt.Bucket, what string, fn func(k, v []byte) error) error {
+func (l *loader) each(bk *bbolt.Bucket, what string, fn func(k, v []byte) error) error {
 	return bk.ForEach(func(k, v []byte) error {
-		if len(k) > bolt.MaxKeySize || int64(len(v)) > l.size {
+		if len(k) > bbolt.MaxKeySize || int64(len(v)) > l.size {
 			return l.corrupt("%s: a record with a %d-byte key and a %d-byte value, in a %d-byte file",
 				what, len(k), len(v), l.size)
 		}
@@ -194,7 +194,7 @@ func (l *loader) each(bk *bolt.Bucket, what string, fn func(k, v []byte) error) 
 // goroutine of bbolt's, where the panic of a damaged page cannot be
 // recovered). Reading every record, with its checksum, and comparing the
 // census covers what Load returns.
-func (l *loader) load(tx *bolt.Tx, shape store.Shape) error {
+func (l *loader) load(tx *bbolt.Tx, shape store.Shape) error {
 	if err := l.each(tx.Cursor().Bucket(), "the root bucket", func(name, _ []byte) error {
 		for _, t := range topBuckets {
 			if bytes.Equal(name, t) {
@@ -205,7 +205,7 @@ func (l *loader) load(tx *bolt.Tx, shape store.Shape) error {
 	}); err != nil {
 		return err
 	}
-	var bk [len(topBuckets)]*bolt.Bucket
+	var bk [len(topBuckets)]*bbolt.Bucket
 	for i, name := range topBuckets {
 		if bk[i] = tx.Bucket(name); bk[i] == nil && !bytes.Equal(name, bucketActors) {
 			return l.corrupt("no %s bucket", name)
@@ -312,7 +312,7 @@ func (l *loader) load(tx *bolt.Tx, shape store.Shape) error {
 
 // meta reads the meta bucket, counting it in the census, and returns the
 // stored shape.
-func (l *loader) meta(meta *bolt.Bucket) (shape []byte, err error) {
+func (l *loader) meta(meta *bbolt.Bucket) (shape []byte, err error) {
 	err = l.each(meta, "meta", func(k, v []byte) error {
 		if bytes.Equal(k, keyCensus) {
 			return nil
@@ -347,7 +347,7 @@ func (l *loader) meta(meta *bolt.Bucket) (shape []byte, err error) {
 
 // channelValues reads a bucket of per-channel values into the channels'
 // images with decode, which reports whether the value is valid.
-func (l *loader) channelValues(bk *bolt.Bucket, scope []byte, kind string, chans map[string]bool,
+func (l *loader) channelValues(bk *bbolt.Bucket, scope []byte, kind string, chans map[string]bool,
 	decode func(*store.ChannelImage, []byte) bool) error {
 	return l.each(bk, string(scope), func(k, v []byte) error {
 		what := kind + " of channel " + quote(k)
@@ -378,7 +378,7 @@ func (l *loader) channel(name string) *store.ChannelImage {
 // runs reads the channel's runs into its image: the messages from its
 // head on. The runs must follow on from the head without a gap; a run
 // wholly below the head, which Commit would have deleted, is skipped.
-func (l *loader) runs(rb *bolt.Bucket, name string) error {
+func (l *loader) runs(rb *bbolt.Bucket, name string) error {
 	ci := l.channel(name)
 	scope := []byte(name)
 	next := ci.Head // the sequence number the next run must start at

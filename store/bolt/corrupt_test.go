@@ -1,4 +1,4 @@
-package boltstore
+package bolt
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"go.etcd.io/bbolt"
 
 	"github.com/steady-go/steady/store"
 )
@@ -110,14 +110,14 @@ func writeFile(t *testing.T, path string, b []byte) {
 
 // tamper changes the file with bbolt directly; fn may update the census
 // to hide what it did from the census check.
-func tamper(t *testing.T, path string, fn func(tx *bolt.Tx, w *writer) error) {
+func tamper(t *testing.T, path string, fn func(tx *bbolt.Tx, w *writer) error) {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	err = db.Update(func(tx *bolt.Tx) error {
+	err = db.Update(func(tx *bbolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		w := &writer{}
 		w.census, _ = decodeCensus(unsealed(meta, bucketMeta, keyCensus))
@@ -183,31 +183,31 @@ func TestDamagedFile(t *testing.T) {
 			writeFile(t, path, []byte("these are not the bytes you are looking for\n"))
 		}, "not a bbolt file"},
 		{"a bbolt file of another program", func(t *testing.T, path string) {
-			foreign(t, path, &bolt.Options{})
+			foreign(t, path, &bbolt.Options{})
 		}, "not a steady state file"},
 		{"a bbolt file without its freelist", func(t *testing.T, path string) {
 			// bbolt writes the freelist of such a file as it opens it
 			// for writing: Open must refuse it before that.
-			foreign(t, path, &bolt.Options{NoFreelistSync: true})
+			foreign(t, path, &bbolt.Options{NoFreelistSync: true})
 		}, "not a steady state file"},
 		{"a wrong magic", func(t *testing.T, path string) {
-			tamper(t, path, func(tx *bolt.Tx, w *writer) error {
+			tamper(t, path, func(tx *bbolt.Tx, w *writer) error {
 				return w.put(tx.Bucket(bucketMeta), bucketMeta, keyMagic, []byte("steady state fil3"))
 			})
 		}, "not a steady state file: no magic"},
 		{"a record lost", func(t *testing.T, path string) {
-			tamper(t, path, func(tx *bolt.Tx, w *writer) error {
+			tamper(t, path, func(tx *bbolt.Tx, w *writer) error {
 				return tx.Bucket(bucketStates).Delete([]byte("sum")) // behind the census's back
 			})
 		}, "its census says"},
 		{"a run lost", func(t *testing.T, path string) {
-			tamper(t, path, func(tx *bolt.Tx, w *writer) error {
+			tamper(t, path, func(tx *bbolt.Tx, w *writer) error {
 				k := u64(3)
 				return w.delete(tx.Bucket(bucketRuns).Bucket([]byte("nums")), k[:])
 			})
 		}, `run 5 of channel "nums": the channel's messages go up to 3, then resume at 5`},
 		{"a stray run", func(t *testing.T, path string) {
-			tamper(t, path, func(tx *bolt.Tx, w *writer) error {
+			tamper(t, path, func(tx *bbolt.Tx, w *writer) error {
 				b, err := tx.Bucket(bucketRuns).CreateBucket([]byte("ghost"))
 				if err != nil {
 					return err
@@ -227,17 +227,17 @@ func TestDamagedFile(t *testing.T) {
 
 // foreign replaces the file at path with a bbolt file that has other
 // buckets.
-func foreign(t *testing.T, path string, opts *bolt.Options) {
+func foreign(t *testing.T, path string, opts *bbolt.Options) {
 	t.Helper()
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	db, err := bolt.Open(path, 0o600, opts)
+	db, err := bbolt.Open(path, 0o600, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	err = db.Update(func(tx *bolt.Tx) error {
+	err = db.Update(func(tx *bbolt.Tx) error {
 		b, err := tx.CreateBucket([]byte("widgets"))
 		if err != nil {
 			return err
@@ -251,7 +251,7 @@ func foreign(t *testing.T, path string, opts *bolt.Options) {
 
 func TestOtherVersion(t *testing.T) {
 	dir, path, _ := makeFile(t)
-	tamper(t, path, func(tx *bolt.Tx, w *writer) error {
+	tamper(t, path, func(tx *bbolt.Tx, w *writer) error {
 		return w.put(tx.Bucket(bucketMeta), bucketMeta, keyVer, binary.AppendUvarint(nil, FormatVersion+1))
 	})
 	refused(t, dir, store.ErrVersion, "format version 4, this build reads 1 to 3")
@@ -331,12 +331,12 @@ func livePages(t *testing.T, path string) []int {
 // with overflow once, in order.
 func walkPages(t *testing.T, path string, fn func(id int, typ string, overflow int)) {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, PreLoadFreelist: true, Timeout: time.Second})
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, PreLoadFreelist: true, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	err = db.View(func(tx *bolt.Tx) error {
+	err = db.View(func(tx *bbolt.Tx) error {
 		for id := 0; ; id++ {
 			p, err := tx.Page(id)
 			if p == nil || err != nil {
