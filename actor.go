@@ -62,7 +62,7 @@ type Actor struct {
 // Actor adds an actor running fn, under [DefaultPolicy] changed by opts.
 // The function should loop while [Actor.Running], wait for input or room
 // with [Actor.WaitAvailable] and [Actor.WaitVacant], and do its work in
-// [Actor.Step]s. Returning nil (or [ErrFinished]) finishes the actor;
+// [Actor.Step]s. Returning nil finishes the actor;
 // returning another error, or panicking, restarts it.
 func (g *Graph) Actor(name string, fn func(a *Actor) error, opts ...ActorOption) *Actor {
 	a := &Actor{g: g, name: name, fn: fn, policy: DefaultPolicy(), wakeCh: make(chan struct{}, 1)}

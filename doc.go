@@ -49,7 +49,7 @@
 // [Actor.WaitAvailableUntil] up to a deadline) or for room with
 // [Actor.WaitVacant], and then runs a step; a periodic actor waits with
 // [Actor.SleepUntil], which keeps its schedule where [Actor.Sleep]
-// drifts. Returning nil or [ErrFinished] finishes the actor and closes its
+// drifts. Returning nil finishes the actor and closes its
 // outputs; [ErrStopGraph] also shuts the graph down (wrapped with a cause,
 // [Graph.Run] returns it); any other error, or a panic, restarts it. An
 // error marked [Transient] (an outage outside the graph) restarts it too,

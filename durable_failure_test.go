@@ -326,7 +326,7 @@ func TestDurableCodecThatIgnoresDst(t *testing.T) {
 		var in *steady.Receiver[uint64]
 		c := g.Actor("c", func(a *steady.Actor) error {
 			if !consume {
-				return steady.ErrFinished // leave the messages in the store
+				return nil // leave the messages in the store
 			}
 			return steady.SinkBatch(a, in, 8, func(s *steady.Step, vs []uint64) error {
 				l := got.Get(s)
@@ -388,7 +388,7 @@ func TestDurableCodecWithItsOwnSlice(t *testing.T) {
 		})
 	})
 	out = ch.Sender(p)
-	c := g.Actor("c", func(a *steady.Actor) error { return steady.ErrFinished })
+	c := g.Actor("c", func(a *steady.Actor) error { return nil })
 	ch.Receiver(c)
 	if err := g.Run(context.Background()); err != nil {
 		t.Fatal(err)

@@ -10,11 +10,6 @@ import (
 
 // Sentinel errors. Compare with [errors.Is].
 var (
-	// ErrFinished, returned by an actor, says it has done all its work: it is
-	// not restarted and its output channels are closed. Returning nil means
-	// the same.
-	ErrFinished = errors.New("steady: actor finished")
-
 	// ErrStopGraph, returned by an actor, finishes the actor and asks the
 	// graph to shut down in order. Returned as it is, it is a plain request
 	// and [Graph.Run] returns nil; wrapped with a cause

@@ -66,7 +66,7 @@ func (g *Graph) supervise(a *Actor) {
 			return
 		}
 		switch {
-		case err == nil, errors.Is(err, ErrFinished), errors.Is(err, ErrClosed), errors.Is(err, ErrStopped):
+		case err == nil, errors.Is(err, ErrClosed), errors.Is(err, ErrStopped):
 			stop(observe.StatusStopped, nil)
 			return
 		case errors.Is(err, ErrStopGraph):
