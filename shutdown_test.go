@@ -410,3 +410,66 @@ func TestShutdownFromHook(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartAfterInputsEnded: an actor whose inputs have all ended still
+// restarts after a failure, so that the work it does after its last
+// message (here a final flush of its state, failing once) is retried
+// rather than dropped. Both with and without a shutdown request.
+func TestRestartAfterInputsEnded(t *testing.T) {
+	for _, shutdown := range []bool{false, true} {
+		name := "inputs ended"
+		if shutdown {
+			name = "inputs ended during a shutdown"
+		}
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				g := steady.NewGraph(quiet())
+				ch := steady.NewChannel[int](g, "values", 4)
+				pending := steady.NewState(g, "pending", 0) // values taken, not yet flushed
+				flushed := steady.NewState(g, "flushed", 0)
+				var out *steady.Sender[int]
+				var in *steady.Receiver[int]
+				next := 0
+				p := g.Actor("producer", func(a *steady.Actor) error {
+					return steady.Source(a, out, func(*steady.Step) (int, bool, error) {
+						next++
+						return next, next <= 10, nil
+					})
+				})
+				out = ch.Sender(p)
+				var flushes atomic.Int32
+				c := g.Actor("consumer", func(a *steady.Actor) error {
+					if err := steady.Sink(a, in, func(s *steady.Step, v int) error {
+						*pending.Get(s) += v
+						return nil
+					}); err != nil {
+						return err
+					}
+					if shutdown {
+						g.Shutdown("the producer is done")
+					}
+					return a.Step(func(s *steady.Step) error {
+						if flushes.Add(1) == 1 {
+							panic("the flush failed")
+						}
+						*flushed.Get(s) += *pending.Get(s)
+						*pending.Get(s) = 0
+						return nil
+					})
+				}, steady.Backoff(time.Millisecond, time.Millisecond))
+				in = ch.Receiver(c)
+				pending.Bind(c)
+				flushed.Bind(c)
+				if err := g.Run(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				if got := flushed.Value(); got != 55 || pending.Value() != 0 {
+					t.Errorf("flushed %d, pending %d; want 55 flushed (1+…+10), none pending", got, pending.Value())
+				}
+				if r := c.Restarts(); r != 1 {
+					t.Errorf("the consumer restarted %d times, want 1", r)
+				}
+			})
+		})
+	}
+}

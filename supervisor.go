@@ -123,6 +123,20 @@ func (g *Graph) supervise(a *Actor) {
 	}
 }
 
+// restartable reports whether a failed actor runs again: unless the graph
+// stopped for good, or it is shutting down and the actor is a source (no
+// inputs; a failure released any hold it had). Unlike Running, an actor whose inputs have all
+// ended does run again: what it does after its last message (a final
+// flush, say) failed, and only a new run can retry it. Such a run finds
+// Running false at once and usually returns after that work.
+func (a *Actor) restartable() bool {
+	g := a.g
+	if g.hardStopped.Load() {
+		return false
+	}
+	return len(a.inputs) > 0 || !g.shuttingDown.Load()
+}
+
 // errGoexit is the failure of an actor that ended its goroutine with
 // runtime.Goexit.
 var errGoexit = errors.New("the actor called runtime.Goexit")
@@ -148,22 +162,21 @@ func (a *Actor) runOnce() (err error, panicked bool) {
 }
 
 // backoff waits d before a restart. It returns false when the actor should
-// not run again: the graph stopped for good, or it is shutting down and
-// this actor has nothing left to drain.
+// not run again (see restartable).
 func (a *Actor) backoff(d time.Duration) bool {
 	a.status.Store(int32(observe.StatusBackingOff))
 	g := a.g
 	if d <= 0 {
-		return !g.hardStopped.Load() && a.Running()
+		return a.restartable()
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
-			return !g.hardStopped.Load() && a.Running()
+			return a.restartable()
 		case <-a.wakeCh:
-			if !a.Running() {
+			if !a.restartable() {
 				return false
 			}
 		case <-g.hardCtx.Done():

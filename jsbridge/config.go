@@ -145,6 +145,9 @@ const (
 	// FaultPublished is in the outbound bridge's step after every
 	// message of the step was acknowledged, before the step commits.
 	FaultPublished = "jsbridge.published"
+	// FaultEnded is in the outbound bridge's step after the end-of-stream
+	// marker was acknowledged, before the step commits.
+	FaultEnded = "jsbridge.ended"
 	// FaultTaken is in the inbound bridge's step after it sent the values
 	// of a fetched message into its output, before the step commits.
 	FaultTaken = "jsbridge.taken"

@@ -332,3 +332,58 @@ func TestForeignPlainValueRefused(t *testing.T) {
 		t.Errorf("the consumer took %d values", n)
 	}
 }
+
+// The step that publishes the end-of-stream marker fails: before the
+// marker is sent (the bridge must try again, or the consumer never ends),
+// or after it is stored (its acknowledgement lost, or the process killed
+// there: the restarted bridge reconciles, finds it, and does not publish a
+// second one), with a transient error or a panic. The consumer ends once,
+// with every value once.
+func TestEndMarkerRetried(t *testing.T) {
+	transient := func() error { return steady.Transient(errors.New("the broker hiccuped")) }
+	crash := func() error { panic("killed") }
+	for _, tc := range []struct {
+		name   string
+		before bool // fail at the step's start rather than after the PubAck
+		fail   func() error
+	}{
+		{"before/transient", true, transient},
+		{"before/panic", true, crash},
+		{"after/transient", false, transient},
+		{"after/panic", false, crash},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newServer(t)
+			nc := connect(t, srv.url())
+			// Batches of 8 from a producer that commits 8 at a time: the
+			// outbound's sixth step, after five FaultPublished, is the
+			// marker's.
+			bc := jsbridge.Config{Stream: "VALUES", MaxBatch: 8}
+			var published, failed atomic.Int32
+			cfg := quiet()
+			cfg.Faults = func(p observe.FaultPoint) error {
+				if p.Name == jsbridge.FaultPublished {
+					published.Add(1)
+				}
+				at := p.Name == jsbridge.FaultEnded
+				if tc.before {
+					at = p.Kind == observe.FaultStep && p.Actor == "out" && published.Load() == 5
+				}
+				if at && failed.Add(1) == 1 {
+					return tc.fail()
+				}
+				return nil
+			}
+			c := cross(t, cfg, quiet(), nc, bc, seq(40), 8, seq(40))
+			if failed.Load() == 0 {
+				t.Fatal("the marker's step never reached the fault")
+			}
+			if r := c.ob.Actor().Restarts(); r != 1 {
+				t.Errorf("the outbound bridge restarted %d times, want 1", r)
+			}
+			if os := c.ob.Stats(); os.Messages != 6 {
+				t.Errorf("%d NATS messages, want 5 batches of 8 and one end marker", os.Messages)
+			}
+		})
+	}
+}

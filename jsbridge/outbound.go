@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -157,7 +156,10 @@ func (o *outbound[T]) run(a *steady.Actor) error {
 		err := a.WaitAvailable(o.in, 1)
 		switch {
 		case errors.Is(err, steady.ErrClosed):
-			return o.end(a, ctx)
+			// A failure here is retried by the restart (an actor whose
+			// input ended still restarts), which reconciles first: the
+			// marker may be stored, its acknowledgement lost.
+			return o.publishEnd(a, ctx)
 		case err != nil:
 			return err
 		}
@@ -532,44 +534,6 @@ func readAck(m *nats.Msg) (jetstream.PubAck, error) {
 	return r.PubAck, nil
 }
 
-// end publishes the end-of-stream marker once the input closed. An actor
-// whose inputs are closed and empty is not restarted after a failure (it
-// has nothing left to drain), so end retries a transient failure itself,
-// with a growing delay and a reconciliation before each retry (the marker
-// may be stored, its acknowledgement lost), until it succeeds, meets a
-// failure that is not transient, or the graph stops for good.
-func (o *outbound[T]) end(a *steady.Actor, ctx context.Context) error {
-	delay := endRetryMin
-	for {
-		err := o.publishEnd(a, ctx)
-		if err == nil || !errors.Is(err, steady.ErrTransient) {
-			return err
-		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		delay = min(2*delay, endRetryMax)
-		stream, err := o.ensureStream(ctx)
-		if err == nil {
-			err = o.reconcile(a, ctx, stream)
-		}
-		if err != nil && !errors.Is(err, steady.ErrTransient) {
-			return err
-		}
-	}
-}
-
-// The delays between end's retries: from a few milliseconds, doubling up
-// to a second, as a restart's backoff would.
-const (
-	endRetryMin = 5 * time.Millisecond
-	endRetryMax = time.Second
-)
-
 // publishEnd publishes the end-of-stream marker in a step, unless the last
 // message stored is one already (the input closed again, in a later run,
 // with nothing new).
@@ -587,6 +551,7 @@ func (o *outbound[T]) publishEnd(a *steady.Actor, ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		s.Fault(FaultEnded)
 		p.Seq, p.Ended, p.Created = seq, true, o.created
 		return nil
 	})
