@@ -55,14 +55,14 @@ type Config struct {
 	// restarting the actor, to debug them with a full traceback.
 	PassThroughPanics bool
 
-	// A failure cluster alert (EventFailureCluster) is raised when
+	// A failure cluster alert ([observe.EventFailureCluster]) is raised when
 	// ClusterFailures failures happen within ClusterWindow in one actor and
 	// the actors it shares a channel with. The default is more than a
 	// poison message alone causes (Policy.PoisonAfter attempts).
 	ClusterFailures int
 	ClusterWindow   time.Duration // see ClusterFailures
 
-	// A channel alert (EventChannelBackedUp) is raised when a channel stays
+	// A channel alert ([observe.EventChannelBackedUp]) is raised when a channel stays
 	// at least FillAlert full (a fraction) for FillAlertAfter: its consumer
 	// is falling behind.
 	FillAlert      float64
@@ -75,9 +75,12 @@ type Config struct {
 	// graph does not watch memory. When the live heap rises above
 	// MemoryHigh of the limit (a fraction), the graph holds its sources
 	// (actors without inputs) at their next wait or step and raises
-	// EventMemoryPressure; the rest drain the channels. Below MemoryLow
-	// of the limit it releases them (EventMemoryRecovered). memory.go
-	// says why the defaults are what they are.
+	// [observe.EventMemoryPressure]; the rest drain the channels. Below
+	// MemoryLow of the limit it releases them
+	// ([observe.EventMemoryRecovered]). memory.go says why the defaults
+	// are what they are. A MemoryLow of zero, or not below MemoryHigh,
+	// is set below MemoryHigh in the proportion of DefaultConfig's two
+	// marks, whatever MemoryHigh is.
 	MemoryLimit int64
 	MemoryHigh  float64 // see MemoryLimit
 	MemoryLow   float64 // see MemoryLimit
@@ -110,7 +113,8 @@ type Config struct {
 // DefaultConfig returns the values NewGraph gives a Config's zero
 // tuning fields. Logger, OnEvent, Seed (zero: random), Faults, Store and
 // MemoryLimit have no tuning default and are zero in it; CommitLinger's
-// default is zero.
+// default is zero. The example lists the values; the files that use them
+// say why each is what it is.
 func DefaultConfig() Config {
 	return Config{
 		ShutdownTimeout: defaultShutdownTimeout,
@@ -560,8 +564,9 @@ func (g *Graph) pending() []PendingActor {
 // Shutdown asks the graph to shut down in order, for the given reason:
 // producers stop and close their outputs, consumers drain their inputs and
 // stop. It returns at once; [Graph.Run] returns when the shutdown is done.
-// Calls after the first do nothing. The first emits EventShutdownRequested,
-// then an EventVetoed for each actor holding the shutdown, once the shutdown
+// Calls after the first do nothing. The first emits
+// [observe.EventShutdownRequested], then an [observe.EventVetoed] for each
+// actor holding the shutdown, once the shutdown
 // applies: a hook may react to them by calling Shutdown again.
 func (g *Graph) Shutdown(reason string) {
 	var events []observe.Event

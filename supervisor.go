@@ -125,10 +125,12 @@ func (g *Graph) supervise(a *Actor) {
 
 // restartable reports whether a failed actor runs again: unless the graph
 // stopped for good, or it is shutting down and the actor is a source (no
-// inputs; a failure released any hold it had). Unlike Running, an actor whose inputs have all
-// ended does run again: what it does after its last message (a final
-// flush, say) failed, and only a new run can retry it. Such a run finds
-// Running false at once and usually returns after that work.
+// inputs; a failure released any hold it had). Unlike Running, an actor
+// whose inputs have all ended does run again: what it does after its last
+// message (a final flush, say) failed, and only a new run can retry it.
+// Such a run finds Running false at once and usually returns after that
+// work. The policy applies as to any failure: a transient one is retried
+// until it succeeds or the graph stops for good.
 func (a *Actor) restartable() bool {
 	g := a.g
 	if g.hardStopped.Load() {

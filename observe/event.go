@@ -81,13 +81,20 @@ type Event struct {
 func (e Event) String() string {
 	switch e.Kind {
 	case EventPanicked:
-		return fmt.Sprintf("%v (restarts %d)", e.Err, e.Restarts) // a panic's error names the actor
+		if e.Err == nil {
+			return fmt.Sprintf("actor %q panicked (restarts %d)", e.Actor, e.Restarts)
+		}
+		// A *steady.PanicError's text names the actor and the value.
+		return fmt.Sprintf("%v (restarts %d)", e.Err, e.Restarts)
 	case EventFailed:
 		return fmt.Sprintf("actor %q failed (restarts %d): %v", e.Actor, e.Restarts, e.Err)
 	case EventRestarting:
 		return fmt.Sprintf("actor %q restarting in %v (restart %d)", e.Actor, e.Delay, e.Restarts+1)
 	case EventGaveUp:
-		return fmt.Sprint(e.Err) // it names the actor and the limit
+		if e.Err == nil {
+			return fmt.Sprintf("actor %q gave up", e.Actor)
+		}
+		return e.Err.Error() // a *steady.GaveUpError names the actor and the limit
 	case EventDeadLettered:
 		d := e.DeadLetter
 		if d == nil {
