@@ -335,3 +335,20 @@ func ExampleConfig_store() {
 	// run 1: count 3, resumed false
 	// run 2: count 6, resumed true
 }
+
+// The tuning defaults a zero Config field takes (graph.go, metrics.go,
+// memory.go and deadletter.go say why each is what it is).
+func ExampleDefaultConfig() {
+	c := steady.DefaultConfig()
+	fmt.Println("shutdown timeout:", c.ShutdownTimeout)
+	fmt.Printf("failure cluster: %d failures within %v\n", c.ClusterFailures, c.ClusterWindow)
+	fmt.Printf("channel alert: %.0f%% full for %v\n", 100*c.FillAlert, c.FillAlertAfter)
+	fmt.Printf("memory marks: %.0f%% and %.0f%% of the limit\n", 100*c.MemoryHigh, 100*c.MemoryLow)
+	fmt.Println("dead letters kept:", c.MaxDeadLetters)
+	// Output:
+	// shutdown timeout: 5s
+	// failure cluster: 5 failures within 10s
+	// channel alert: 90% full for 5s
+	// memory marks: 85% and 70% of the limit
+	// dead letters kept: 1000
+}

@@ -424,19 +424,10 @@ func TestRestartAfterInputsEnded(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				g := steady.NewGraph(quiet())
-				ch := steady.NewChannel[int](g, "values", 4)
+				ch := countTo(g, 10)
 				pending := steady.NewState(g, "pending", 0) // values taken, not yet flushed
 				flushed := steady.NewState(g, "flushed", 0)
-				var out *steady.Sender[int]
 				var in *steady.Receiver[int]
-				next := 0
-				p := g.Actor("producer", func(a *steady.Actor) error {
-					return steady.Source(a, out, func(*steady.Step) (int, bool, error) {
-						next++
-						return next, next <= 10, nil
-					})
-				})
-				out = ch.Sender(p)
 				var flushes atomic.Int32
 				c := g.Actor("consumer", func(a *steady.Actor) error {
 					if err := steady.Sink(a, in, func(s *steady.Step, v int) error {
@@ -472,4 +463,51 @@ func TestRestartAfterInputsEnded(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestGiveUpAfterInputsEnded: an actor whose work after its last message
+// fails at every run is restarted under its policy like any other, and
+// gives up past its restart limit; Run reports it.
+func TestGiveUpAfterInputsEnded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := steady.NewGraph(quiet())
+		ch := countTo(g, 3)
+		var in *steady.Receiver[int]
+		var flushes atomic.Int32
+		c := g.Actor("consumer", func(a *steady.Actor) error {
+			if err := steady.Sink(a, in, func(*steady.Step, int) error { return nil }); err != nil {
+				return err
+			}
+			flushes.Add(1)
+			return errors.New("the flush failed")
+		}, steady.Backoff(time.Millisecond, time.Millisecond), steady.Intensity(3, time.Minute))
+		in = ch.Receiver(c)
+		err := g.Run(context.Background())
+		var gaveUp *steady.GaveUpError
+		if !errors.As(err, &gaveUp) || gaveUp.Actor != "consumer" {
+			t.Fatalf("Run: %v, want the consumer's *GaveUpError", err)
+		}
+		if r, f := c.Restarts(), flushes.Load(); r != 3 || f != 4 {
+			t.Errorf("%d restarts, %d flushes; want 3 restarts (the limit) and 4 flushes", r, f)
+		}
+		if st := c.Stats().Status; st != observe.StatusDegraded {
+			t.Errorf("the consumer is %v, want degraded", st)
+		}
+	})
+}
+
+// countTo adds a producer that sends 1, 2, …, n into a new channel
+// "values" and finishes; the channel is returned for a consumer to bind.
+func countTo(g *steady.Graph, n int) *steady.Channel[int] {
+	ch := steady.NewChannel[int](g, "values", 4)
+	var out *steady.Sender[int]
+	next := 0
+	p := g.Actor("producer", func(a *steady.Actor) error {
+		return steady.Source(a, out, func(*steady.Step) (int, bool, error) {
+			next++
+			return next, next <= n, nil
+		})
+	})
+	out = ch.Sender(p)
+	return ch
 }
