@@ -127,7 +127,9 @@ func (a *Actor) Running() bool {
 // HoldShutdown vetoes the graph's shutdown for this actor, with a reason
 // that is logged and, if the shutdown times out, reported by [Graph.Run].
 // Running stays true until [Actor.ReleaseShutdown]. A failure releases the
-// hold: a restarted actor must hold again if it still needs to.
+// hold: the actor is restarted after its backoff (even a source during a
+// shutdown, which would otherwise stop) and must hold again if it still
+// needs to.
 func (a *Actor) HoldShutdown(reason string) {
 	a.hold.Store(&reason)
 	if a.g.shuttingDown.Load() {

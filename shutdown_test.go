@@ -511,3 +511,44 @@ func countTo(g *steady.Graph, n int) *steady.Channel[int] {
 	out = ch.Sender(p)
 	return ch
 }
+
+// TestHoldingSourceRestartsInShutdown: a source that holds the shutdown to
+// flush, and fails during the flush, runs again (and holds again) rather
+// than stop with its flush undone. Sources that hold nothing still stop
+// at once in a shutdown (TestShutdownWhileBackingOff).
+func TestHoldingSourceRestartsInShutdown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := steady.NewGraph(quiet())
+		flushed := steady.NewState(g, "flushed", false)
+		var attempts atomic.Int32
+		f := g.Actor("flusher", func(a *steady.Actor) error {
+			a.HoldShutdown("flushing")
+			for g.Status() != observe.GraphShuttingDown {
+				if err := a.Sleep(10 * time.Millisecond); err != nil {
+					return err
+				}
+			}
+			err := a.Step(func(s *steady.Step) error {
+				if attempts.Add(1) == 1 {
+					panic("the flush failed")
+				}
+				*flushed.Get(s) = true
+				return nil
+			})
+			a.ReleaseShutdown()
+			return err
+		}, steady.Backoff(time.Millisecond, time.Millisecond))
+		flushed.Bind(f)
+		go func() {
+			time.Sleep(100 * time.Millisecond)
+			g.Shutdown("test")
+		}()
+		if err := g.Run(context.Background()); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if !flushed.Value() || f.Restarts() != 1 || attempts.Load() != 2 {
+			t.Errorf("flushed %v after %d restarts and %d attempts; want flushed, 1 restart, 2 attempts",
+				flushed.Value(), f.Restarts(), attempts.Load())
+		}
+	})
+}

@@ -83,7 +83,7 @@ func (g *Graph) supervise(a *Actor) {
 		transient := errors.Is(err, ErrTransient)
 		failedAt := time.Now()
 		a.failed(err, panicked, failedAt)
-		a.hold.Store(nil)
+		held := a.hold.Swap(nil) != nil
 		kind := observe.EventFailed
 		if panicked {
 			kind = observe.EventPanicked
@@ -112,7 +112,7 @@ func (g *Graph) supervise(a *Actor) {
 		a.streak++
 		delay := a.policy.delay(a.streak, a.rng.Float64())
 		g.emit(observe.Event{Kind: observe.EventRestarting, Time: failedAt, Actor: a.name, Restarts: a.Restarts(), Delay: delay})
-		if !a.backoff(delay) {
+		if !a.backoff(delay, held) {
 			stop(observe.StatusStopped, nil)
 			return
 		}
@@ -125,18 +125,19 @@ func (g *Graph) supervise(a *Actor) {
 
 // restartable reports whether a failed actor runs again: unless the graph
 // stopped for good, or it is shutting down and the actor is a source (no
-// inputs; a failure released any hold it had). Unlike Running, an actor
-// whose inputs have all ended does run again: what it does after its last
-// message (a final flush, say) failed, and only a new run can retry it.
-// Such a run finds Running false at once and usually returns after that
+// inputs) that did not hold the shutdown when it failed (held). Unlike
+// Running, an actor whose inputs have all ended does run again, and so
+// does a source that failed holding the shutdown: what it was finishing (a
+// final flush, say) failed, and only a new run can retry it. Such a run
+// finds Running false (or holds again) and usually returns after that
 // work. The policy applies as to any failure: a transient one is retried
 // until it succeeds or the graph stops for good.
-func (a *Actor) restartable() bool {
+func (a *Actor) restartable(held bool) bool {
 	g := a.g
 	if g.hardStopped.Load() {
 		return false
 	}
-	return len(a.inputs) > 0 || !g.shuttingDown.Load()
+	return len(a.inputs) > 0 || held || !g.shuttingDown.Load()
 }
 
 // errGoexit is the failure of an actor that ended its goroutine with
@@ -164,21 +165,22 @@ func (a *Actor) runOnce() (err error, panicked bool) {
 }
 
 // backoff waits d before a restart. It returns false when the actor should
-// not run again (see restartable).
-func (a *Actor) backoff(d time.Duration) bool {
+// not run again (see restartable; held: it held the shutdown when it
+// failed).
+func (a *Actor) backoff(d time.Duration, held bool) bool {
 	a.status.Store(int32(observe.StatusBackingOff))
 	g := a.g
 	if d <= 0 {
-		return a.restartable()
+		return a.restartable(held)
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
-			return a.restartable()
+			return a.restartable(held)
 		case <-a.wakeCh:
-			if !a.restartable() {
+			if !a.restartable(held) {
 				return false
 			}
 		case <-g.hardCtx.Done():
