@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/steady-go/steady/observe"
 )
 
 // Sentinel errors. Compare with [errors.Is].
@@ -195,10 +197,12 @@ type ShutdownTimeoutError struct {
 }
 
 // PendingActor names an actor that had not stopped at the shutdown timeout,
-// and the reason it gave with [Actor.HoldShutdown], if any.
+// what it was doing, and the reason it gave with [Actor.HoldShutdown], if
+// any.
 type PendingActor struct {
-	Actor  string // its name
-	Reason string // its HoldShutdown reason; empty if it held nothing
+	Actor  string              // its name
+	Status observe.ActorStatus // running, or backing off before a restart
+	Reason string              // its HoldShutdown reason; empty if it held nothing
 }
 
 // Error names the actors still running and their reasons.
@@ -210,6 +214,9 @@ func (e *ShutdownTimeoutError) Error() string {
 			b.WriteByte(',')
 		}
 		fmt.Fprintf(&b, " %q", p.Actor)
+		if p.Status == observe.StatusBackingOff {
+			b.WriteString(" (backing off)")
+		}
 		if p.Reason != "" {
 			fmt.Fprintf(&b, " (holding: %s)", p.Reason)
 		}

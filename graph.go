@@ -552,7 +552,7 @@ func (g *Graph) pending() []PendingActor {
 		if st := a.Status(); st == observe.StatusStopped || st == observe.StatusDegraded {
 			continue
 		}
-		p := PendingActor{Actor: a.name}
+		p := PendingActor{Actor: a.name, Status: a.Status()}
 		if r := a.hold.Load(); r != nil {
 			p.Reason = *r
 		}

@@ -3,6 +3,7 @@ package steady_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -268,6 +269,29 @@ func TestShutdownStuckActor(t *testing.T) {
 		var to *steady.ShutdownTimeoutError
 		if !errors.As(err, &to) || len(to.Pending) != 1 || to.Pending[0].Actor != "stuck" {
 			t.Fatalf("Run: %v, want a timeout naming stuck", err)
+		}
+	})
+}
+
+// TestShutdownTimeoutWhileBackingOff: a consumer that fails during the
+// shutdown waits out a backoff longer than the shutdown timeout; the
+// timeout's error names it as backing off, not as running.
+func TestShutdownTimeoutWhileBackingOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := quiet()
+		cfg.ShutdownTimeout = time.Second
+		g := steady.NewGraph(cfg)
+		ch := countTo(g, 1)
+		c := g.Actor("consumer", func(a *steady.Actor) error {
+			g.Shutdown("test")
+			return errors.New("failed during the shutdown")
+		}, steady.Backoff(time.Minute, time.Minute))
+		ch.Receiver(c) // with an input, it is restarted during a shutdown
+		err := g.Run(context.Background())
+		var to *steady.ShutdownTimeoutError
+		if !errors.As(err, &to) || len(to.Pending) != 1 || to.Pending[0].Actor != "consumer" ||
+			to.Pending[0].Status != observe.StatusBackingOff || !strings.Contains(err.Error(), `"consumer" (backing off)`) {
+			t.Fatalf("Run: %v (pending %+v), want a timeout naming the consumer as backing off", err, to)
 		}
 	})
 }
