@@ -330,10 +330,10 @@ func (d *committer) run() {
 }
 
 // callStore runs fn, a call into the store named op, and returns a panic
-// in it as a *PanicError with Op set. It recovers, like the actor runner, because
-// a store is code the
-// graph calls but does not own (a user's Store, or bbolt inside the
-// default one, which panics on pages it finds damaged), and a panic on the
+// in it as a *PanicError with Op set. It recovers, like the actor runner,
+// because a store is code the graph calls but does not own (a user's
+// Store, or bbolt inside the default one, which panics on pages it finds
+// damaged), and a panic on the
 // committer goroutine, which nothing above recovers, would end the
 // process with every actor's work. As an error, it stops the graph in
 // order like any failed commit, and Run returns it.

@@ -12,8 +12,9 @@ func (s *Step) Fault(name string) {
 }
 
 // inject asks the injector about p and fails the step with the error it
-// returns; an injector that panics panics the step, like the actor's code. Once a step
-// has failed, its later fault points are not asked: one failure per step.
+// returns; an injector that panics panics the step, like the actor's code.
+// Once a step has failed, its later fault points are not asked: one
+// failure per step.
 func (s *Step) inject(p observe.FaultPoint) {
 	if s.err != nil {
 		return
