@@ -50,13 +50,23 @@ type apiMemory struct {
 	Degraded float64 `json:"degradedSeconds"`
 }
 
+// apiActor is an actor: its figures over this run at the top level (the
+// fields of apiFigures), over every run of the graph's store in History.
 type apiActor struct {
-	Name         string  `json:"name"`
-	Status       string  `json:"status"`
+	Name   string `json:"name"`
+	Status string `json:"status"`
+	Steps  int64  `json:"steps"`
+	apiFigures
+	LastError   string     `json:"lastError,omitempty"`
+	LastErrorAt string     `json:"lastErrorAt,omitempty"`
+	History     apiHistory `json:"history"`
+}
+
+// apiFigures are observe.Figures, but for the histogram's buckets.
+type apiFigures struct {
 	Panics       int64   `json:"panics"`
 	Errors       int64   `json:"errors"`
 	Restarts     int64   `json:"restarts"`
-	Steps        int64   `json:"steps"`
 	DeadLetters  int64   `json:"deadLetters"`
 	Downtime     float64 `json:"downtimeSeconds"`
 	Availability float64 `json:"availability"`
@@ -64,8 +74,22 @@ type apiActor struct {
 	RecoveryP50  float64 `json:"recoveryP50Seconds"`
 	RecoveryP99  float64 `json:"recoveryP99Seconds"`
 	RecoveryMax  float64 `json:"recoveryMaxSeconds"`
-	LastError    string  `json:"lastError,omitempty"`
-	LastErrorAt  string  `json:"lastErrorAt,omitempty"`
+}
+
+// apiHistory is observe.ActorHistory: without a store, or on a store no
+// earlier run wrote to, its figures equal the actor's own.
+type apiHistory struct {
+	apiFigures
+	Lifetime float64 `json:"lifetimeSeconds"` // summed over the runs
+}
+
+func newAPIFigures(f observe.Figures) apiFigures {
+	return apiFigures{
+		Panics: f.Panics, Errors: f.Errors, Restarts: f.Restarts, DeadLetters: f.DeadLetters,
+		Downtime: f.Downtime.Seconds(), Availability: f.Availability,
+		Recoveries: f.Recoveries, RecoveryP50: f.RecoveryP50.Seconds(),
+		RecoveryP99: f.RecoveryP99.Seconds(), RecoveryMax: f.RecoveryMax.Seconds(),
+	}
 }
 
 type apiChannel struct {
@@ -149,21 +173,13 @@ func newAPISnapshot(s observe.Snapshot, rec *Recorder) apiSnapshot {
 	for _, a := range s.Actors {
 		out.DeadLettersEver += a.DeadLetters
 		out.Actors = append(out.Actors, apiActor{
-			Name:         a.Name,
-			Status:       label(a.Status),
-			Panics:       a.Panics,
-			Errors:       a.Errors,
-			Restarts:     a.Restarts,
-			Steps:        a.Commits,
-			DeadLetters:  a.DeadLetters,
-			Downtime:     a.Downtime.Seconds(),
-			Availability: a.Availability,
-			Recoveries:   a.Recoveries,
-			RecoveryP50:  a.RecoveryP50.Seconds(),
-			RecoveryP99:  a.RecoveryP99.Seconds(),
-			RecoveryMax:  a.RecoveryMax.Seconds(),
-			LastError:    errText(a.LastError),
-			LastErrorAt:  timeText(a.LastErrorAt),
+			Name:        a.Name,
+			Status:      label(a.Status),
+			Steps:       a.Commits,
+			apiFigures:  newAPIFigures(a.Figures),
+			LastError:   errText(a.LastError),
+			LastErrorAt: timeText(a.LastErrorAt),
+			History:     apiHistory{apiFigures: newAPIFigures(a.History.Figures), Lifetime: a.History.Lifetime.Seconds()},
 		})
 	}
 	for _, c := range s.Channels {

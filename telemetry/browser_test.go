@@ -3,6 +3,7 @@ package telemetry_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"image/png"
 	"math"
 	"os"
@@ -26,42 +27,26 @@ const chromiumPath = "/usr/bin/chromium"
 // saves a screenshot under its temp dir (and, when TELEMETRY_SCREENSHOT
 // names a file, there too, to look at) and checks it is not blank.
 func TestDashboardInBrowser(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skipf("no browser at %s (apt-get install chromium); CI runs this test", chromiumPath)
-		}
-		t.Fatalf("CI must run the browser test, but %s is missing: %v", chromiumPath, err)
-	}
-
+	needBrowser(t)
 	p := newPipeline(pipelineConfig{poison: 40})
 	p.run(t)
 	_, base := serve(t, p)
 	waitFor(t, 10*time.Second, "the poison value to be dead-lettered", func() bool { return len(p.g.DeadLetters()) == 1 })
 
 	ctx, consoleProblems := startBrowser(t)
-	if err := chromedp.Do(ctx,
-		chromedp.EmulateViewport(1600, 1000),
-		chromedp.Navigate(base+"/"),
-		chromedp.WaitReady(chromedp.CSS(`body[data-ready="true"]`)),
-	); err != nil {
-		t.Fatalf("loading the dashboard: %v", err)
-	}
+	openDashboard(t, ctx, base)
 
 	eval := func(js string, out any) {
 		t.Helper()
-		var err error
 		switch out := out.(type) {
 		case *[]string:
-			*out, err = chromedp.Run(ctx, chromedp.Evaluate[[]string](js))
+			*out = evalJS[[]string](t, ctx, js)
 		case *string:
-			*out, err = chromedp.Run(ctx, chromedp.Evaluate[string](js))
+			*out = evalJS[string](t, ctx, js)
 		case *int:
-			*out, err = chromedp.Run(ctx, chromedp.Evaluate[int](js))
+			*out = evalJS[int](t, ctx, js)
 		default:
 			t.Fatalf("eval into %T", out)
-		}
-		if err != nil {
-			t.Fatalf("evaluating %s: %v", js, err)
 		}
 	}
 
@@ -125,6 +110,14 @@ func TestDashboardInBrowser(t *testing.T) {
 	if tableRestarts != strconv.FormatInt(want, 10) {
 		t.Errorf("the actors table shows %s worker restarts, want %d", tableRestarts, want)
 	}
+	// A graph without a store has no other history: the actors table
+	// is as it was before there were columns over every run.
+	var history, histCells string
+	eval(`document.querySelector("#actors").dataset.history`, &history)
+	eval(`[...document.querySelectorAll("#actors .hist")].map(e => getComputedStyle(e).display).join(",")`, &histCells)
+	if history != "false" || strings.Trim(strings.ReplaceAll(histCells, "none", ""), ",") != "" || histCells == "" {
+		t.Errorf("in memory: the actors table has data-history %q and its columns over every run display as %q, want them hidden", history, histCells)
+	}
 	var panics int
 	eval(`document.querySelectorAll('#timeline li[data-kind="panicked"][data-actor="worker"]').length`, &panics)
 	if panics == 0 {
@@ -160,6 +153,82 @@ func TestDashboardInBrowser(t *testing.T) {
 	for _, p := range consoleProblems() {
 		t.Errorf("browser console: %s", p)
 	}
+}
+
+// TestDashboardShowsHistory: for a graph resumed from a store on which an
+// earlier run failed, the actors table shows each actor's restarts and
+// availability over every run, next to this run's, as the API gives them.
+func TestDashboardShowsHistory(t *testing.T) {
+	needBrowser(t)
+	s1, p := resumed(t)
+	_, base := serve(t, p)
+	p.stop(t) // the figures stop moving; the page shows the last of them
+	s2 := p.g.Snapshot()
+
+	ctx, consoleProblems := startBrowser(t)
+	openDashboard(t, ctx, base)
+	if got := evalJS[string](t, ctx, `document.querySelector("#actors").dataset.history`); got != "true" {
+		t.Fatalf("the actors table has data-history %q, want true for a resumed graph", got)
+	}
+	for i, a := range s2.Actors {
+		cell := func(field string) string {
+			return fmt.Sprintf(`document.querySelector('#actors tr[data-actor-row=%q] td[data-field=%q]')`, a.Name, field)
+		}
+		shown := evalJS[[]string](t, ctx, fmt.Sprintf(`[%s, %s, %s].map(e => getComputedStyle(e).display + "|" + e.textContent)`,
+			cell("restarts"), cell("restarts-all"), cell("availability-all")))
+		want := []string{
+			"table-cell|" + strconv.FormatInt(a.Restarts, 10),
+			"table-cell|" + strconv.FormatInt(s1.Actors[i].History.Restarts+a.Restarts, 10),
+		}
+		if !slices.Equal(shown[:2], want) {
+			t.Errorf("%s: restarts this run and over every run show as %q, want %q", a.Name, shown[:2], want)
+		}
+		display, text, _ := strings.Cut(shown[2], "|")
+		pct, err := strconv.ParseFloat(strings.TrimSuffix(text, "%"), 64)
+		if display != "table-cell" || err != nil || math.Abs(pct-100*a.History.Availability) > 0.05 {
+			t.Errorf("%s: availability over every run shows as %q, want %.2f%%", a.Name, shown[2], 100*a.History.Availability)
+		}
+	}
+	const total = firstRunFailures + secondRunFailures
+	if got := evalJS[string](t, ctx, `document.querySelector('#actors tr[data-actor-row="worker"] td[data-field="restarts-all"]').textContent`); got != strconv.Itoa(total) {
+		t.Errorf("the worker's restarts over every run show as %q, want %d", got, total)
+	}
+	for _, p := range consoleProblems() {
+		t.Errorf("browser console: %s", p)
+	}
+}
+
+// needBrowser skips the test without chromium, outside CI; CI must have it.
+func needBrowser(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") == "" {
+			t.Skipf("no browser at %s (apt-get install chromium); CI runs this test", chromiumPath)
+		}
+		t.Fatalf("CI must run the browser test, but %s is missing: %v", chromiumPath, err)
+	}
+}
+
+// openDashboard loads the dashboard at base and waits for its first render.
+func openDashboard(t *testing.T, ctx context.Context, base string) {
+	t.Helper()
+	if err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(1600, 1000),
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitReady(chromedp.CSS(`body[data-ready="true"]`)),
+	); err != nil {
+		t.Fatalf("loading the dashboard: %v", err)
+	}
+}
+
+// evalJS evaluates js in the page and returns its value.
+func evalJS[T any](t *testing.T, ctx context.Context, js string) T {
+	t.Helper()
+	out, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
+	if err != nil {
+		t.Fatalf("evaluating %s: %v", js, err)
+	}
+	return out
 }
 
 // startBrowser starts headless chromium with a fresh profile and returns

@@ -57,6 +57,20 @@ var (
 	descActorLastFailure = prometheus.NewDesc("steady_actor_last_failure_timestamp_seconds",
 		"Unix time of the actor's last failure; 0 if it never failed.", actorLabel, nil)
 
+	// An actor's figures over every run of a durable graph's store
+	// (observe.ActorStats.History). A store keeps them for good, so these
+	// counters grow over the store's life, from process to process.
+	descHistRestarts = prometheus.NewDesc("steady_actor_history_restarts_total",
+		"Times the actor was restarted after a failure, over every run of the graph's store.", actorLabel, nil)
+	descHistPanics = prometheus.NewDesc("steady_actor_history_panics_total",
+		"Panics recovered from the actor, over every run of the graph's store.", actorLabel, nil)
+	descHistErrors = prometheus.NewDesc("steady_actor_history_errors_total",
+		"Errors the actor returned, over every run of the graph's store.", actorLabel, nil)
+	descHistDowntime = prometheus.NewDesc("steady_actor_history_downtime_seconds_total",
+		"Time the actor spent between a failure and its next run, over every run of the graph's store.", actorLabel, nil)
+	descHistAvailability = prometheus.NewDesc("steady_actor_history_availability_ratio",
+		"Share of the actor's lifetime it was not down, over every run of the graph's store, from 0 to 1.", actorLabel, nil)
+
 	descChanInfo = prometheus.NewDesc("steady_channel_info",
 		"Always 1; the labels name the channel's producer, consumer and message type.",
 		[]string{"channel", "producer", "consumer", "type"}, nil)
@@ -124,6 +138,7 @@ var (
 		descActorRestarts, descActorPanics, descActorErrors, descActorUp, descActorStatus,
 		descActorAvailability, descActorDowntime, descActorRecovery, descActorRecoveryQuantile, descActorRecoveryMax,
 		descActorSteps, descActorDeadLetters, descActorLastFailure,
+		descHistRestarts, descHistPanics, descHistErrors, descHistDowntime, descHistAvailability,
 		descChanInfo, descChanCapacity, descChanLen, descChanFill, descChanFillAvg,
 		descChanSent, descChanTaken, descChanRate, descChanBackedUp, descChanClosed,
 		descDeadLettersTotal, descDeadLetters, descDeadLettersPurged, descDeadLettersLimit, descClusters, descChanAlerts, descGraphStatus,
@@ -202,6 +217,14 @@ func collectSnapshot(ch chan<- prometheus.Metric, s observe.Snapshot) {
 		}
 		gauge(descActorLastFailure, last, n)
 		deadLettersTotal += a.DeadLetters
+		if s.Durable != nil { // without a store, the history is this run
+			h := a.History
+			counter(descHistRestarts, float64(h.Restarts), n)
+			counter(descHistPanics, float64(h.Panics), n)
+			counter(descHistErrors, float64(h.Errors), n)
+			counter(descHistDowntime, h.Downtime.Seconds(), n)
+			gauge(descHistAvailability, h.Availability, n)
+		}
 	}
 
 	for _, c := range s.Channels {

@@ -27,7 +27,9 @@
 //	/metrics       Prometheus text exposition, from the server's own registry
 //	/graph.dot     the graph in Graphviz DOT, labelled with live figures
 //	/api/snapshot  JSON: the snapshot plus the recent events (the newest
-//	               100 dead letters, and how many the store holds)
+//	               100 dead letters, and how many the store holds); each
+//	               actor's figures over this run, and in its "history"
+//	               over every run of the graph's store
 //	/healthz       200 "ok" while the graph runs with every actor; 503 and
 //	               the reason ("degraded: actor \"worker\" gave up: ...",
 //	               "shutting down: ...", "stopped", "not running: ...")
@@ -98,6 +100,23 @@
 //	steady_store_durable_quantile_seconds{quantile} gauge   oldest step of a batch to its publication
 //	steady_store_failed                           gauge     1 once a commit failed and stopped the graph
 //
+// For a durable graph, per actor, labelled actor: its figures over every
+// run of the store (observe.ActorStats.History), where the steady_actor_
+// series above count this process's run only:
+//
+//	steady_actor_history_restarts_total           counter   restarts after a failure
+//	steady_actor_history_panics_total             counter   panics recovered
+//	steady_actor_history_errors_total             counter   errors returned
+//	steady_actor_history_downtime_seconds_total   counter   time between failures and the next run
+//	steady_actor_history_availability_ratio       gauge     share of its lifetime over the runs it was
+//	                                                        not down, 0 to 1
+//
+// A new process on the store starts these counters where the store left
+// them, so they do not fall back to zero at a restart. After a killed
+// process they start from its last commit, which may lie a little below
+// what it last exported (docs/durability.md says how much a kill loses);
+// Prometheus then sees a counter reset.
+//
 // For example, the actors that restarted in the last five minutes:
 // increase(steady_actor_restarts_total[5m]) > 0; a consumer falling
 // behind: steady_channel_fill_avg > 0.8.
@@ -113,18 +132,23 @@
 // topological order, with each actor's status, restarts, availability and
 // p99 recovery, and each channel's fill bar and rate on its edge; a table
 // of actors with recovery percentiles, availability, downtime and last
-// failure; a table of channels with a rate sparkline of the last minute;
-// the timeline of recent events (panics, errors, restarts and the state
-// each actor resumed with, dead letters, cluster and channel alerts,
-// memory pressure, shutdown); and the dead-letter list with
-// each message's value, failure and stack. When the server stops
-// answering, the page dims and says so, and keeps trying.
+// failure, and, for a graph resumed from a store whose history adds to
+// this run (some actor's restarts or availability over every run differ
+// from this run's), each actor's restarts and availability over every
+// run; a table of channels with a rate sparkline of the last minute; the
+// timeline of recent events (panics, errors, restarts and the state each
+// actor resumed with, dead letters, cluster and channel alerts, memory
+// pressure, shutdown); and the dead-letter list with each message's
+// value, failure and stack. When the server stops answering, the page
+// dims and says so, and keeps trying.
 //
 // Elements carry stable attributes for tests and scripts: graph nodes
 // [data-actor=NAME] with children [data-field=restarts] and
 // [data-field=status]; edges [data-channel=NAME] with data-producer and
 // data-consumer; table rows [data-actor-row=NAME] and
-// [data-channel-row=NAME] with cells [data-field=...]; timeline items
+// [data-channel-row=NAME] with cells [data-field=...] (the actors' over
+// every run are restarts-all and availability-all, shown while #actors
+// has data-history="true"); timeline items
 // [data-kind=KIND][data-actor=NAME]; dead letters [data-dead-letter=ID];
 // header figures #kpi-NAME with [data-field=NAME] (availability, memory;
 // #kpi-memory has data-pressure).

@@ -14,6 +14,7 @@ import (
 
 	"github.com/steady-go/steady"
 	"github.com/steady-go/steady/observe"
+	"github.com/steady-go/steady/store"
 	"github.com/steady-go/steady/telemetry"
 )
 
@@ -42,6 +43,7 @@ type pipelineConfig struct {
 	poison     uint64                // a value the worker always fails on; 0 for none
 	workerOpts []steady.ActorOption  // the worker's policy
 	onEvent    func(e observe.Event) // chained after the recorder
+	store      store.Store           // makes the graph durable; nil for none
 }
 
 // The pipeline's pace: a beat every beatEvery, each taking up to batch
@@ -58,6 +60,7 @@ func newPipeline(cfg pipelineConfig) *pipeline {
 		Logger:  slog.New(slog.DiscardHandler),
 		Seed:    1,
 		OnEvent: p.rec.Chain(cfg.onEvent),
+		Store:   cfg.store,
 	})
 	g := p.g
 	beats := steady.NewChannel[uint64](g, "beats", 64)

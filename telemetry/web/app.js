@@ -68,6 +68,11 @@
     return (100 * x).toFixed(digits === undefined ? 1 : digits) + "%";
   }
 
+  // fmtAvail shows an availability with a second decimal below 99.95%.
+  function fmtAvail(x) {
+    return fmtPct(x, x >= 0.9995 ? 1 : 2);
+  }
+
   function fmtClock(iso) {
     if (!iso) return "";
     const d = new Date(iso);
@@ -310,11 +315,20 @@
     };
   }
 
+  function availClass(x) {
+    return x >= 0.999 ? "good" : x >= 0.99 ? "warn" : "bad";
+  }
+
   function updateActors(snap) {
     const cell = syncRows($("#actors tbody"), "data-actor-row", snap.actors, (a) => a.name, [
-      ["name", "name"], ["status"], ["restarts", "n"], ["panics", "n"], ["errors", "n"], ["availability", "n"],
-      ["p50", "n"], ["p99", "n"], ["max", "n"], ["downtime", "n"], ["steps", "n dim"], ["last-failure", "dim last"],
+      ["name", "name"], ["status"], ["restarts", "n"], ["restarts-all", "n hist"], ["panics", "n"], ["errors", "n"],
+      ["availability", "n"], ["availability-all", "n hist"], ["p50", "n"], ["p99", "n"], ["max", "n"], ["downtime", "n"], ["steps", "n dim"], ["last-failure", "dim last"],
     ]);
+    // The columns over every run of the store show once they say more than
+    // this run's: the graph resumed from a store with another history.
+    const resumed = snap.actors.some((a) => a.history &&
+      (a.history.restarts !== a.restarts || a.history.availability !== a.availability));
+    $("#actors").setAttribute("data-history", String(resumed));
     for (const a of snap.actors) {
       const f = cell(a);
       setText(f("name"), a.name);
@@ -329,8 +343,19 @@
       f("panics").className = "n" + (a.panics > 0 ? " bad" : " dim");
       setText(f("errors"), fmtInt(a.errors));
       f("errors").className = "n" + (a.errors > 0 ? " bad" : " dim");
-      setText(f("availability"), fmtPct(a.availability, a.availability >= 0.9995 ? 1 : 2));
-      f("availability").className = "n " + (a.availability >= 0.999 ? "good" : a.availability >= 0.99 ? "warn" : "bad");
+      setText(f("availability"), fmtAvail(a.availability));
+      f("availability").className = "n " + availClass(a.availability);
+      const h = a.history;
+      if (h) {
+        const over = `over every run of the store: ${fmtInt(h.panics)} panics, ${fmtInt(h.errors)} errors, ` +
+          `down ${fmtDur(h.downtimeSeconds)} of ${fmtDur(h.lifetimeSeconds)}`;
+        setText(f("restarts-all"), fmtInt(h.restarts));
+        f("restarts-all").className = "n hist" + (h.restarts > 0 ? " warn" : " dim");
+        f("restarts-all").title = over;
+        setText(f("availability-all"), fmtAvail(h.availability));
+        f("availability-all").className = "n hist " + availClass(h.availability);
+        f("availability-all").title = over;
+      }
       setText(f("p50"), fmtDur(a.recoveryP50Seconds));
       setText(f("p99"), fmtDur(a.recoveryP99Seconds));
       setText(f("max"), fmtDur(a.recoveryMaxSeconds));
@@ -497,7 +522,7 @@
   // sources are held for memory pressure, "off" when nothing is watched.
   function updateAvailability(snap) {
     const av = $("#kpi-availability");
-    setText(av.querySelector(".v"), fmtPct(snap.availability, snap.availability >= 0.9995 ? 1 : 2));
+    setText(av.querySelector(".v"), fmtAvail(snap.availability));
     av.className = "kpi" + (snap.availability < 0.9 ? " alarm" : snap.availability < 0.999 ? " hot" : "");
     av.title = `every actor could work ${fmtPct(snap.availability, 3)} of the run; down ${fmtDur(snap.downtimeSeconds)}`;
     const m = snap.memory, mem = $("#kpi-memory");
