@@ -230,7 +230,11 @@ func (a *Actor) noRoomComing(c *chanCore) bool {
 }
 
 // Sleep waits for d, or less if the actor should stop: it returns
-// [ErrStopped] when the graph shuts down and [Actor.Running] turns false.
+// [ErrStopped] once [Actor.Running] is false (for a source, when the graph
+// shuts down; for an actor with inputs, when they have all ended, shutdown
+// or not, so that a periodic consumer finishes with its input). Work after
+// an actor's last message that must wait before a retry should fail with
+// a [Transient] error instead, and be retried under its backoff.
 // Each Sleep starts from when it is called, so a loop of work and Sleep
 // falls behind a schedule by the time the work takes; [Actor.SleepUntil]
 // keeps one.
