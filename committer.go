@@ -298,9 +298,7 @@ func (d *committer) run() {
 			for _, p := range pubs {
 				p.c.publish(p)
 			}
-			for _, fn := range after {
-				fn()
-			}
+			d.g.runOnDurable(after)
 		}
 		b.Reset()
 		clear(pubs)

@@ -293,3 +293,49 @@ func TestMemoryDefaults(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoryPressureSparesAFinalFlush: memory pressure holds sources
+// only. A stage whose input has ended, and which sends a total after its
+// last value while the sources are held, gets room from WaitVacant like
+// any actor with inputs, and the total arrives.
+func TestMemoryPressureSparesAFinalFlush(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeMemory{heap: 100, limit: math.MaxInt64}
+		g := NewGraph(Config{MemoryLimit: 1000, Logger: slog.New(slog.DiscardHandler), Seed: 1})
+		g.mem.read, g.mem.collect = f.read, f.collect
+		values := NewChannel[int](g, "values", 4)
+		totals := NewChannel[int](g, "totals", 4)
+		var vout, tout *Sender[int]
+		var vin, tin *Receiver[int]
+		n := 0
+		gen := g.Actor("gen", func(a *Actor) error {
+			return Source(a, vout, func(*Step) (int, bool, error) { n++; return n, n <= 3, nil })
+		})
+		stage := g.Actor("stage", func(a *Actor) error {
+			sum := 0
+			if err := Sink(a, vin, func(_ *Step, v int) error { sum += v; return nil }); err != nil {
+				return err
+			}
+			f.set(950)                     // above the high mark
+			time.Sleep(2 * sampleInterval) // for the sampler to see it
+			if !g.memHeld.Load() {
+				return errors.New("the sources are not held")
+			}
+			if err := a.WaitVacant(tout, 1); err != nil {
+				return err
+			}
+			return a.Step(func(s *Step) error { return tout.Send(s, sum) })
+		}, Intensity(0, time.Second)) // a failure would show in Run's error
+		var got []int
+		sink := g.Actor("sink", func(a *Actor) error {
+			return Sink(a, tin, func(_ *Step, v int) error { got = append(got, v); return nil })
+		})
+		vout, vin, tout, tin = values.Sender(gen), values.Receiver(stage), totals.Sender(stage), totals.Receiver(sink)
+		if err := g.Run(context.Background()); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if len(got) != 1 || got[0] != 6 {
+			t.Errorf("the sink got %v, want the total 6 (1+2+3)", got)
+		}
+	})
+}

@@ -440,51 +440,58 @@ func TestShutdownFromHook(t *testing.T) {
 // message (here a final flush of its state, failing once) is retried
 // rather than dropped. Both with and without a shutdown request.
 func TestRestartAfterInputsEnded(t *testing.T) {
+	inputsEndedCases(t, func(t *testing.T, shutdown bool) {
+		g := steady.NewGraph(quiet())
+		ch := countTo(g, 10)
+		pending := steady.NewState(g, "pending", 0) // values taken, not yet flushed
+		flushed := steady.NewState(g, "flushed", 0)
+		var in *steady.Receiver[int]
+		var flushes atomic.Int32
+		c := g.Actor("consumer", func(a *steady.Actor) error {
+			if err := steady.Sink(a, in, func(s *steady.Step, v int) error {
+				*pending.Get(s) += v
+				return nil
+			}); err != nil {
+				return err
+			}
+			if shutdown {
+				g.Shutdown("the producer is done")
+			}
+			return a.Step(func(s *steady.Step) error {
+				if flushes.Add(1) == 1 {
+					panic("the flush failed")
+				}
+				*flushed.Get(s) += *pending.Get(s)
+				*pending.Get(s) = 0
+				return nil
+			})
+		}, steady.Backoff(time.Millisecond, time.Millisecond))
+		in = ch.Receiver(c)
+		pending.Bind(c)
+		flushed.Bind(c)
+		if err := g.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := flushed.Value(); got != 55 || pending.Value() != 0 {
+			t.Errorf("flushed %d, pending %d; want 55 flushed (1+…+10), none pending", got, pending.Value())
+		}
+		if r := c.Restarts(); r != 1 {
+			t.Errorf("the consumer restarted %d times, want 1", r)
+		}
+	})
+}
+
+// inputsEndedCases runs f in a synctest bubble as two subtests: one where
+// f's actor sees its inputs end on their own (shutdown false), one where
+// it requests a shutdown once they have.
+func inputsEndedCases(t *testing.T, f func(t *testing.T, shutdown bool)) {
 	for _, shutdown := range []bool{false, true} {
 		name := "inputs ended"
 		if shutdown {
 			name = "inputs ended during a shutdown"
 		}
 		t.Run(name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				g := steady.NewGraph(quiet())
-				ch := countTo(g, 10)
-				pending := steady.NewState(g, "pending", 0) // values taken, not yet flushed
-				flushed := steady.NewState(g, "flushed", 0)
-				var in *steady.Receiver[int]
-				var flushes atomic.Int32
-				c := g.Actor("consumer", func(a *steady.Actor) error {
-					if err := steady.Sink(a, in, func(s *steady.Step, v int) error {
-						*pending.Get(s) += v
-						return nil
-					}); err != nil {
-						return err
-					}
-					if shutdown {
-						g.Shutdown("the producer is done")
-					}
-					return a.Step(func(s *steady.Step) error {
-						if flushes.Add(1) == 1 {
-							panic("the flush failed")
-						}
-						*flushed.Get(s) += *pending.Get(s)
-						*pending.Get(s) = 0
-						return nil
-					})
-				}, steady.Backoff(time.Millisecond, time.Millisecond))
-				in = ch.Receiver(c)
-				pending.Bind(c)
-				flushed.Bind(c)
-				if err := g.Run(context.Background()); err != nil {
-					t.Fatal(err)
-				}
-				if got := flushed.Value(); got != 55 || pending.Value() != 0 {
-					t.Errorf("flushed %d, pending %d; want 55 flushed (1+…+10), none pending", got, pending.Value())
-				}
-				if r := c.Restarts(); r != 1 {
-					t.Errorf("the consumer restarted %d times, want 1", r)
-				}
-			})
+			synctest.Test(t, func(t *testing.T) { f(t, shutdown) })
 		})
 	}
 }
@@ -573,6 +580,53 @@ func TestHoldingSourceRestartsInShutdown(t *testing.T) {
 		if !flushed.Value() || f.Restarts() != 1 || attempts.Load() != 2 {
 			t.Errorf("flushed %v after %d restarts and %d attempts; want flushed, 1 restart, 2 attempts",
 				flushed.Value(), f.Restarts(), attempts.Load())
+		}
+	})
+}
+
+// TestFlushAfterInputsEndedWaitsForRoom: a stage whose input has ended
+// sends one last message (a total) after its loop. Its output is full at
+// that moment, behind a slow consumer that is still draining: WaitVacant
+// waits for room rather than tell the stage to stop, so the total arrives
+// after every value, with and without a shutdown request.
+func TestFlushAfterInputsEndedWaitsForRoom(t *testing.T) {
+	inputsEndedCases(t, func(t *testing.T, shutdown bool) {
+		g := steady.NewGraph(quiet())
+		values := countTo(g, 10)
+		totals := steady.NewChannel[int](g, "totals", 2)
+		var in *steady.Receiver[int]
+		var out *steady.Sender[int]
+		var in2 *steady.Receiver[int]
+		stage := g.Actor("stage", func(a *steady.Actor) error {
+			sum := 0
+			if err := steady.Stage(a, in, out, func(_ *steady.Step, v int) (int, bool, error) {
+				sum += v
+				return v, true, nil
+			}); err != nil {
+				return err
+			}
+			if shutdown {
+				g.Shutdown("the input ended")
+			}
+			if err := a.WaitVacant(out, 1); err != nil {
+				return err
+			}
+			return a.Step(func(s *steady.Step) error { return out.Send(s, -sum) })
+		})
+		var got []int
+		sink := g.Actor("sink", func(a *steady.Actor) error {
+			return steady.Sink(a, in2, func(_ *steady.Step, v int) error {
+				time.Sleep(time.Millisecond) // slower than the stage
+				got = append(got, v)
+				return nil
+			})
+		})
+		in, out, in2 = values.Receiver(stage), totals.Sender(stage), totals.Receiver(sink)
+		if err := g.Run(context.Background()); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if len(got) != 11 || got[10] != -55 {
+			t.Errorf("the sink got %v, want 1…10 then the total -55", got)
 		}
 	})
 }

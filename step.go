@@ -2,7 +2,9 @@ package steady
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
+	"runtime/debug"
 
 	"github.com/steady-go/steady/observe"
 )
@@ -42,6 +44,9 @@ type Step struct {
 // holds up the publication of other steps' outputs); a typical fn stores
 // a position in an atomic that the actor reads later, to acknowledge
 // what it took from outside the graph only once that cannot be undone.
+// A panic in fn does not fail the actor, whose step has committed: it is
+// logged at Error with its stack, and the step's other functions still
+// run.
 func (s *Step) OnDurable(fn func()) {
 	if s.open && fn != nil {
 		s.onDurable = append(s.onDurable, fn)
@@ -171,11 +176,31 @@ func (a *Actor) commit() {
 	} else if len(s.onDurable) > 0 {
 		fns := s.onDurable
 		s.onDurable = s.onDurable[:0]
-		for i, fn := range fns {
-			fns[i] = nil
-			fn()
-		}
+		a.g.runOnDurable(fns)
 	}
+}
+
+// runOnDurable runs a committed step's OnDurable functions, each once,
+// and clears them. It recovers a panic in one, logs it at Error with its
+// stack and runs the rest. The step has committed: failing its actor
+// would undo nothing and skip the step's other functions; and in a
+// durable graph they run on the committer's goroutine, where nothing
+// else would recover the panic and the process would end.
+func (g *Graph) runOnDurable(fns []func()) {
+	for i, fn := range fns {
+		fns[i] = nil
+		g.callOnDurable(fn)
+	}
+}
+
+func (g *Graph) callOnDurable(fn func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			g.log.Error("steady: a Step.OnDurable function panicked; its step stays committed",
+				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+	}()
+	fn()
 }
 
 // abort rolls the step back and charges the failure to the message peeked

@@ -16,7 +16,8 @@ import (
 // recovers an actor's panics. The framework's other recovers each guard a
 // call into code it does not own and would otherwise crash the process
 // from a goroutine no actor runs on: a store (callStore), a codec encoding
-// a dead letter (encodeLetter), an event hook (Graph.emit).
+// a dead letter (encodeLetter), an event hook (Graph.emit), a committed
+// step's OnDurable function (Graph.runOnDurable).
 func (g *Graph) supervise(a *Actor) {
 	stopped := false
 	stop := func(st observe.ActorStatus, err error) {

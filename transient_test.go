@@ -229,3 +229,48 @@ func storedInt(ms *memStore, name string) (int, bool) {
 	v, err := c.Decode(b)
 	return v, err == nil
 }
+
+// TestOnDurablePanics: a panic in an OnDurable function, after its step
+// committed, is logged and fails nothing: the step's other functions run,
+// the actor goes on, and in a durable graph (where the functions run on
+// the committer's goroutine) the process does not crash.
+func TestOnDurablePanics(t *testing.T) {
+	for _, durable := range []bool{false, true} {
+		name := "in memory"
+		if durable {
+			name = "durable"
+		}
+		t.Run(name, func(t *testing.T) {
+			cfg := quiet()
+			if durable {
+				cfg.Store = newMemStore()
+			}
+			g := steady.NewGraph(cfg)
+			st := steady.NewState(g, "n", 0)
+			var ran atomic.Int64
+			a := g.Actor("acker", func(a *steady.Actor) error {
+				var err error
+				for i := 1; i <= 5 && err == nil; i++ {
+					err = a.Step(func(s *steady.Step) error {
+						*st.Get(s) = i
+						s.OnDurable(func() {
+							if i == 3 {
+								panic("the acknowledgement failed")
+							}
+							ran.Add(1)
+						})
+						s.OnDurable(func() { ran.Add(1) })
+						return nil
+					})
+				}
+				return err
+			})
+			st.Bind(a)
+			err := g.Run(context.Background())
+			if err != nil || st.Value() != 5 || ran.Load() != 9 || a.Restarts() != 0 {
+				t.Errorf("Run: %v; %d steps, %d functions ran, %d restarts; want nil, 5 steps, 9 functions (all but the one that panicked), no restart",
+					err, st.Value(), ran.Load(), a.Restarts())
+			}
+		})
+	}
+}

@@ -167,15 +167,19 @@ func (a *Actor) WaitAny(ins ...Input) (int, error) {
 }
 
 // WaitVacant waits until out has room for n more messages, which a step
-// may then send. It returns nil then, and [ErrStopped] when the actor should
-// stop instead: the graph is shutting down and [Actor.Running] is false, or
-// the channel's consumer has stopped for good during the shutdown, or the
-// shutdown timeout has passed. n must be between 1 and the capacity.
+// may then send. It returns nil then, and [ErrStopped] when no room will
+// come or the actor should stop instead: it is a source (no inputs), the
+// graph is shutting down and [Actor.Running] is false; or the channel's
+// consumer has stopped for good, during the shutdown or after the actor's
+// inputs ended; or the shutdown timeout has passed. An actor whose inputs
+// have all ended (Running is false) still gets room while the consumer
+// drains, for what it sends after its last message (a final flush).
+// n must be between 1 and the capacity.
 //
 // In an actor without inputs (a source) it first waits while the graph
 // holds its sources for memory pressure (see [Config.MemoryLimit]).
 func (a *Actor) WaitVacant(out Output, n int) error {
-	if a.g.memHeld.Load() {
+	if a.g.memHeld.Load() && len(a.inputs) == 0 {
 		a.holdForMemory()
 		if !a.Running() { // the hold ended with a shutdown
 			return ErrStopped
@@ -196,7 +200,7 @@ func (a *Actor) WaitVacant(out Output, n int) error {
 		if out.vacant(want) >= want {
 			return nil
 		}
-		if !a.Running() || (a.g.shuttingDown.Load() && c.consumer.stoppedForGood()) {
+		if a.noRoomComing(c) {
 			return ErrStopped
 		}
 		if i < spinChecks {
@@ -211,8 +215,26 @@ func (a *Actor) WaitVacant(out Output, n int) error {
 	}
 }
 
+// noRoomComing reports whether WaitVacant on c should return ErrStopped
+// rather than wait: see its doc.
+func (a *Actor) noRoomComing(c *chanCore) bool {
+	g := a.g
+	if g.hardStopped.Load() {
+		return true
+	}
+	running := a.Running()
+	if len(a.inputs) == 0 && !running {
+		return true
+	}
+	return c.consumer.stoppedForGood() && (g.shuttingDown.Load() || !running)
+}
+
 // Sleep waits for d, or less if the actor should stop: it returns
-// [ErrStopped] when the graph shuts down and [Actor.Running] turns false.
+// [ErrStopped] once [Actor.Running] is false (for a source, when the graph
+// shuts down; for an actor with inputs, when they have all ended, shutdown
+// or not, so that a periodic consumer finishes with its input). Work after
+// an actor's last message that must wait before a retry should fail with
+// a [Transient] error instead, and be retried under its backoff.
 // Each Sleep starts from when it is called, so a loop of work and Sleep
 // falls behind a schedule by the time the work takes; [Actor.SleepUntil]
 // keeps one.
