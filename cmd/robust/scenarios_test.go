@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -179,7 +180,8 @@ func TestMemoryPreset(t *testing.T) {
 // the store.
 func TestMonitorShowsResumedState(t *testing.T) {
 	dir := t.TempDir()
-	res := runRobust(t, "-preset", "monitor", "-rate", "1ms", "-beats", "300", "-state", dir)
+	args := []string{"-preset", "monitor", "-rate", "1ms", "-beats", "300", "-state", dir}
+	res := runRobust(t, args...)
 	if res.status != 0 {
 		t.Fatalf("exit status %d:\n%s", res.status, res.stderr)
 	}
@@ -189,11 +191,25 @@ func TestMonitorShowsResumedState(t *testing.T) {
 		`DEBUG actor "generator" resumed (restart 1) with state generator={Next:700}`,
 		`DEBUG actor "heartbeat" resumed (restart 1) with state heartbeat={Beats:49}`,
 		`DEBUG actor "worker" resumed (restart 1) with state worker={Beats:`,
-		`DEBUG actor "logger" resumed (restart 1) with state logger={Logged:2100 `,
 	} {
 		if !strings.Contains(res.stderr, want) {
 			t.Errorf("stderr lacks %q", want)
 		}
+	}
+	// The logger's strikes in its first step once it has logged
+	// LoggerAfter messages: where that is depends on how its batches of up
+	// to -batch messages fell, so it resumes with a count in
+	// [LoggerAfter, LoggerAfter+batch).
+	cfg, err := parseFlags(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := robust.DefaultScript().LoggerAfter
+	m := regexp.MustCompile(`DEBUG actor "logger" resumed \(restart 1\) with state logger=\{Logged:(\d+) `).FindStringSubmatch(res.stderr)
+	if m == nil {
+		t.Errorf("stderr lacks the logger's resumed state")
+	} else if n, _ := strconv.ParseUint(m[1], 10, 64); n < after || n >= after+uint64(cfg.batch) {
+		t.Errorf("the logger resumed with Logged:%d, want %d up to %d", n, after, after+uint64(cfg.batch)-1)
 	}
 	if strings.Contains(res.stderr, "resumed from the store") {
 		t.Errorf("a fresh directory's run says it resumed from the store")
