@@ -16,7 +16,9 @@ var (
 	// graph to shut down in order. Returned as it is, it is a plain request
 	// and [Graph.Run] returns nil; wrapped with a cause
 	// (fmt.Errorf("stream lost: %w", ErrStopGraph)), it is a failure that
-	// stopped the graph, and Run returns it.
+	// stopped the graph, and Run returns it. Returned from a step, the step
+	// is rolled back and its peeked message charged no attempt: the stop is
+	// a request, not the message's failure.
 	ErrStopGraph = errors.New("steady: actor asked the graph to stop")
 
 	// ErrTransient marks a failure of something outside the graph that is

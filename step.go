@@ -205,17 +205,19 @@ func (g *Graph) callOnDurable(fn func()) {
 
 // abort rolls the step back and charges the failure to the message peeked
 // last; err is nil for a panic, whose value the supervisor records. A
-// transient failure ([ErrTransient]) charges nothing and narrows nothing.
+// transient failure ([ErrTransient]) and a request to stop the graph
+// ([ErrStopGraph]) are not the message's fault: they charge nothing and
+// narrow nothing.
 func (a *Actor) abort(err error) {
 	s := &a.step
-	transient := err != nil && errors.Is(err, ErrTransient)
+	blameless := err != nil && (errors.Is(err, ErrTransient) || errors.Is(err, ErrStopGraph))
 	for _, p := range s.touched {
 		in, ok := p.(Input)
-		p.abort(!transient && ok && in.core() == s.lastPeek, !transient)
+		p.abort(!blameless && ok && in.core() == s.lastPeek, !blameless)
 	}
 	clear(s.onDurable)
 	s.onDurable = s.onDurable[:0]
-	if transient {
+	if blameless {
 		s.lastPeek = nil
 	}
 	if s.lastPeek != nil && s.lastPeek.attempts > 0 {

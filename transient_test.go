@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -272,5 +273,60 @@ func TestOnDurablePanics(t *testing.T) {
 					err, st.Value(), ran.Load(), a.Restarts())
 			}
 		})
+	}
+}
+
+// A step that returns ErrStopGraph asks for a stop; it does not fail the
+// message it peeked. Three runs on one store stop at value 5; on the
+// fourth, 5 fails once for real and then goes through: it must not be
+// quarantined for attempts the stop requests were charged.
+func TestStopGraphFromStepChargesNothing(t *testing.T) {
+	ms := newMemStore()
+	for run := 1; run <= 4; run++ {
+		cfg := quiet()
+		cfg.Store = ms
+		g := steady.NewGraph(cfg)
+		ch := steady.NewChannel[int](g, "values", 16)
+		next := steady.NewState(g, "next", 0)
+		got := steady.NewState(g, "got", []int(nil))
+		var out *steady.Sender[int]
+		var in *steady.Receiver[int]
+		p := g.Actor("producer", func(a *steady.Actor) error {
+			return steady.Source(a, out, func(s *steady.Step) (int, bool, error) {
+				n := next.Get(s)
+				if *n == 10 {
+					return 0, false, nil
+				}
+				*n++
+				return *n - 1, true, nil
+			})
+		})
+		out = ch.Sender(p)
+		next.Bind(p)
+		failed := false
+		c := g.Actor("consumer", func(a *steady.Actor) error {
+			return steady.Sink(a, in, func(s *steady.Step, v int) error {
+				switch {
+				case v == 5 && run < 4:
+					return steady.ErrStopGraph
+				case v == 5 && !failed:
+					failed = true
+					return errors.New("a real failure, once")
+				}
+				*got.Get(s) = append(*got.Get(s), v)
+				return nil
+			})
+		}, steady.Backoff(time.Millisecond, time.Millisecond))
+		in = ch.Receiver(c)
+		got.Bind(c)
+		if err := g.Run(context.Background()); err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		if dl := g.DeadLetters(); len(dl) != 0 {
+			t.Fatalf("run %d: dead letters %+v, want none", run, dl)
+		}
+		if run == 4 && !slices.Equal(got.Value(), []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}) {
+			t.Errorf("the consumer got %v, want 0..9 once each", got.Value())
+		}
 	}
 }
