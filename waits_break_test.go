@@ -3,6 +3,9 @@ package steady_test
 import (
 	"context"
 	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -71,4 +74,107 @@ func TestSleepEndsWhenInputsEnd(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestWaitAnyReplayAndTimeout: a consumer parked in WaitAny on two
+// inputs, one closed and drained (its poison value dead-lettered) and one
+// whose source holds the shutdown, takes a replay of the dead letter on
+// the closed input at once; after a shutdown it stays parked until the
+// timeout, and WaitAny returns ErrStopped at exactly that moment.
+func TestWaitAnyReplayAndTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const timeout = time.Second
+		cfg := quiet()
+		cfg.ShutdownTimeout = timeout
+		g := steady.NewGraph(cfg)
+		x := steady.NewChannel[int](g, "x", 8)
+		y := steady.NewChannel[int](g, "y", 8)
+		var xout, yout *steady.Sender[int]
+		xsrc := g.Actor("xsrc", func(a *steady.Actor) error {
+			if err := a.WaitVacant(xout, 3); err != nil {
+				return err
+			}
+			return a.Step(func(s *steady.Step) error { return xout.SendMany(s, []int{1, 2, 3}) })
+		})
+		ysrc := g.Actor("ysrc", func(a *steady.Actor) error {
+			a.HoldShutdown("busy")
+			if err := a.WaitVacant(yout, 1); err != nil {
+				return err
+			}
+			if err := a.Step(func(s *steady.Step) error { return yout.Send(s, 100) }); err != nil {
+				return err
+			}
+			return a.SleepUntil(time.Now().Add(time.Hour))
+		})
+		xout, yout = x.Sender(xsrc), y.Sender(ysrc)
+		var healed atomic.Bool
+		var mu sync.Mutex
+		var got []int
+		var lastErr error
+		var lastAt time.Time
+		var ins [2]*steady.Receiver[int]
+		cons := g.Actor("consumer", func(a *steady.Actor) error {
+			for {
+				i, err := a.WaitAny(ins[0], ins[1])
+				if err != nil {
+					mu.Lock()
+					lastErr, lastAt = err, time.Now()
+					mu.Unlock()
+					return err
+				}
+				err = a.Step(func(s *steady.Step) error {
+					v, ok := ins[i].Peek(s)
+					if !ok {
+						return errors.New("WaitAny named an input with nothing to peek")
+					}
+					if v == 2 && !healed.Load() {
+						panic("poison 2")
+					}
+					mu.Lock()
+					got = append(got, v)
+					mu.Unlock()
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+			}
+		}, steady.Backoff(0, 0))
+		ins[0], ins[1] = x.Receiver(cons), y.Receiver(cons)
+		done := make(chan error)
+		go func() { done <- g.Run(context.Background()) }()
+		synctest.Wait()
+		dl := g.DeadLetters()
+		if len(dl) != 1 || dl[0].Value != 2 || !x.Closed() || x.Len() != 0 {
+			t.Fatalf("before the replay: dead letters %+v, x closed %v with %d; want 2 dead-lettered from x, closed and drained", dl, x.Closed(), x.Len())
+		}
+		healed.Store(true)
+		if err := g.Replay(dl[0].ID); err != nil {
+			t.Fatalf("Replay: %v", err)
+		}
+		synctest.Wait()
+		mu.Lock()
+		if want := []int{1, 3, 100, 2}; !slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(want))) {
+			t.Errorf("consumer took %v, want each of %v once", got, want)
+		}
+		mu.Unlock()
+		if len(g.DeadLetters()) != 0 || x.Len() != 0 {
+			t.Errorf("after the replay: %d dead letters, %d in x; want none", len(g.DeadLetters()), x.Len())
+		}
+		requested := time.Now()
+		g.Shutdown("test")
+		err := <-done
+		var timedOut *steady.ShutdownTimeoutError
+		if !errors.As(err, &timedOut) {
+			t.Fatalf("Run: %v, want a *ShutdownTimeoutError", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !errors.Is(lastErr, steady.ErrStopped) || lastAt.Sub(requested) != timeout {
+			t.Errorf("WaitAny returned %v %v after the shutdown, want ErrStopped at the timeout, %v", lastErr, lastAt.Sub(requested), timeout)
+		}
+		if cons.Restarts() != 3 {
+			t.Errorf("consumer restarted %d times, want 3 (the poison's attempts)", cons.Restarts())
+		}
+	})
 }
