@@ -3,6 +3,7 @@ package steady_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -76,12 +77,14 @@ func TestSleepEndsWhenInputsEnd(t *testing.T) {
 	}
 }
 
-// TestWaitAnyReplayAndTimeout: a consumer parked in WaitAny on two
-// inputs, one closed and drained (its poison value dead-lettered) and one
-// whose source holds the shutdown, takes a replay of the dead letter on
-// the closed input at once; after a shutdown it stays parked until the
-// timeout, and WaitAny returns ErrStopped at exactly that moment.
-func TestWaitAnyReplayAndTimeout(t *testing.T) {
+// TestWaitsReplayAndTimeout: a consumer parked in WaitAny on two inputs,
+// one closed and drained (its poison value dead-lettered) and one whose
+// source holds the shutdown, takes a replay of the dead letter on the
+// closed input at once. After a shutdown it stays parked, as do a
+// WaitAvailableUntil with a later deadline on the holding source's other
+// output and that source's SleepUntil, until the timeout: each returns
+// ErrStopped at exactly that moment.
+func TestWaitsReplayAndTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const timeout = time.Second
 		cfg := quiet()
@@ -89,7 +92,16 @@ func TestWaitAnyReplayAndTimeout(t *testing.T) {
 		g := steady.NewGraph(cfg)
 		x := steady.NewChannel[int](g, "x", 8)
 		y := steady.NewChannel[int](g, "y", 8)
-		var xout, yout *steady.Sender[int]
+		z := steady.NewChannel[int](g, "z", 8)
+		var xout, yout, zout *steady.Sender[int]
+		var mu sync.Mutex
+		ended := map[string]string{} // actor: the error its last wait returned, and when
+		end := func(who string, err error, requested *time.Time) {
+			mu.Lock()
+			defer mu.Unlock()
+			ended[who] = fmt.Sprintf("%v at +%v", err, time.Since(*requested))
+		}
+		var requested time.Time
 		xsrc := g.Actor("xsrc", func(a *steady.Actor) error {
 			if err := a.WaitVacant(xout, 3); err != nil {
 				return err
@@ -101,25 +113,41 @@ func TestWaitAnyReplayAndTimeout(t *testing.T) {
 			if err := a.WaitVacant(yout, 1); err != nil {
 				return err
 			}
-			if err := a.Step(func(s *steady.Step) error { return yout.Send(s, 100) }); err != nil {
+			if err := a.WaitVacant(zout, 1); err != nil {
 				return err
 			}
-			return a.SleepUntil(time.Now().Add(time.Hour))
+			if err := a.Step(func(s *steady.Step) error {
+				if err := zout.Send(s, 200); err != nil {
+					return err
+				}
+				return yout.Send(s, 100)
+			}); err != nil {
+				return err
+			}
+			err := a.SleepUntil(time.Now().Add(time.Hour))
+			end("ysrc", err, &requested)
+			return err
 		})
-		xout, yout = x.Sender(xsrc), y.Sender(ysrc)
+		xout, yout, zout = x.Sender(xsrc), y.Sender(ysrc), z.Sender(ysrc)
+		var zin *steady.Receiver[int]
+		batcher := g.Actor("batcher", func(a *steady.Actor) error {
+			for {
+				err := a.WaitAvailableUntil(zin, 4, time.Now().Add(time.Hour))
+				if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+					end("batcher", err, &requested)
+					return err
+				}
+			}
+		})
+		zin = z.Receiver(batcher)
 		var healed atomic.Bool
-		var mu sync.Mutex
 		var got []int
-		var lastErr error
-		var lastAt time.Time
 		var ins [2]*steady.Receiver[int]
 		cons := g.Actor("consumer", func(a *steady.Actor) error {
 			for {
 				i, err := a.WaitAny(ins[0], ins[1])
 				if err != nil {
-					mu.Lock()
-					lastErr, lastAt = err, time.Now()
-					mu.Unlock()
+					end("consumer", err, &requested)
 					return err
 				}
 				err = a.Step(func(s *steady.Step) error {
@@ -161,7 +189,7 @@ func TestWaitAnyReplayAndTimeout(t *testing.T) {
 		if len(g.DeadLetters()) != 0 || x.Len() != 0 {
 			t.Errorf("after the replay: %d dead letters, %d in x; want none", len(g.DeadLetters()), x.Len())
 		}
-		requested := time.Now()
+		requested = time.Now()
 		g.Shutdown("test")
 		err := <-done
 		var timedOut *steady.ShutdownTimeoutError
@@ -170,8 +198,11 @@ func TestWaitAnyReplayAndTimeout(t *testing.T) {
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		if !errors.Is(lastErr, steady.ErrStopped) || lastAt.Sub(requested) != timeout {
-			t.Errorf("WaitAny returned %v %v after the shutdown, want ErrStopped at the timeout, %v", lastErr, lastAt.Sub(requested), timeout)
+		want := fmt.Sprintf("%v at +%v", steady.ErrStopped, timeout)
+		for _, who := range []string{"consumer", "batcher", "ysrc"} {
+			if ended[who] != want {
+				t.Errorf("%s's wait returned %q, want %q (WaitAny, WaitAvailableUntil, SleepUntil)", who, ended[who], want)
+			}
 		}
 		if cons.Restarts() != 3 {
 			t.Errorf("consumer restarted %d times, want 3 (the poison's attempts)", cons.Restarts())
