@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/steady-go/steady"
+	"github.com/steady-go/steady/observe"
 )
 
 // TestSleepEndsWhenInputsEnd: an actor with inputs that takes the last
@@ -206,6 +207,71 @@ func TestWaitsReplayAndTimeout(t *testing.T) {
 		}
 		if cons.Restarts() != 3 {
 			t.Errorf("consumer restarted %d times, want 3 (the poison's attempts)", cons.Restarts())
+		}
+	})
+}
+
+// TestFlushEndsWhenConsumerGaveUp: with a store, an actor that takes the
+// last message of its closed input and then waits for room on an output
+// whose consumer has given up (no shutdown) gets ErrStopped, rather than
+// waiting for room that will never come.
+func TestFlushEndsWhenConsumerGaveUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := quiet()
+		ws := newWatchedStore()
+		ws.delay = time.Millisecond // the stage waits before its take is stored
+		cfg.Store = ws
+		g := steady.NewGraph(cfg)
+		x := steady.NewChannel[int](g, "x", 8)
+		y := steady.NewChannel[int](g, "y", 1)
+		var xout, yout *steady.Sender[int]
+		var xin, yin *steady.Receiver[int]
+		prod := g.Actor("producer", func(a *steady.Actor) error {
+			if err := a.WaitVacant(xout, 3); err != nil {
+				return err
+			}
+			return a.Step(func(s *steady.Step) error { return xout.SendMany(s, []int{1, 2, 3}) })
+		})
+		cons := g.Actor("consumer", func(a *steady.Actor) error {
+			return errors.New("never works")
+		}, steady.Intensity(0, time.Minute))
+		var flushErr error
+		var waited time.Duration
+		mid := g.Actor("stage", func(a *steady.Actor) error {
+			if err := a.Step(func(s *steady.Step) error { return yout.Send(s, 0) }); err != nil {
+				return err // fills y, which nobody will take
+			}
+			for cons.Status() != observe.StatusDegraded || !x.Closed() {
+				if err := a.Sleep(time.Millisecond); err != nil {
+					return err
+				}
+			}
+			if err := a.Step(func(s *steady.Step) error {
+				var buf [8]int
+				xin.PeekMany(s, buf[:])
+				return nil
+			}); err != nil {
+				return err
+			}
+			start := time.Now()
+			flushErr = a.WaitVacant(yout, 1)
+			waited = time.Since(start)
+			return nil
+		})
+		xout, xin = x.Sender(prod), x.Receiver(mid)
+		yout, yin = y.Sender(mid), y.Receiver(cons)
+		_ = yin
+		// A stage that waits for good ends only with the shutdown at
+		// the minute.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		err := g.Run(ctx)
+		var gaveUp *steady.GaveUpError
+		if !errors.As(err, &gaveUp) || gaveUp.Actor != "consumer" {
+			t.Fatalf("Run: %v, want the consumer's give-up", err)
+		}
+		if !errors.Is(flushErr, steady.ErrStopped) || waited > ws.delay {
+			t.Errorf("WaitVacant after the last message, the consumer gone: %v after %v, want ErrStopped once the take is stored (%v)", flushErr, waited, ws.delay)
 		}
 	})
 }
