@@ -127,6 +127,9 @@ func TestWaitsReplayAndTimeout(t *testing.T) {
 			}
 			err := a.SleepUntil(time.Now().Add(time.Hour))
 			end("ysrc", err, &requested)
+			// Close y and z a moment after the timeout, so that the
+			// waits on them see the timeout, not the end of their input.
+			time.Sleep(time.Millisecond)
 			return err
 		})
 		xout, yout, zout = x.Sender(xsrc), y.Sender(ysrc), z.Sender(ysrc)
@@ -136,6 +139,13 @@ func TestWaitsReplayAndTimeout(t *testing.T) {
 				err := a.WaitAvailableUntil(zin, 4, time.Now().Add(time.Hour))
 				if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 					end("batcher", err, &requested)
+					return err
+				}
+				if err := a.Step(func(s *steady.Step) error {
+					var buf [4]int
+					zin.PeekMany(s, buf[:])
+					return nil
+				}); err != nil {
 					return err
 				}
 			}
