@@ -352,6 +352,12 @@ func (c *chanCore) publish(p publication) {
 		if c.producerWaiting.Load() {
 			c.producer.wake()
 		}
+		if c.closed.Load() {
+			// The consumer may have just taken the last message: its
+			// Running turns false only now, and a Sleep or WaitVacant
+			// parked on it must look again.
+			c.consumer.wake()
+		}
 	}
 	if p.tail > c.tail.Load() {
 		c.tail.Store(p.tail)
