@@ -76,29 +76,7 @@ func steadyPipeWith(b *testing.B, cfg steady.Config, n, batch int, scrape ...tim
 	var in *steady.Receiver[uint64]
 	var sum uint64
 	prod := g.Actor("producer", func(a *steady.Actor) error { return produce(a, out, n, batch) })
-	cons := g.Actor("consumer", func(a *steady.Actor) error {
-		buf := make([]uint64, batch)
-		for {
-			if err := a.WaitAvailable(in, 1); err != nil {
-				return err
-			}
-			err := a.Step(func(s *steady.Step) error {
-				if batch == 1 {
-					v, _ := in.Peek(s)
-					sum += v
-					return nil
-				}
-				k := in.PeekMany(s, buf)
-				for _, v := range buf[:k] {
-					sum += v
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-		}
-	})
+	cons := g.Actor("consumer", func(a *steady.Actor) error { return consume(a, in, batch, &sum) })
 	out, in = ch.Sender(prod), ch.Receiver(cons)
 	start := time.Now()
 	if err := g.Run(context.Background()); err != nil {
@@ -129,6 +107,33 @@ func produce(a *steady.Actor, out *steady.Sender[uint64], n, batch int) error {
 			return err
 		}
 		i += k
+	}
+	return nil
+}
+
+// consume is the hand-written sink of the pipes: it adds what it takes
+// from in to *sum, up to batch values a step (Peek for one, PeekMany for
+// more), until in is closed and empty.
+func consume(a *steady.Actor, in *steady.Receiver[uint64], batch int, sum *uint64) error {
+	buf := make([]uint64, batch)
+	for a.Running() {
+		if err := a.WaitAvailable(in, 1); err != nil {
+			return err
+		}
+		err := a.Step(func(s *steady.Step) error {
+			if batch == 1 {
+				v, _ := in.Peek(s)
+				*sum += v
+				return nil
+			}
+			for _, v := range buf[:in.PeekMany(s, buf)] {
+				*sum += v
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

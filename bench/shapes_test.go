@@ -98,29 +98,7 @@ func shapesPipe(b *testing.B, n, batch int, shapes bool) (time.Duration, uint64)
 			}
 			return nil
 		}
-		sink = func(a *steady.Actor) error {
-			buf := make([]uint64, batch)
-			for a.Running() {
-				if err := a.WaitAvailable(in, 1); err != nil {
-					return err
-				}
-				err := a.Step(func(s *steady.Step) error {
-					if batch == 1 {
-						v, _ := in.Peek(s)
-						sum += v
-						return nil
-					}
-					for _, v := range buf[:in.PeekMany(s, buf)] {
-						sum += v
-					}
-					return nil
-				})
-				if err != nil {
-					return err
-				}
-			}
-			return nil
-		}
+		sink = func(a *steady.Actor) error { return consume(a, in, batch, &sum) }
 	}
 	src := g.Actor("source", source)
 	stg := g.Actor("stage", stage)
